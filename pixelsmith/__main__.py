@@ -1,0 +1,3 @@
+from pixelsmith.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``pixelsmith`` command line (Typer + rich)."""

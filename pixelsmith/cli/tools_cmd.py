@@ -1,0 +1,41 @@
+"""``pixelsmith tools``: every tool, its group, and whether this machine can serve it now."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def tools_status() -> list[dict]:
+    from pixelsmith.core import availability
+    from pixelsmith.tools import all_tools
+
+    rows = []
+    for tool in all_tools():
+        recipe, missing = availability(tool)
+        rows.append({
+            "name": tool.name, "group": tool.group, "title": tool.title,
+            "ready": recipe is not None, "engine": recipe.engine if recipe else None,
+            "engines": sorted(tool.recipes), "missing": [m.line() for m in missing],
+            "install": [m.command for m in missing if m.command],
+        })
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tools")
+    def tools(as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
+        """List all tools, their group, and what this machine can serve now."""
+        rows = tools_status()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title="pixelsmith tools")
+        for col in ("tool", "group", "served now", "engines", "what is missing"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["name"], r["group"], f"[green]yes ({r['engine']})[/]" if r["ready"] else "[red]no[/]",
+                          ", ".join(r["engines"]) or "-", "\n".join(r["missing"]) if not r["ready"] else "")
+        Console().print(table)

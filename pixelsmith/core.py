@@ -1,0 +1,143 @@
+"""The one core every front end calls: validate, choose an engine, run the recipe, encode.
+
+The CLI, the Python API, both HTTP adapters and the job workers all go through
+:func:`run`; none of them holds image logic of its own.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PIL import Image
+
+from pixelsmith.engines import ENGINES
+from pixelsmith.errors import InvalidRequest, Missing, ToolUnavailable
+from pixelsmith.imaging.encode import encode, mime_for
+from pixelsmith.models import get_model, is_installed
+from pixelsmith.tools import get_tool
+from pixelsmith.tools.base import MAX_SEED, Recipe, Tool, ToolRequest
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Context:
+    """What a recipe may use besides its request: models, the seed, progress reporting."""
+
+    engine: str
+    seed: int
+    progress: Progress | None = None
+
+    def session(self, model: str) -> Any:
+        if self.engine == "embedded":
+            from pixelsmith.engines.embedded import new_session
+
+            return new_session(model)
+        from pixelsmith.engines.diffusers import new_session as diffusers_session  # type: ignore
+
+        return diffusers_session(model)
+
+
+@dataclass
+class Output:
+    """A finished result, encoded as the request's ``output_format`` asked."""
+
+    tool: str
+    engine: str
+    image: Image.Image
+    data: bytes
+    format: str
+    seed: int
+    finish_reason: str = "SUCCESS"
+    seconds: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mime(self) -> str:
+        return mime_for(self.format)
+
+    def save(self, path: str) -> None:
+        from pixelsmith.fsutil import atomic_write
+
+        atomic_write(path, self.data)
+
+
+def missing_for(recipe: Recipe) -> Missing | None:
+    """What the recipe's engine lacks on this machine, or None when it can run."""
+    engine = ENGINES[recipe.engine]
+    packages = engine.missing_packages()
+    if packages:
+        return Missing(recipe.engine, [], engine.install, f"needs Python packages {', '.join(packages)}")
+    absent = [m for m in recipe.models if not is_installed(m)]
+    if absent:
+        return Missing(recipe.engine, absent, get_model(absent[0]).command if len(absent) == 1 else
+                       _command_for(absent))
+    return None
+
+
+def _command_for(models: list[str]) -> str:
+    kinds = {get_model(m).command.split(" ")[2] for m in models}
+    if kinds == {"fetch"}:
+        return "pixelsmith models fetch"
+    return "pixelsmith models pull " + " ".join(models)
+
+
+def availability(tool: Tool) -> tuple[Recipe | None, list[Missing]]:
+    """The best recipe that can run now, and what each other engine lacks."""
+    missing: list[Missing] = []
+    ready: list[Recipe] = []
+    for recipe in sorted(tool.recipes.values(), key=lambda r: -r.priority):
+        gap = missing_for(recipe)
+        (missing.append(gap) if gap else ready.append(recipe))
+    if not tool.recipes:
+        missing.append(Missing("diffusers", [], "", tool.needs or "has no recipe for this tool yet"))
+    return (ready[0] if ready else None), missing
+
+
+def choose(tool: Tool, engine: str | None) -> Recipe:
+    if engine:
+        if engine not in ENGINES:
+            raise InvalidRequest.one("engine", f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
+        recipe = tool.recipes.get(engine)
+        if recipe is None:
+            raise ToolUnavailable(tool.name, [Missing(engine, [], "", f"has no recipe for {tool.name}")])
+        gap = missing_for(recipe)
+        if gap:
+            raise ToolUnavailable(tool.name, [gap])
+        return recipe
+    recipe, missing = availability(tool)
+    if recipe is None:
+        raise ToolUnavailable(tool.name, missing)
+    return recipe
+
+
+def resolve_seed(seed: int | None) -> int:
+    """0 or absent means random, as both APIs define it."""
+    return seed if seed else random.randint(1, MAX_SEED - 1)
+
+
+def parse(tool_name: str, fields: dict[str, Any]) -> tuple[Tool, ToolRequest]:
+    tool = get_tool(tool_name)
+    return tool, tool.parse(fields)
+
+
+def run(tool_name: str, request: ToolRequest | dict[str, Any], *, engine: str | None = None,
+        progress: Progress | None = None) -> Output:
+    """Run one tool on one request and return the encoded result."""
+    tool = get_tool(tool_name)
+    req = request if isinstance(request, ToolRequest) else tool.parse(request)
+    if not isinstance(req, tool.request):
+        raise InvalidRequest.one("", f"request is a {type(req).__name__}, not a {tool.request.__name__}")
+    recipe = choose(tool, engine)
+    seed = resolve_seed(getattr(req, "seed", 0))
+    ctx = Context(engine=recipe.engine, seed=seed, progress=progress)
+    started = time.perf_counter()
+    result = recipe.run(req, ctx)
+    fmt = getattr(req, "output_format", "png")
+    data = encode(result.image, fmt)
+    elapsed = time.perf_counter() - started
+    has_seed = "seed" in tool.request.model_fields
+    return Output(tool.name, recipe.engine, result.image, data, fmt, seed if has_seed else 0,
+                  result.finish_reason, elapsed, {**result.metadata, **({"note": recipe.note} if recipe.note else {})})

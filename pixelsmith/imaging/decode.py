@@ -1,0 +1,101 @@
+"""Safe decoding of untrusted image bytes.
+
+Order matters: identify the format and read the declared size from the header,
+check it against the field's rule, and only then decode the pixels. A
+decompression bomb is therefore rejected before it can allocate anything.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from pixelsmith.errors import InvalidRequest
+from pixelsmith.imaging.rules import HARD_MAX_PIXELS, ImageRule
+
+# We check sizes ourselves (per field) before decoding; Pillow's global guard
+# stays as a second line of defence just above our hard limit.
+Image.MAX_IMAGE_PIXELS = HARD_MAX_PIXELS + 1
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def b64decode_field(field: str, text: str) -> bytes:
+    """Strict base64 (a ``data:`` URL prefix is tolerated)."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest.one(field, "is not valid base64", "bad_base64") from None
+
+
+def decode_image(data: bytes, *, field: str = "image", rule: ImageRule | None = None) -> Image.Image:
+    """Bytes -> an RGB or RGBA image, upright, 8 bits per channel, sRGB."""
+    if not data:
+        raise InvalidRequest.one(field, "is empty (0 bytes)", "empty_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise InvalidRequest.one(field, "is not a PNG, JPEG or WebP image", "unsupported_image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidRequest.one(field, "declares more pixels than any tool accepts", "image_too_large") from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the caller's bad file
+        raise InvalidRequest.one(field, f"could not be read as an image ({type(exc).__name__})", "corrupt_image") from None
+
+    width, height = img.size
+    if rule is not None:
+        rule.check(field, width, height)
+    elif width * height > HARD_MAX_PIXELS:
+        raise InvalidRequest.one(field, f"image is {width}x{height}, over {HARD_MAX_PIXELS:,} pixels", "image_too_large")
+
+    try:
+        img.load()
+    except Exception:  # noqa: BLE001 - truncated or corrupt pixel data
+        raise InvalidRequest.one(field, "is truncated or corrupt", "corrupt_image") from None
+    return normalise(img)
+
+
+def normalise(img: Image.Image) -> Image.Image:
+    """EXIF orientation, colour profile, 16-bit, palette and CMYK -> RGB(A) 8-bit sRGB."""
+    img = ImageOps.exif_transpose(img)
+    icc = img.info.get("icc_profile")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        img = _to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode in ("RGB", "L") and "transparency" in img.info)
+    if icc and img.mode in ("RGB", "RGBA", "CMYK"):
+        img = _to_srgb(img, icc)
+    target = "RGBA" if has_alpha else "RGB"
+    if img.mode != target:
+        img = img.convert(target)
+    img.info = {}
+    return img
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    arr = np.asarray(img).astype(np.float64)
+    top = 65535.0 if img.mode.startswith("I") and arr.max() > 255 else max(arr.max(), 1.0)
+    if img.mode == "F":
+        top = 1.0 if arr.max() <= 1.0 else arr.max()
+    return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        alpha = img.getchannel("A") if img.mode == "RGBA" else None
+        base = img.convert("RGB") if img.mode == "RGBA" else img
+        out = ImageCms.profileToProfile(base, src, _SRGB, outputMode="RGB")
+        if alpha is not None:
+            out.putalpha(alpha)
+        return out
+    except Exception:  # noqa: BLE001 - a broken profile is ignored, not fatal
+        return img

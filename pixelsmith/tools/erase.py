@@ -1,0 +1,19 @@
+"""erase: remove what the mask covers and fill it with the surroundings."""
+from __future__ import annotations
+
+from pixelsmith.tools.base import Field, ImageInput, OutputFormat, Seed, Tool, ToolRequest, rules
+
+
+class EraseRequest(ToolRequest):
+    image: ImageInput(rules.STANDARD, "The image to erase from.")
+    mask: ImageInput(rules.MASK, "White = erase, black = keep; if absent, the image's alpha (transparent = erase).") | None = None
+    grow_mask: float = Field(5, ge=0, le=20, description="Grow the mask outward by this many pixels, feathered")
+    seed: int = Seed()
+    output_format: OutputFormat = Field("png", description="Format of the output image")
+
+
+TOOL = Tool(
+    name="erase", group="edit", title="Erase Object", request=EraseRequest,
+    rest_path="/v2beta/stable-image/edit/erase", bedrock_model="stability.stable-image-erase-object-v1:0",
+    summary="Removes unwanted objects (under a mask) and fills in the background.",
+)

@@ -1,0 +1,24 @@
+"""search-and-replace: find an object by a short phrase and replace it with the prompt."""
+from __future__ import annotations
+
+from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
+                                   ToolRequest, rules)
+
+
+class SearchAndReplaceRequest(ToolRequest):
+    image: ImageInput(rules.STANDARD_ASPECT, "The image to edit.")
+    prompt: str = Prompt(description="What to put in place of the found object")
+    search_prompt: str = Field(..., max_length=10_000, description="What to find and replace, e.g. 'sweater'")
+    negative_prompt: str | None = NegativePrompt()
+    grow_mask: float = Field(3, ge=0, le=20, description="Grow the found mask by this many pixels, feathered")
+    seed: int = Seed()
+    output_format: OutputFormat = Field("png", description="Format of the output image")
+    style_preset: StylePreset | None = Field(None, description="Guides the image towards a style")
+
+
+TOOL = Tool(
+    name="search-and-replace", group="edit", title="Search and Replace", request=SearchAndReplaceRequest,
+    rest_path="/v2beta/stable-image/edit/search-and-replace",
+    bedrock_model="stability.stable-image-search-replace-v1:0",
+    summary="Finds the object named by search_prompt and replaces it with what the prompt describes.",
+)
