@@ -37,3 +37,4 @@ def _load_modules() -> None:
     # Importing the modules registers their session classes.
     from pixelsmith.engines.embedded import isnet, realesrgan  # noqa: F401
     from pixelsmith.engines.embedded import hed  # noqa: F401
+    from pixelsmith.engines.embedded import mediapipe_people, ssd  # noqa: F401
