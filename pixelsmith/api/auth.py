@@ -1,0 +1,222 @@
+"""API keys: created by ``pixelsmith keys create``, stored hashed, accepted on both APIs.
+
+A key is an access-key pair: an ID (``PSK...``, 20 characters, like an AWS access
+key ID) and a 40-character secret. REST and Bedrock clients send it as
+``Authorization: Bearer sk-<ID>.<secret>``; boto3 clients configured with
+``aws_access_key_id=<ID>, aws_secret_access_key=<secret>`` sign with SigV4, which
+we verify with botocore's own signer.
+
+Storage: the SQLite table holds only a SHA-256 of each secret. SigV4 needs the
+secret itself to recompute the signature, so secrets are not random: each one is
+HMAC(master key, key ID), and the master key lives in its own file (mode 0600)
+next to the database. Reading the database alone reveals no usable secret.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import os
+import pathlib
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from pixelsmith.errors import Forbidden, PixelsmithError, Unauthorized
+
+KEY_PREFIX = "PSK"
+BEARER_PREFIX = "sk-"
+MAX_CLOCK_SKEW = 15 * 60  # seconds, as AWS allows
+
+
+class SigV4Rejected(Forbidden):
+    """A SigV4 request we cannot accept; ``aws_code`` is the exception name AWS would use."""
+
+    def __init__(self, message: str, aws_code: str):
+        super().__init__(message)
+        self.aws_code = aws_code
+
+
+@dataclass
+class ApiKey:
+    id: str
+    name: str
+    created: float
+    revoked: float | None = None
+    rate: float | None = None  # requests per second; None = the server default
+    burst: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None
+
+
+@dataclass
+class NewKey:
+    key: ApiKey
+    secret: str
+
+    @property
+    def bearer(self) -> str:
+        return f"{BEARER_PREFIX}{self.key.id}.{self.secret}"
+
+
+class KeyStore:
+    """The server's keys, in ``<data_dir>/server.db``; safe to share between threads."""
+
+    def __init__(self, data_dir: pathlib.Path):
+        self.dir = pathlib.Path(data_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._master = _master_key(self.dir / "master.key")
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.dir / "server.db", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
+            " created REAL NOT NULL, revoked REAL, rate REAL, burst INTEGER)")
+        self._cache: dict[str, tuple[float, ApiKey | None, str]] = {}
+
+    def secret_for(self, key_id: str) -> str:
+        mac = hmac.new(self._master, key_id.encode(), hashlib.sha256).digest()
+        return base64.b64encode(mac, altchars=b"-_").decode()[:40]
+
+    def create(self, name: str = "", rate: float | None = None, burst: int | None = None) -> NewKey:
+        key_id = KEY_PREFIX + base64.b32encode(secrets.token_bytes(10)).decode()[:17]
+        secret = self.secret_for(key_id)
+        key = ApiKey(key_id, name or key_id, time.time(), None, rate, burst)
+        with self._lock:
+            self._db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)",
+                             (key.id, key.name, _sha256(secret), key.created, None, rate, burst))
+        return NewKey(key, secret)
+
+    def list(self) -> list[ApiKey]:
+        with self._lock:
+            rows = self._db.execute("SELECT id,name,created,revoked,rate,burst FROM api_keys ORDER BY created").fetchall()
+        return [ApiKey(*row) for row in rows]
+
+    def revoke(self, key_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), key_id))
+            self._cache.pop(key_id, None)
+        return cur.rowcount > 0
+
+    def lookup(self, key_id: str) -> tuple[ApiKey | None, str]:
+        """The key and its secret hash; cached a few seconds so revocation applies quickly."""
+        now = time.monotonic()
+        hit = self._cache.get(key_id)
+        if hit and now - hit[0] < 5.0:
+            return hit[1], hit[2]
+        with self._lock:
+            row = self._db.execute("SELECT id,name,created,revoked,rate,burst,secret_sha256 FROM api_keys WHERE id=?",
+                                   (key_id,)).fetchone()
+        key, digest = (ApiKey(*row[:6]), row[6]) if row else (None, "")
+        self._cache[key_id] = (now, key, digest)
+        return key, digest
+
+    def check_bearer(self, token: str) -> ApiKey:
+        if not token.startswith(BEARER_PREFIX) or "." not in token:
+            raise Unauthorized("the API key is malformed; expected sk-<ID>.<secret> from `pixelsmith keys create`")
+        key_id, secret = token[len(BEARER_PREFIX):].split(".", 1)
+        key, digest = self.lookup(key_id)
+        if key is None or not hmac.compare_digest(digest, _sha256(secret)):
+            raise Unauthorized("the API key is not valid")
+        if not key.active:
+            raise Unauthorized("the API key has been revoked")
+        return key
+
+    def check_sigv4(self, method: str, url: str, headers: dict[str, str], body: bytes) -> ApiKey:
+        """Verify an AWS SigV4 ``Authorization`` header by re-signing with botocore."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        auth = headers.get("authorization", "")
+        try:
+            fields = dict(part.strip().split("=", 1) for part in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+            key_id, date, region, service, _ = fields["Credential"].split("/")
+            signed = fields["SignedHeaders"].split(";")
+            signature = fields["Signature"]
+        except (KeyError, ValueError):
+            raise SigV4Rejected("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.",
+                                "IncompleteSignatureException") from None
+        amz_date = headers.get("x-amz-date", "")
+        try:
+            when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            raise SigV4Rejected("Missing or malformed X-Amz-Date header.", "IncompleteSignatureException") from None
+        if abs(time.time() - when.timestamp()) > MAX_CLOCK_SKEW or not amz_date.startswith(date):
+            raise SigV4Rejected("Signature expired: the request time is too far from the server time.",
+                                "InvalidSignatureException")
+        key, _ = self.lookup(key_id)
+        if key is None or not key.active:
+            raise SigV4Rejected("The security token included in the request is invalid.", "UnrecognizedClientException")
+        request = AWSRequest(method=method, url=url, data=body,
+                             headers={h: headers[h] for h in signed if h in headers and h != "host"})
+        if "host" in signed:
+            request.headers["host"] = headers.get("host", "")
+        signer = SigV4Auth(Credentials(key_id, self.secret_for(key_id)), service, region)
+        request.context["timestamp"] = amz_date
+        canonical = signer.canonical_request(request)
+        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        if not hmac.compare_digest(expected, signature):
+            raise SigV4Rejected("The request signature we calculated does not match the signature you provided. "
+                                "Check your AWS Secret Access Key and signing method.", "InvalidSignatureException")
+        return key
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _master_key(path: pathlib.Path) -> bytes:
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+async def current_key(request: Request) -> ApiKey | None:
+    """FastAPI dependency: the caller's key (None when auth is off), after its rate limit.
+
+    Raises Unauthorized / Forbidden / RateLimited; the app renders them in the
+    caller's API shape (Stability or Bedrock) from the path.
+    """
+    state = request.app.state
+    key: ApiKey | None = None
+    if state.settings.auth_enabled:
+        key = await authenticate(request)
+    client = request.client.host if request.client else "local"
+    state.limits.rate.take(key.id if key else f"ip:{client}", key.rate if key else None,
+                           key.burst if key else None)
+    request.state.key_id = key.id if key else None
+    return key
+
+
+async def authenticate(request: Request) -> ApiKey:
+    store: KeyStore = request.app.state.keys
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return store.check_bearer(header[7:].strip())
+    if header.startswith("AWS4-HMAC-SHA256 ") and request.url.path.startswith("/model/"):
+        body = await request.body()
+        scope: dict[str, Any] = request.scope
+        path = scope.get("raw_path") or request.url.path.encode()
+        query = scope.get("query_string") or b""
+        url = f"http://{request.headers.get('host', 'localhost')}{path.decode('latin-1')}"
+        if query:
+            url += "?" + query.decode("latin-1")
+        return store.check_sigv4(request.method, url, {k.lower(): v for k, v in request.headers.items()}, body)
+    if header:
+        raise Unauthorized("unsupported Authorization scheme; use `Bearer sk-<ID>.<secret>`")
+    raise Unauthorized("missing authorization header: this server requires an API key "
+                       "(`pixelsmith keys create` on the server)")
+
+
+__all__ = ["ApiKey", "KeyStore", "NewKey", "PixelsmithError", "SigV4Rejected", "authenticate", "current_key"]
