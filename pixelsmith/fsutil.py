@@ -11,6 +11,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are ordinary files others may read
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

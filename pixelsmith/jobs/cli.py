@@ -1,0 +1,38 @@
+"""``pixelsmith batch MANIFEST``: run a manifest durably, locally or on Ray."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pixelsmith.errors import PixelsmithError
+
+
+def batch(
+    manifest: str = typer.Argument(..., help="YAML or JSONL manifest: items (file, glob or folder) and steps"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (each loads its models once)"),
+    output: str = typer.Option(None, "--output", "-o", help="Output folder (default: the manifest's 'output')"),
+    resume: bool = typer.Option(True, "--resume/--fresh",
+                                help="--resume (default) skips items already done; --fresh runs every item again"),
+    ray: str = typer.Option(None, "--ray", help="Run on Ray Data: a cluster address, or 'local' / 'auto'"),
+    lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's claim on an item lasts without a heartbeat"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
+) -> None:
+    """Run a batch manifest: every item through its chain of steps, resumable after any crash."""
+    from pixelsmith.jobs.runner import run_batch, summary_lines
+
+    address = None if ray in (None, "local") else ray
+    try:
+        result = run_batch(manifest, workers=workers, output=output, fresh=not resume, use_ray=ray is not None,
+                           ray_address=address, lease_s=lease, show_progress=progress,
+                           echo=lambda line: typer.echo(line, err=True))
+    except PixelsmithError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    for line in summary_lines(result):
+        typer.echo(line)
+    sys.exit(0 if result.ok else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)

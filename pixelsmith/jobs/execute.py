@@ -1,0 +1,136 @@
+"""Run one work item: read its input, run its chain of steps, write its output atomically.
+
+Inputs, extra images (masks, style images) and outputs are fsspec paths, so a
+cluster can read and write shared storage (``s3://...`` once ``s3fs`` is
+installed); local paths use :func:`pixelsmith.fsutil.atomic_write`.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.jobs.manifest import WorkItem
+from pixelsmith.tools.base import MAX_SEED
+
+
+class ItemFailed(Exception):
+    """Why an item failed, and whether trying again may help."""
+
+    def __init__(self, reason: str, *, transient: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+class Stopped(Exception):
+    """The item's lease was lost or its job cancelled: stop between steps."""
+
+
+@dataclass
+class Outcome:
+    checksum: str
+    size: int
+    seconds: float
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def read_bytes(path: str) -> bytes:
+    if "://" not in path:
+        with open(path, "rb") as fh:
+            return fh.read()
+    import fsspec
+
+    with fsspec.open(path, "rb") as fh:
+        return fh.read()
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Never leaves a half-written file under the final name, even after kill -9."""
+    if "://" not in path or path.startswith("file://"):
+        from pixelsmith.fsutil import atomic_write
+
+        atomic_write(path.removeprefix("file://"), data)
+        return
+    import uuid
+
+    import fsspec
+
+    fs, target = fsspec.core.url_to_fs(path)
+    tmp = f"{target}.{uuid.uuid4().hex[:8]}.part"
+    fs.pipe_file(tmp, data)
+    fs.mv(tmp, target)  # object stores make the object visible whole, at once
+
+
+def exists(path: str) -> bool:
+    if "://" not in path:
+        import os
+
+        return os.path.exists(path)
+    import fsspec
+
+    fs, target = fsspec.core.url_to_fs(path)
+    return fs.exists(target)
+
+
+def item_seed(key: str, step: int) -> int:
+    """A seed fixed by the item, so a re-run after a crash writes the very same image."""
+    digest = hashlib.sha256(f"{key}#{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (MAX_SEED - 1) + 1
+
+
+def classify(exc: BaseException) -> ItemFailed:
+    """Bad input, a bad request or a missing model will fail again: fail now. Anything else
+    (I/O hiccups, out of memory, a crashed runtime) is worth another try."""
+    if isinstance(exc, ItemFailed):
+        return exc
+    if isinstance(exc, PixelsmithError):
+        return ItemFailed(exc.message, transient=exc.status >= 500 and exc.code != "model_not_installed")
+    if isinstance(exc, FileNotFoundError):
+        return ItemFailed(f"not found: {exc.filename or exc}", transient=False)
+    if isinstance(exc, IsADirectoryError):
+        return ItemFailed(f"is a folder: {exc.filename}", transient=False)
+    return ItemFailed(f"{type(exc).__name__}: {exc}", transient=True)
+
+
+def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None) -> Outcome:
+    """Run the chain and write the output; raises :class:`ItemFailed` or :class:`Stopped`."""
+    from pixelsmith import core
+    from pixelsmith.tools import get_tool
+
+    started = time.perf_counter()
+    steps_meta: list[dict[str, Any]] = []
+    try:
+        current: Any = read_bytes(work.input)
+        out = None
+        for index, step in enumerate(work.steps):
+            if keep_going is not None and not keep_going():
+                raise Stopped()
+            tool = get_tool(step.tool)
+            model = tool.request
+            fields = dict(step.fields)
+            for name in model.image_fields():
+                if isinstance(fields.get(name), str):
+                    fields[name] = read_bytes(fields[name])
+            primary = model.primary_image()
+            if primary:
+                fields[primary] = current
+            if "seed" in model.model_fields and not fields.get("seed"):
+                fields["seed"] = item_seed(work.key, index)
+            out = core.run(tool.name, tool.parse(fields))
+            steps_meta.append({"tool": tool.name, "engine": out.engine, "seconds": round(out.seconds, 3),
+                               "size": list(out.image.size), **({"seed": out.seed} if out.seed else {})})
+            current = out.image  # the next step takes the PIL image: no re-encode between steps
+        assert out is not None
+        data = out.data
+        if keep_going is not None and not keep_going():
+            raise Stopped()
+        write_atomic(work.output, data)
+    except (Stopped, ItemFailed):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+        raise classify(exc) from exc
+    return Outcome(hashlib.sha256(data).hexdigest(), len(data), time.perf_counter() - started,
+                   {"steps": steps_meta, "format": out.format, "size": list(out.image.size)})

@@ -1,0 +1,147 @@
+"""Local workers: claim an item, keep its lease alive, run it, record the outcome.
+
+``--workers N`` starts N processes; each loads its models once (the embedded
+engine caches sessions per process) and takes ``cores / N`` threads so that N
+workers do not fight over the CPU.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pixelsmith.jobs.execute import ItemFailed, Stopped, run_item
+from pixelsmith.jobs.store import DEFAULT_LEASE_S, JobStore, SQLiteJobStore, worker_id
+
+
+@dataclass
+class WorkerStats:
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class _Lease:
+    """Heartbeats one held item from a thread; ``held`` turns False if the lease is lost."""
+
+    def __init__(self, store: JobStore, worker: str, item_id: int, lease_s: float):
+        self.store, self.worker, self.item_id, self.lease_s = store, worker, item_id, lease_s
+        self.held = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                if self.item_id not in self.store.heartbeat(self.worker, [self.item_id], lease_s=self.lease_s):
+                    self.held = False
+                    return
+            except Exception:  # noqa: BLE001 - a busy database: try again at the next beat
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+              stop: threading.Event | None = None, wait_for_more: bool = False, worker: str | None = None,
+              max_items: int | None = None) -> WorkerStats:
+    """Process items until none is left (or ``stop`` is set). Items in backoff are waited for."""
+    worker = worker or worker_id()
+    stop = stop or threading.Event()
+    stats = WorkerStats()
+    while not stop.is_set() and (max_items is None or stats.done + stats.failed < max_items):
+        claim = store.claim(worker, job_id=job_id, lease_s=lease_s)
+        if claim is None:
+            wait = store.next_ready_in(job_id)
+            if wait is None and not wait_for_more:
+                break
+            stop.wait(min(wait if wait is not None else 0.5, 0.5))
+            continue
+        lease = _Lease(store, worker, claim.item_id, lease_s)
+        try:
+            outcome = run_item(claim.work, keep_going=lambda: lease.held and not stop.is_set())
+        except Stopped:
+            lease.stop()
+            if lease.held:  # asked to stop: hand the item back without counting the attempt
+                store.release(claim.item_id, worker)
+            else:
+                stats.lost += 1
+            continue
+        except ItemFailed as exc:
+            lease.stop()
+            state = store.fail(claim.item_id, worker, exc.reason, transient=exc.transient)
+            if state == "queued":
+                stats.retried += 1
+            else:
+                stats.failed += 1
+                stats.errors.append(f"{claim.work.input}: {exc.reason}")
+            continue
+        lease.stop()
+        if store.complete(claim.item_id, worker, checksum=outcome.checksum, size=outcome.size,
+                          seconds=outcome.seconds, result=outcome.result):
+            stats.done += 1
+        else:
+            stats.lost += 1  # another worker took over after our lease ran out; its record stands
+    return stats
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the batch process dies (kill -9 included)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _process_main(db_path: str, job_id: str, lease_s: float, threads: int, parent: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    os.environ["PIXELSMITH_THREADS"] = str(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def watch_parent() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    work_loop(SQLiteJobStore(db_path), job_id=job_id, lease_s=lease_s, stop=stop)
+
+
+def start_workers(db_path: str, job_id: str, count: int, *, lease_s: float = DEFAULT_LEASE_S) -> list:
+    """Start ``count`` worker processes on the job; they exit when no item is left."""
+    ctx = mp.get_context("spawn")  # a clean interpreter: no inherited threads or model sessions
+    threads = max(1, (os.cpu_count() or 1) // count)
+    procs = []
+    for _ in range(count):
+        p = ctx.Process(target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid()), daemon=False)
+        p.start()
+        procs.append(p)
+    return procs
+
+
+def stop_workers(procs: list, timeout: float = 10.0) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()  # SIGTERM: finish nothing new, hand the current item back
+    deadline = time.time() + timeout
+    for p in procs:
+        p.join(max(0.1, deadline - time.time()))
+        if p.is_alive():
+            p.kill()
+            p.join()
