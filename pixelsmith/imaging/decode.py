@@ -9,17 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from pixelsmith.errors import InvalidRequest
-from pixelsmith.imaging.rules import HARD_MAX_PIXELS, ImageRule
+from pixelsmith.errors import ImageTooLarge, InvalidRequest
+from pixelsmith.imaging.rules import HARD_MAX_PIXELS, HARD_MAX_SIDE, ImageRule
 
-# We check sizes ourselves (per field) before decoding; Pillow's global guard
-# stays as a second line of defence just above our hard limit.
-Image.MAX_IMAGE_PIXELS = HARD_MAX_PIXELS + 1
+# We check every declared size ourselves (per field, against HARD_MAX_PIXELS at
+# most) before any pixel is decoded, so Pillow's own global guard is not needed;
+# it would fire inside Image.open and hide the size from the caller's message.
+Image.MAX_IMAGE_PIXELS = None
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -39,21 +39,17 @@ def decode_image(data: bytes, *, field: str = "image", rule: ImageRule | None = 
     if not data:
         raise InvalidRequest.one(field, "is empty (0 bytes)", "empty_image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise InvalidRequest.one(field, "is not a PNG, JPEG or WebP image", "unsupported_image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidRequest.one(field, "declares more pixels than any tool accepts", "image_too_large") from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is the caller's bad file
         raise InvalidRequest.one(field, f"could not be read as an image ({type(exc).__name__})", "corrupt_image") from None
 
     width, height = img.size
     if rule is not None:
         rule.check(field, width, height)
-    elif width * height > HARD_MAX_PIXELS:
-        raise InvalidRequest.one(field, f"image is {width}x{height}, over {HARD_MAX_PIXELS:,} pixels", "image_too_large")
+    elif width * height > HARD_MAX_PIXELS or max(width, height) > HARD_MAX_SIDE:
+        raise ImageTooLarge.one(field, f"image is {width}x{height}, over {HARD_MAX_PIXELS:,} pixels", "image_too_large")
 
     try:
         img.load()
