@@ -55,6 +55,7 @@ class Settings:
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600
     engine: str | None = None  # force one engine (default: the best installed)
+    ray_address: str | None = None  # run tools on a Ray cluster ("auto", "ray://host:10001", "local")
     preload: bool = False  # load every servable model at start-up (/readyz waits for it)
     access_log: bool = True
 
@@ -185,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
     results = ResultStore(data, ttl=settings.result_ttl)
-    service = Service(gate, metrics, results, settings.engine)
+    service = Service(gate, metrics, results, settings.engine, settings.ray_address)
 
     app = FastAPI(title="pixelsmith", version=_version(),
                   description="Self-hosted Stability AI Image Services: Stability REST v2beta and Amazon Bedrock "
