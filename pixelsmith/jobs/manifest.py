@@ -86,6 +86,7 @@ class Manifest:
     items: list[WorkItem]
     name: str = DEFAULT_NAME
     contact_sheet: str | None = None
+    title: str = ""
     skipped_steps: dict[str, str] = field(default_factory=dict)  # tool -> why it was skipped
     source: str = ""
 
@@ -299,7 +300,7 @@ def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_t
     sheet = doc.get("contact_sheet")
     if sheet is True:
         sheet = "index.html"
-    return Manifest(base, out_dir, items, template, sheet or None, skipped, source)
+    return Manifest(base, out_dir, items, template, sheet or None, str(doc.get("title") or ""), skipped, source)
 
 
 def validate_chain(steps: list[dict[str, Any]], base: str = ".") -> list[Step]:

@@ -53,7 +53,7 @@ def prepare(manifest: Manifest, *, fresh: bool = False, store: SQLiteJobStore | 
     meta = {"manifest": manifest.source, "output": manifest.output, "contact_sheet": manifest.contact_sheet,
             "skipped_steps": manifest.skipped_steps}
     job_id, created = store.create_job(manifest.items, idempotency_key=key,
-                                       title=os.path.basename(manifest.source) or "batch", meta=meta)
+                                       title=manifest.title or os.path.basename(manifest.source) or "batch", meta=meta)
     if not created:
         store.sync_items(job_id, manifest.items, retry_failed=True, fresh=fresh)
         store.reclaim_dead_workers()  # items a killed run left 'running' go back to the queue now
