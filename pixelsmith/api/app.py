@@ -233,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.on_event("startup")
     async def startup() -> None:
+        app.state.loop = asyncio.get_running_loop()
         results.purge()
         resumed = service.resume()
         if resumed:
