@@ -22,7 +22,9 @@ def tool_command(tool) -> click.Command:
     primary = model.primary_image()
     params: list[click.Parameter] = []
     if primary:
-        params.append(click.Argument(["input"], type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)))
+        required = model.model_fields[primary].is_required()  # generate takes an image only for img2img
+        params.append(click.Argument(["input"], required=required,
+                                     type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)))
     params.append(click.Option(["-o", "--output"], type=click.Path(dir_okay=False, path_type=pathlib.Path),
                                required=True, help="Where to write the result"))
     params.append(click.Option(["--engine"], default=None, help="Force an engine (embedded, diffusers)"))
@@ -34,7 +36,7 @@ def tool_command(tool) -> click.Command:
         output: pathlib.Path = kwargs.pop("output")
         engine = kwargs.pop("engine")
         fields = fields_from(kwargs, model)
-        if primary:
+        if primary and kwargs.get("input") is not None:
             fields[primary] = kwargs["input"]
         if "output_format" in model.model_fields:
             fmt = format_for(output, fields.get("output_format"))
