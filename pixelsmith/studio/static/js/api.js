@@ -1,0 +1,127 @@
+// Talking to the pixelsmith server: the API key (session only), JSON and
+// multipart calls, and the two error shapes (Stability {id,name,errors[]},
+// and FastAPI's {detail}) turned into one ApiError with readable lines.
+
+const KEY_STORE = "pixelsmith.apiKey";
+
+export class ApiError extends Error {
+  constructor(status, name, lines) {
+    super(lines.join("; ") || name || `HTTP ${status}`);
+    this.status = status;
+    this.name = name || "error";
+    this.lines = lines.length ? lines : [this.message];
+  }
+}
+
+export const auth = {
+  get key() { return sessionStorage.getItem(KEY_STORE) || ""; },
+  set key(value) {
+    if (value) sessionStorage.setItem(KEY_STORE, value);
+    else sessionStorage.removeItem(KEY_STORE);
+  },
+  required: false,
+  // set by main.js: asks the person for a key, resolves true when one was given
+  ask: async () => false,
+};
+
+function headers(extra = {}) {
+  const h = { ...extra };
+  if (auth.key) h.authorization = `Bearer ${auth.key}`;
+  return h;
+}
+
+export async function errorFrom(response) {
+  let body = null;
+  const text = await response.text();
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  if (body && Array.isArray(body.errors)) return new ApiError(response.status, body.name, body.errors.map(String));
+  if (body && body.detail !== undefined) {
+    const detail = Array.isArray(body.detail)
+      ? body.detail.map((d) => (d.loc ? `${d.loc.slice(1).join(".")}: ${d.msg}` : JSON.stringify(d)))
+      : [typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)];
+    return new ApiError(response.status, body.name || `HTTP ${response.status}`, detail);
+  }
+  if (body && body.message) {
+    const lines = Array.isArray(body.details) && body.details.length ? body.details.map(String) : [body.message];
+    return new ApiError(response.status, body.error || body.code || body.name, lines);
+  }
+  return new ApiError(response.status, `HTTP ${response.status}`, [text.slice(0, 300) || response.statusText]);
+}
+
+// fetch with the key; on 401 ask for a key once and retry
+export async function call(url, options = {}) {
+  for (let attempt = 0; ; attempt++) {
+    let response;
+    const sent = auth.key;
+    try {
+      response = await fetch(url, { ...options, headers: headers(options.headers) });
+    } catch (err) {
+      throw new ApiError(0, "network_error", [`The server could not be reached (${err.message}).`]);
+    }
+    if (response.status === 401 && attempt < 2) {
+      auth.required = true;
+      if (await auth.ask(Boolean(sent))) continue; // a key was sent: it was refused
+    }
+    if (!response.ok && response.status !== 202) throw await errorFrom(response);
+    return response;
+  }
+}
+
+export async function getJSON(url) {
+  return (await call(url, { headers: { accept: "application/json" } })).json();
+}
+
+export async function postJSON(url, body) {
+  const response = await call(url, {
+    method: "POST",
+    headers: { accept: "application/json", "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return response.json();
+}
+
+export async function exists(url) {
+  try {
+    const response = await fetch(url, { headers: headers({ accept: "application/json" }) });
+    return response.status !== 404 && response.status !== 405;
+  } catch {
+    return false;
+  }
+}
+
+export function base64ToBlob(b64, mime) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type: mime });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Run one tool through its Stability REST route. Async routes (creative
+// upscale) answer {id}; we poll /v2beta/results/{id} until the image is there.
+export async function runTool(tool, form, { onStatus = () => {}, signal } = {}) {
+  onStatus({ phase: "sending" });
+  let response = await call(tool.rest_path, {
+    method: "POST", headers: { accept: "application/json" }, body: form, signal,
+  });
+  let body = await response.json();
+  if (body.id && !body.image) {
+    const id = body.id;
+    for (let polls = 0; ; polls++) {
+      onStatus({ phase: "queued", id, polls });
+      await sleep(Math.min(500 + polls * 250, 2000));
+      if (signal?.aborted) throw new ApiError(0, "cancelled", ["Cancelled."]);
+      response = await call(`/v2beta/results/${id}`, { headers: { accept: "application/json" }, signal });
+      if (response.status === 202) continue;
+      body = await response.json();
+      break;
+    }
+  }
+  const type = (response.headers.get("content-type") || "").match(/type=(image\/[a-z]+)/);
+  const mime = type ? type[1] : "image/png";
+  return {
+    blob: base64ToBlob(body.image, mime),
+    mime,
+    seed: body.seed ?? null,
+    finishReason: body.finish_reason || "SUCCESS",
+  };
+}

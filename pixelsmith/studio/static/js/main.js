@@ -1,0 +1,521 @@
+// The studio's glue: tabs, the tool list from GET /v1/tools, the generated
+// form, the stage, running a tool, results, snippets and the API key prompt.
+
+import { ApiError, auth, getJSON, runTool } from "./api.js";
+import { el, ToolForm } from "./form.js";
+import { Stage } from "./stage.js";
+import { boto3Snippet, cliSnippet, requestsSnippet } from "./snippets.js";
+import * as history from "./history.js";
+import { BatchScreen } from "./batch.js";
+
+const $ = (id) => document.getElementById(id);
+const SIDES = ["left", "right", "up", "down"];
+const GROUP_TITLES = { edit: "Edit", upscale: "Upscale", control: "Control", generate: "Generate" };
+
+const state = {
+  tools: [], tool: null, form: null, input: null, result: null, controller: null, lang: "requests",
+};
+window.studio = state; // handy in the browser console and for the browser tests
+
+// ---- API key ---------------------------------------------------------------
+auth.ask = (again) => new Promise((resolve) => {
+  const dialog = $("key-dialog");
+  $("key-why").textContent = again
+    ? "That key was not accepted. Check it and try again; it is kept for this browser tab only."
+    : "This server requires an API key. It is kept for this browser tab only.";
+  $("key-input").value = "";
+  $("key-button").hidden = false;
+  dialog.onclose = () => {
+    if (dialog.returnValue === "save" && $("key-input").value.trim()) {
+      auth.key = $("key-input").value.trim();
+      resolve(true);
+    } else {
+      if (dialog.returnValue === "forget") auth.key = "";
+      resolve(false);
+    }
+  };
+  dialog.showModal();
+  $("key-input").focus();
+});
+$("key-button").hidden = !auth.key;
+$("key-button").addEventListener("click", () => auth.ask(false));
+
+// ---- tabs --------------------------------------------------------------------
+const tabs = [...document.querySelectorAll('[role="tab"][aria-controls^="screen-"]')];
+function showScreen(id, focus = false) {
+  for (const tab of tabs) {
+    const on = tab.getAttribute("aria-controls") === id;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  if (id === "screen-history") renderHistory();
+  if (id === "screen-tools") stage.resize();
+}
+tabs.forEach((tab, i) => {
+  tab.addEventListener("click", () => {
+    showScreen(tab.getAttribute("aria-controls"));
+    history_replace(tab.id === "tab-tools" ? `tool=${state.tool?.name || ""}` : tab.id.slice(4));
+  });
+  tab.addEventListener("keydown", (e) => {
+    const d = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+    if (d) showScreen(tabs[(i + d + tabs.length) % tabs.length].getAttribute("aria-controls"), true);
+  });
+});
+function history_replace(hash) { window.history.replaceState(null, "", `#${hash}`); }
+
+// ---- stage -----------------------------------------------------------------
+const stage = new Stage($("stage"), {
+  onMargins: (m) => { for (const side of SIDES) if (state.form?.has(side)) state.form.set(side, m[side]); },
+  onMask: () => { updateHint(); scheduleSnippet(); },
+  onView: (scale) => { $("zoom-level").value = `${Math.round(scale * 100)}%`; },
+});
+$("zoom-in").addEventListener("click", () => stage.zoom(1.25));
+$("zoom-out").addEventListener("click", () => stage.zoom(0.8));
+$("zoom-fit").addEventListener("click", () => stage.fit());
+$("mask-undo").addEventListener("click", () => stage.undo());
+$("mask-redo").addEventListener("click", () => stage.redo());
+$("mask-invert").addEventListener("click", () => stage.invertMask());
+$("mask-clear").addEventListener("click", () => stage.clearMask());
+$("mask-show").addEventListener("change", (e) => { stage.showMask = e.target.checked; stage.draw(); });
+$("brush-size").addEventListener("input", (e) => { stage.brush.size = Number(e.target.value); stage.draw(); });
+$("brush-hardness").addEventListener("input", (e) => { stage.brush.hardness = Number(e.target.value) / 100; });
+$("compare").addEventListener("input", (e) => { stage.split = Number(e.target.value) / 100; stage.draw(); });
+for (const radio of document.querySelectorAll('input[name="pointer"]')) {
+  radio.addEventListener("change", () => { stage.tool = radio.value; updateHint(); });
+}
+function setPointer(tool) {
+  const radio = document.querySelector(`input[name="pointer"][value="${tool}"]`);
+  if (radio && !$("mask-tools").hidden) { radio.checked = true; stage.tool = tool; updateHint(); }
+}
+stage.tool = "brush";
+state.stage = stage;
+
+// drop or paste an image anywhere on the stage: it becomes the tool's main image
+const stageEl = $("stage");
+stageEl.addEventListener("dragover", (e) => { e.preventDefault(); stageEl.classList.add("over"); });
+stageEl.addEventListener("dragleave", () => stageEl.classList.remove("over"));
+stageEl.addEventListener("drop", (e) => {
+  e.preventDefault();
+  stageEl.classList.remove("over");
+  const file = [...(e.dataTransfer?.files || [])][0];
+  if (file && state.form?.primary) setInput(file);
+});
+document.addEventListener("paste", (e) => {
+  if (e.defaultPrevented || $("screen-tools").hidden) return;
+  const target = e.target;
+  if (target.closest && target.closest("input, textarea")) return;
+  const file = [...(e.clipboardData?.files || [])][0];
+  if (file && state.form?.primary) { e.preventDefault(); setInput(file); }
+});
+
+// keyboard shortcuts for the brush (not while typing in a field)
+document.addEventListener("keydown", (e) => {
+  if ($("screen-tools").hidden || e.target.closest("input[type=text], input[type=number], input[type=password], textarea, select, dialog")) return;
+  const mod = e.ctrlKey || e.metaKey;
+  if (mod && e.key.toLowerCase() === "z") { e.shiftKey ? stage.redo() : stage.undo(); e.preventDefault(); return; }
+  if (mod && e.key.toLowerCase() === "y") { stage.redo(); e.preventDefault(); return; }
+  if (mod || e.altKey || $("mask-tools").hidden) return;
+  const size = $("brush-size");
+  const actions = {
+    b: () => setPointer("brush"), e: () => setPointer("eraser"), h: () => setPointer("pan"),
+    i: () => stage.invertMask(),
+    "[": () => { size.value = Math.max(2, Number(size.value) - 5); size.dispatchEvent(new Event("input")); },
+    "]": () => { size.value = Math.min(300, Number(size.value) + 5); size.dispatchEvent(new Event("input")); },
+  };
+  const action = actions[e.key.toLowerCase()];
+  if (action && !(e.target.type === "radio" && e.key.startsWith("Arrow"))) { action(); e.preventDefault(); }
+});
+
+function updateHint() {
+  let hint = "";
+  if (!stage.base && state.form?.primary) hint = "Add an image to start.";
+  else if (stage.maskEnabled) {
+    hint = stage.tool === "pan"
+      ? "Drag to pan, wheel to zoom. Press B to paint the mask."
+      : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
+  } else if (stage.marginsEnabled) hint = "Drag the blue handles to extend the canvas, or type the margins in the form.";
+  else if (stage.base) hint = "Drag to pan, wheel to zoom.";
+  $("stage-hint").textContent = hint;
+}
+
+// ---- tools -----------------------------------------------------------------
+function normTool(t) {
+  const missing = Array.isArray(t.missing)
+    ? t.missing.map((m) => (typeof m === "string" ? m : m.line || m.reason || m.engine)).join("; ")
+    : t.missing || t.missing_text || t.reason || "";
+  return {
+    name: t.name, title: t.title || t.name, group: t.group || "other", summary: t.summary || t.description || "",
+    rest_path: t.rest_path, rest_async: Boolean(t.rest_async ?? t.async),
+    bedrock_model: t.bedrock_model || t.bedrock_model_id || null,
+    schema: t.schema || t.request_schema || t.json_schema || {},
+    ready: t.ready ?? t.available ?? true,
+    missing,
+    install: [t.install || t.install_command || t.command || ""].flat().filter(Boolean).join("\n"),
+  };
+}
+
+async function loadTools() {
+  // /readyz says whether this server wants keys: ask before the first run, not after a 401
+  fetch("/readyz").then((r) => r.json()).then((ready) => {
+    if (ready.auth) {
+      auth.required = true;
+      $("key-button").hidden = false;
+      if (!auth.key) auth.ask(false);
+    }
+  }).catch(() => {});
+  let body;
+  try {
+    body = await getJSON("/v1/tools");
+  } catch (err) {
+    showBanner(`The tool list could not be loaded: ${err.message}`);
+    $("tool-title").textContent = "No tools";
+    return;
+  }
+  state.tools = (Array.isArray(body) ? body : body.tools || []).map(normTool);
+  renderToolList();
+  batch.setTools(state.tools);
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("tool");
+  const first = state.tools.find((t) => t.name === wanted) || state.tools.find((t) => t.ready) || state.tools[0];
+  if (first) selectTool(first.name);
+  const screen = location.hash.slice(1);
+  if (screen === "batch" || screen === "history") showScreen(`screen-${screen}`);
+}
+
+function renderToolList() {
+  const list = $("tool-list");
+  const select = $("tool-select");
+  list.replaceChildren();
+  select.replaceChildren();
+  const groups = [...new Set(state.tools.map((t) => t.group))];
+  for (const group of groups) {
+    const items = state.tools.filter((t) => t.group === group);
+    const ul = el("ul", { role: "list" });
+    const og = el("optgroup", { label: GROUP_TITLES[group] || group });
+    for (const tool of items) {
+      const button = el("button", {
+        type: "button", class: `tool ${tool.ready ? "" : "unready"}`, "data-tool": tool.name,
+        title: tool.ready ? tool.summary : `Not available here: ${tool.missing}`,
+      }, el("span", { text: tool.title }), tool.ready ? null : el("small", { text: "not installed" }));
+      button.addEventListener("click", () => { selectTool(tool.name); history_replace(`tool=${tool.name}`); });
+      ul.append(el("li", {}, button));
+      og.append(el("option", { value: tool.name, text: tool.title + (tool.ready ? "" : " (not installed)") }));
+    }
+    list.append(el("li", { class: "group" }, el("h2", { text: GROUP_TITLES[group] || group }), ul));
+    select.append(og);
+  }
+  select.onchange = () => { selectTool(select.value); history_replace(`tool=${select.value}`); };
+}
+
+function selectTool(name) {
+  const tool = state.tools.find((t) => t.name === name);
+  if (!tool) return;
+  if (state.controller) state.controller.abort();
+  state.tool = tool;
+  for (const b of document.querySelectorAll("#tool-list .tool")) b.setAttribute("aria-current", String(b.dataset.tool === name));
+  $("tool-select").value = name;
+  $("tool-title").textContent = tool.title;
+  $("tool-summary").textContent = tool.summary;
+  const box = $("tool-unavailable");
+  box.hidden = tool.ready;
+  box.replaceChildren();
+  if (!tool.ready) {
+    box.append(el("p", { text: `This server cannot run ${tool.title} yet: ${tool.missing || "no engine serves it"}.` }));
+    if (tool.install) {
+      box.append(el("p", { text: "To enable it, run on the server:" }), el("pre", {}, el("code", { text: tool.install })));
+    }
+  }
+  $("run").disabled = !tool.ready;
+  state.form = new ToolForm($("fields"), tool, { onChange: onFieldChange, onImage });
+  const form = state.form;
+  stage.maskEnabled = form.has("mask");
+  stage.marginsEnabled = SIDES.every((s) => form.has(s));
+  if (stage.marginsEnabled) {
+    stage.marginMax = form.spec("left").max ?? 2000;
+    for (const s of SIDES) stage.margins[s] = Number(form.values()[s] || 0);
+  }
+  $("mask-tools").hidden = !stage.maskEnabled;
+  stage.tool = stage.maskEnabled ? document.querySelector('input[name="pointer"]:checked').value : "pan";
+  $("stage-empty").hidden = !form.primary ? true : Boolean(state.input);
+  clearResult();
+  hideError();
+  if (form.primary && state.input) {
+    form.setImage(form.primary, state.input);
+    showInput(state.input, false);
+  } else if (!form.primary) {
+    stage.setBase(null);
+    $("stage-empty").hidden = true;
+  } else {
+    stage.setBase(null);
+  }
+  updateHint();
+  scheduleSnippet();
+}
+
+function onFieldChange(name) {
+  if (SIDES.includes(name) && stage.marginsEnabled) {
+    stage.margins[name] = Number(state.form.values()[name] || 0);
+    stage.draw();
+  }
+  scheduleSnippet();
+}
+
+async function onImage(field, file) {
+  if (field === state.form.primary) {
+    if (file) setInput(file, false); else { state.input = null; stage.setBase(null); $("stage-empty").hidden = false; }
+  } else if (field === "mask" && file && stage.base) {
+    try { stage.loadMask(await createImageBitmap(file)); } catch { /* the server will say what is wrong */ }
+  }
+  scheduleSnippet();
+}
+
+async function setInput(file, updateZone = true) {
+  state.input = file;
+  if (updateZone && state.form?.primary) state.form.setImage(state.form.primary, file);
+  await showInput(file);
+  scheduleSnippet();
+}
+
+async function showInput(file) {
+  clearResult();
+  try {
+    const bitmap = await createImageBitmap(file);
+    stage.setBase(bitmap);
+    $("stage-empty").hidden = true;
+  } catch {
+    stage.setBase(null);
+    $("stage-empty").hidden = false;
+  }
+  updateHint();
+}
+
+// ---- run ---------------------------------------------------------------------
+$("tool-form").addEventListener("submit", (e) => { e.preventDefault(); run(); });
+$("cancel").addEventListener("click", () => state.controller?.abort());
+
+async function requestValues() {
+  const values = state.form.values();
+  if (stage.maskEnabled && stage.base) {
+    if (stage.hasMask()) values.mask = new File([await stage.exportMask()], "mask.png", { type: "image/png" });
+    else delete values.mask;
+  }
+  return values;
+}
+
+async function run() {
+  const tool = state.tool;
+  if (!tool || state.controller) return;
+  hideError();
+  const values = await requestValues();
+  const missing = state.form.specs.filter((s) => s.required && values[s.name] === undefined);
+  if (missing.length) {
+    showError(new ApiError(0, "missing", missing.map((s) => `${s.title}: is required`)));
+    return;
+  }
+  const form = new FormData();
+  for (const [k, v] of Object.entries(values)) {
+    if (v instanceof Blob) form.append(k, v, v.name || `${k}.png`);
+    else form.append(k, String(v));
+  }
+  const controller = new AbortController();
+  state.controller = controller;
+  const started = performance.now();
+  const progress = $("run-progress");
+  progress.hidden = false;
+  progress.removeAttribute("value");
+  $("run").disabled = true;
+  $("cancel").hidden = false;
+  let phase = "Running";
+  const tick = setInterval(() => {
+    $("run-text").textContent = `${phase}… ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  }, 100);
+  try {
+    const out = await runTool(tool, form, {
+      signal: controller.signal,
+      onStatus: (s) => { phase = s.phase === "queued" ? "Working on the server" : "Running"; },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const bitmap = await createImageBitmap(out.blob);
+    await showResult({ ...out, seconds, width: bitmap.width, height: bitmap.height, tool: tool.name }, bitmap, values);
+    $("run-text").textContent = `Done in ${seconds.toFixed(1)} s.`;
+    history.addRun({
+      tool: tool.name, values, result: out.blob, mime: out.mime, seed: out.seed, seconds,
+      finishReason: out.finishReason, width: bitmap.width, height: bitmap.height,
+    }).catch(() => {});
+  } catch (err) {
+    $("run-text").textContent = "";
+    if (err.name === "AbortError" || controller.signal.aborted) $("run-text").textContent = "Cancelled.";
+    else showError(err);
+  } finally {
+    clearInterval(tick);
+    progress.hidden = true;
+    $("cancel").hidden = true;
+    $("run").disabled = !tool.ready;
+    state.controller = null;
+  }
+}
+
+async function showResult(result, bitmap, values) {
+  state.result = result;
+  let rect = null;
+  if (stage.marginsEnabled && stage.base) {
+    const m = { left: 0, right: 0, up: 0, down: 0, ...Object.fromEntries(SIDES.map((s) => [s, values[s] || 0])) };
+    rect = { x: -m.left, y: -m.up, w: stage.base.width + m.left + m.right, h: stage.base.height + m.up + m.down };
+  }
+  stage.setResult(bitmap, rect);
+  $("compare-group").hidden = !(stage.base && stage.resultPlacement());
+  $("result").hidden = false;
+  $("result-seed").textContent = result.seed ? String(result.seed) : "—";
+  $("result-time").textContent = `${result.seconds.toFixed(2)} s`;
+  $("result-size").textContent = `${result.width}×${result.height} ${result.mime.replace("image/", "")}`;
+  $("result-finish").textContent = result.finishReason;
+  const link = $("download");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(result.blob);
+  const ext = { "image/jpeg": "jpg", "image/webp": "webp" }[result.mime] || "png";
+  link.download = `${result.tool}${result.seed ? `-${result.seed}` : ""}.${ext}`;
+  $("use-as-input").hidden = !state.form?.primary;
+}
+
+function clearResult() {
+  state.result = null;
+  stage.clearResult();
+  $("result").hidden = true;
+  $("compare-group").hidden = true;
+  $("run-text").textContent = "";
+}
+
+$("use-as-input").addEventListener("click", async () => {
+  if (!state.result) return;
+  const r = state.result;
+  const ext = r.mime.split("/")[1];
+  const file = new File([r.blob], `${r.tool}-result.${ext}`, { type: r.mime });
+  if (stage.maskEnabled) stage.clearMask();
+  await setInput(file);
+  for (const s of SIDES) if (state.form.has(s)) state.form.set(s, 0);
+});
+
+function showError(err) {
+  const box = $("run-error");
+  box.replaceChildren(
+    el("strong", { text: err.status ? `${err.name} (HTTP ${err.status})` : err.name || "Error" }),
+    el("ul", {}, ...(err.lines || [err.message]).map((line) => el("li", { text: line }))),
+  );
+  box.hidden = false;
+}
+function hideError() { $("run-error").hidden = true; }
+
+function showBanner(text) {
+  const b = $("banner");
+  b.textContent = text;
+  b.hidden = !text;
+}
+
+// ---- snippets ----------------------------------------------------------------
+let snippetTimer = null;
+function scheduleSnippet() {
+  clearTimeout(snippetTimer);
+  snippetTimer = setTimeout(renderSnippet, 120);
+}
+
+async function renderSnippet() {
+  if (!state.form || !state.tool) return;
+  const values = state.form.values();
+  if (stage.maskEnabled && stage.base && stage.hasMask()) values.mask = new File([], "mask.png");
+  const origin = location.origin;
+  const needsKey = auth.required || Boolean(auth.key);
+  const text = {
+    requests: () => requestsSnippet(state.tool, values, origin, needsKey),
+    boto3: () => boto3Snippet(state.tool, values, origin, needsKey),
+    cli: () => cliSnippet(state.tool, values, state.form.primary),
+  }[state.lang]();
+  $("snippet-code").textContent = text;
+}
+for (const tab of document.querySelectorAll("#snippets [data-lang]")) {
+  tab.addEventListener("click", () => {
+    state.lang = tab.dataset.lang;
+    for (const t of document.querySelectorAll("#snippets [data-lang]")) t.setAttribute("aria-selected", String(t === tab));
+    renderSnippet();
+  });
+}
+$("snippet-copy").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText($("snippet-code").textContent);
+    $("snippet-copy").textContent = "Copied";
+  } catch {
+    $("snippet-copy").textContent = "Select and copy";
+  }
+  setTimeout(() => { $("snippet-copy").textContent = "Copy"; }, 1500);
+});
+
+// ---- history -----------------------------------------------------------------
+const selected = new Set();
+async function renderHistory() {
+  const list = $("history-runs");
+  let runs = [];
+  try { runs = await history.listRuns(); } catch { /* private mode: no IndexedDB */ }
+  list.replaceChildren();
+  if (!runs.length) list.append(el("li", { class: "empty", text: "No runs yet." }));
+  for (const run of runs) {
+    const url = URL.createObjectURL(run.result);
+    const check = el("input", { type: "checkbox", "aria-label": `Select ${run.tool} run for compare` });
+    check.checked = selected.has(run.id);
+    check.addEventListener("change", () => {
+      check.checked ? selected.add(run.id) : selected.delete(run.id);
+      $("history-compare").disabled = selected.size !== 2;
+    });
+    const open = el("button", { type: "button", text: "Open" });
+    open.addEventListener("click", () => openRun(run, false));
+    const rerun = el("button", { type: "button", text: "Re-run" });
+    rerun.addEventListener("click", () => openRun(run, true));
+    const del = el("button", { type: "button", class: "ghost", text: "Delete" });
+    del.addEventListener("click", async () => { await history.deleteRun(run.id); selected.delete(run.id); renderHistory(); });
+    const when = new Date(run.at).toLocaleString();
+    const fields = Object.entries(run.values).filter(([, v]) => !(v instanceof Blob)).map(([k, v]) => `${k}=${v}`).join(", ");
+    list.append(el("li", { class: "run" },
+      el("img", { src: url, alt: `${run.tool} result`, loading: "lazy" }),
+      el("div", { class: "meta" },
+        el("strong", { text: run.tool }),
+        el("span", { text: `${when} · ${run.seconds.toFixed(1)} s · ${run.width}×${run.height}${run.seed ? ` · seed ${run.seed}` : ""}` }),
+        el("span", { class: "fields", text: fields })),
+      el("div", { class: "actions" }, check, open, rerun, del)));
+  }
+  $("history-compare").disabled = selected.size !== 2;
+  batch.renderJobs($("history-jobs"));
+}
+
+async function openRun(run, again) {
+  selectTool(run.tool);
+  history_replace(`tool=${run.tool}`);
+  showScreen("screen-tools");
+  const form = state.form;
+  for (const [k, v] of Object.entries(run.values)) {
+    if (v instanceof Blob) {
+      if (k === form.primary) await setInput(v);
+      else if (k === "mask" && stage.maskEnabled) stage.loadMask(await createImageBitmap(v));
+      else form.setImage(k, v);
+    } else form.set(k, v);
+  }
+  if (again) { run.values.seed === undefined || form.set("seed", run.values.seed); return runAgain(); }
+  const bitmap = await createImageBitmap(run.result);
+  await showResult({ blob: run.result, mime: run.mime, seed: run.seed, finishReason: run.finishReason,
+    seconds: run.seconds, width: bitmap.width, height: bitmap.height, tool: run.tool }, bitmap, run.values);
+}
+function runAgain() { return run(); }
+
+$("history-compare").addEventListener("click", async () => {
+  const [a, b] = await Promise.all([...selected].map((id) => history.getRun(id)));
+  if (!a || !b) return;
+  showScreen("screen-tools");
+  const [ba, bb] = await Promise.all([createImageBitmap(a.result), createImageBitmap(b.result)]);
+  stage.setBase(ba);
+  stage.setResult(bb, { x: 0, y: 0, w: ba.width, h: ba.height });
+  $("stage-empty").hidden = true;
+  $("compare-group").hidden = false;
+  $("stage-hint").textContent = `Before: ${a.tool} (${new Date(a.at).toLocaleTimeString()}); after: ${b.tool} (${new Date(b.at).toLocaleTimeString()}).`;
+});
+
+// ---- start -------------------------------------------------------------------
+const batch = new BatchScreen({ showError: (err) => showError(err) });
+loadTools();

@@ -1,0 +1,424 @@
+// The stage: the input image on a canvas with zoom and pan, a mask layer
+// painted with a brush/eraser (size, hardness, undo/redo, invert, clear),
+// outpaint handles that drag the canvas edges, and a before/after split
+// between the input and the result.
+
+const MAX_UNDO = 20;
+const HANDLE = 9; // half-size of an outpaint handle, in CSS px
+
+export class Stage {
+  constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {} } = {}) {
+    this.root = root;
+    this.canvas = root.querySelector("canvas");
+    this.ctx = this.canvas.getContext("2d");
+    this.onMargins = onMargins;
+    this.onMask = onMask;
+    this.onView = onView;
+    this.base = null;
+    this.result = null;
+    this.resultRect = null;
+    this.mask = document.createElement("canvas");
+    this.maskCtx = this.mask.getContext("2d", { willReadFrequently: true });
+    this.view = { scale: 1, x: 0, y: 0 };
+    this.tool = "pan";
+    this.brush = { size: 40, hardness: 0.7 };
+    this.maskEnabled = false;
+    this.showMask = true;
+    this.marginsEnabled = false;
+    this.margins = { left: 0, right: 0, up: 0, down: 0 };
+    this.marginMax = 2000;
+    this.split = 0.5;
+    this.undoStack = [];
+    this.redoStack = [];
+    this.pointer = null;
+    this.drag = null;
+    this.spaceDown = false;
+    new ResizeObserver(() => this.resize()).observe(root);
+    this.bindPointer();
+    this.bindKeys();
+    this.resize();
+  }
+
+  // ---- content -----------------------------------------------------------
+  setBase(bitmap) {
+    this.base = bitmap;
+    this.result = null;
+    this.resultRect = null;
+    this.mask.width = bitmap ? bitmap.width : 1;
+    this.mask.height = bitmap ? bitmap.height : 1;
+    this.undoStack = [];
+    this.redoStack = [];
+    this.fit();
+    this.onMask();
+  }
+
+  setResult(bitmap, rect = null) {
+    this.result = bitmap;
+    this.resultRect = rect;
+    if (!this.base) this.fit();
+    this.draw();
+  }
+
+  clearResult() { this.result = null; this.resultRect = null; this.draw(); }
+
+  // where the result lies in input-image coordinates, or null to show it alone
+  resultPlacement() {
+    if (!this.result) return null;
+    if (this.resultRect) return this.resultRect;
+    if (!this.base) return null;
+    const a = this.base.width / this.base.height;
+    const b = this.result.width / this.result.height;
+    return Math.abs(a - b) / a < 0.01 ? { x: 0, y: 0, w: this.base.width, h: this.base.height } : null;
+  }
+
+  contentRect() {
+    if (this.base) {
+      const m = this.marginsEnabled ? this.margins : { left: 0, right: 0, up: 0, down: 0 };
+      return { x: -m.left, y: -m.up, w: this.base.width + m.left + m.right, h: this.base.height + m.up + m.down };
+    }
+    if (this.result) return { x: 0, y: 0, w: this.result.width, h: this.result.height };
+    return null;
+  }
+
+  // ---- view ----------------------------------------------------------------
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const { width, height } = this.root.getBoundingClientRect();
+    this.cssW = Math.max(1, width);
+    this.cssH = Math.max(1, height);
+    this.canvas.width = Math.round(this.cssW * dpr);
+    this.canvas.height = Math.round(this.cssH * dpr);
+    this.canvas.style.width = `${this.cssW}px`;
+    this.canvas.style.height = `${this.cssH}px`;
+    if (!this.fitted) this.fit(); else this.draw();
+  }
+
+  fit() {
+    const r = this.contentRect();
+    if (!r) { this.draw(); return; }
+    const pad = 24;
+    const scale = Math.min((this.cssW - 2 * pad) / r.w, (this.cssH - 2 * pad) / r.h);
+    this.view.scale = Math.max(0.01, scale);
+    this.view.x = (this.cssW - r.w * this.view.scale) / 2 - r.x * this.view.scale;
+    this.view.y = (this.cssH - r.h * this.view.scale) / 2 - r.y * this.view.scale;
+    this.fitted = true;
+    this.draw();
+    this.onView(this.view.scale);
+  }
+
+  zoom(factor, cx = this.cssW / 2, cy = this.cssH / 2) {
+    const s = Math.min(32, Math.max(0.02, this.view.scale * factor));
+    const k = s / this.view.scale;
+    this.view.x = cx - (cx - this.view.x) * k;
+    this.view.y = cy - (cy - this.view.y) * k;
+    this.view.scale = s;
+    this.draw();
+    this.onView(s);
+  }
+
+  pan(dx, dy) { this.view.x += dx; this.view.y += dy; this.draw(); }
+
+  toImage(sx, sy) { return { x: (sx - this.view.x) / this.view.scale, y: (sy - this.view.y) / this.view.scale }; }
+  toScreen(ix, iy) { return { x: ix * this.view.scale + this.view.x, y: iy * this.view.scale + this.view.y }; }
+
+  // ---- drawing -------------------------------------------------------------
+  draw() {
+    const { ctx } = this;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, this.cssW, this.cssH);
+    const v = this.view;
+    const place = this.resultPlacement();
+    ctx.save();
+    ctx.translate(v.x, v.y);
+    ctx.scale(v.scale, v.scale);
+    ctx.imageSmoothingEnabled = v.scale < 2;
+    if (this.base) {
+      const r = this.contentRect();
+      if (this.marginsEnabled) {
+        ctx.fillStyle = checker(ctx);
+        ctx.fillRect(r.x, r.y, r.w, r.h);
+      }
+      if (!this.result || place) ctx.drawImage(this.base, 0, 0);
+      if (this.result && place) {
+        ctx.save();
+        ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+        ctx.beginPath();
+        ctx.rect(this.cssW * this.split, 0, this.cssW, this.cssH);
+        ctx.clip();
+        ctx.translate(v.x, v.y);
+        ctx.scale(v.scale, v.scale);
+        ctx.fillStyle = checker(ctx);
+        ctx.fillRect(place.x, place.y, place.w, place.h);
+        ctx.drawImage(this.result, place.x, place.y, place.w, place.h);
+        ctx.restore();
+      } else if (this.result) {
+        ctx.drawImage(this.result, 0, 0, this.base.width, this.base.width * this.result.height / this.result.width);
+      }
+      if (this.maskEnabled && this.showMask) ctx.drawImage(tinted(this.mask), 0, 0);
+      if (this.marginsEnabled) {
+        ctx.setLineDash([6 / v.scale, 4 / v.scale]);
+        ctx.strokeStyle = "#4f8cff";
+        ctx.lineWidth = 1.5 / v.scale;
+        ctx.strokeRect(r.x, r.y, r.w, r.h);
+        ctx.setLineDash([]);
+      }
+    } else if (this.result) {
+      ctx.fillStyle = checker(ctx);
+      ctx.fillRect(0, 0, this.result.width, this.result.height);
+      ctx.drawImage(this.result, 0, 0);
+    }
+    ctx.restore();
+    if (this.base && this.result && place) {
+      const x = Math.round(this.cssW * this.split) + 0.5;
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, this.cssH); ctx.stroke();
+      label(ctx, "before", x - 8, 18, "right");
+      label(ctx, "after", x + 8, 18, "left");
+    }
+    if (this.marginsEnabled && this.base) {
+      for (const h of this.handles()) {
+        ctx.fillStyle = "#4f8cff";
+        ctx.strokeStyle = "#fff";
+        ctx.lineWidth = 2;
+        ctx.fillRect(h.x - HANDLE, h.y - HANDLE, 2 * HANDLE, 2 * HANDLE);
+        ctx.strokeRect(h.x - HANDLE, h.y - HANDLE, 2 * HANDLE, 2 * HANDLE);
+      }
+    }
+    if (this.pointer && this.maskEnabled && (this.tool === "brush" || this.tool === "eraser")) {
+      ctx.beginPath();
+      ctx.arc(this.pointer.x, this.pointer.y, (this.brush.size / 2) * v.scale, 0, Math.PI * 2);
+      ctx.strokeStyle = this.tool === "brush" ? "#fff" : "#ffb347";
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+    }
+  }
+
+  handles() {
+    const r = this.contentRect();
+    const a = this.toScreen(r.x, r.y);
+    const b = this.toScreen(r.x + r.w, r.y + r.h);
+    const mx = (a.x + b.x) / 2;
+    const my = (a.y + b.y) / 2;
+    return [
+      { side: "left", x: a.x, y: my }, { side: "right", x: b.x, y: my },
+      { side: "up", x: mx, y: a.y }, { side: "down", x: mx, y: b.y },
+    ];
+  }
+
+  // ---- mask ----------------------------------------------------------------
+  snapshot() {
+    this.undoStack.push(this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height));
+    if (this.undoStack.length > MAX_UNDO) this.undoStack.shift();
+    this.redoStack = [];
+  }
+
+  undo() { this.swap(this.undoStack, this.redoStack); }
+  redo() { this.swap(this.redoStack, this.undoStack); }
+
+  swap(from, to) {
+    if (!from.length || !this.base) return;
+    to.push(this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height));
+    this.maskCtx.putImageData(from.pop(), 0, 0);
+    this.draw();
+    this.onMask();
+  }
+
+  clearMask() {
+    if (!this.base) return;
+    this.snapshot();
+    this.maskCtx.clearRect(0, 0, this.mask.width, this.mask.height);
+    this.draw();
+    this.onMask();
+  }
+
+  invertMask() {
+    if (!this.base) return;
+    this.snapshot();
+    const data = this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height);
+    const px = data.data;
+    for (let i = 0; i < px.length; i += 4) {
+      px[i] = px[i + 1] = px[i + 2] = 255;
+      px[i + 3] = 255 - px[i + 3];
+    }
+    this.maskCtx.putImageData(data, 0, 0);
+    this.draw();
+    this.onMask();
+  }
+
+  hasMask() {
+    if (!this.base) return false;
+    const px = this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i]) return true;
+    return false;
+  }
+
+  // an uploaded mask (white = edit) becomes the painted layer, so it can be touched up
+  loadMask(bitmap) {
+    if (!this.base) return;
+    this.snapshot();
+    const tmp = document.createElement("canvas");
+    tmp.width = this.mask.width;
+    tmp.height = this.mask.height;
+    const t = tmp.getContext("2d");
+    t.drawImage(bitmap, 0, 0, tmp.width, tmp.height);
+    const data = t.getImageData(0, 0, tmp.width, tmp.height);
+    const px = data.data;
+    for (let i = 0; i < px.length; i += 4) {
+      const lum = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+      px[i + 3] = Math.round(lum * (px[i + 3] / 255));
+      px[i] = px[i + 1] = px[i + 2] = 255;
+    }
+    this.maskCtx.putImageData(data, 0, 0);
+    this.draw();
+    this.onMask();
+  }
+
+  // the painted layer as a black/white PNG at the input's size (white = edit)
+  exportMask() {
+    const out = document.createElement("canvas");
+    out.width = this.mask.width;
+    out.height = this.mask.height;
+    const o = out.getContext("2d");
+    o.fillStyle = "#000";
+    o.fillRect(0, 0, out.width, out.height);
+    o.drawImage(this.mask, 0, 0);
+    return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+  }
+
+  stamp(x, y) {
+    const r = this.brush.size / 2;
+    const g = this.maskCtx;
+    const grad = g.createRadialGradient(x, y, 0, x, y, r);
+    const hard = Math.min(0.999, Math.max(0, this.brush.hardness));
+    grad.addColorStop(0, "rgba(255,255,255,1)");
+    grad.addColorStop(hard, "rgba(255,255,255,1)");
+    grad.addColorStop(1, "rgba(255,255,255,0)");
+    g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
+    g.fillStyle = grad;
+    g.beginPath();
+    g.arc(x, y, r, 0, Math.PI * 2);
+    g.fill();
+    g.globalCompositeOperation = "source-over";
+  }
+
+  strokeTo(p) {
+    const last = this.drag.last;
+    const dist = Math.hypot(p.x - last.x, p.y - last.y);
+    const step = Math.max(1, this.brush.size * 0.2);
+    const n = Math.max(1, Math.floor(dist / step));
+    for (let i = 1; i <= n; i++) this.stamp(last.x + ((p.x - last.x) * i) / n, last.y + ((p.y - last.y) * i) / n);
+    if (n >= 1) this.drag.last = p;
+  }
+
+  // ---- input ---------------------------------------------------------------
+  local(e) {
+    const rect = this.canvas.getBoundingClientRect();
+    return { x: e.clientX - rect.left, y: e.clientY - rect.top };
+  }
+
+  bindPointer() {
+    const c = this.canvas;
+    c.addEventListener("pointerdown", (e) => {
+      c.focus();
+      const p = this.local(e);
+      c.setPointerCapture(e.pointerId);
+      const handle = this.marginsEnabled && this.base
+        ? this.handles().find((h) => Math.abs(h.x - p.x) <= HANDLE + 4 && Math.abs(h.y - p.y) <= HANDLE + 4) : null;
+      if (handle) {
+        this.drag = { kind: "margin", side: handle.side };
+      } else if (e.button === 1 || this.spaceDown || this.tool === "pan" || !this.maskEnabled || !this.base) {
+        this.drag = { kind: "pan", from: p };
+      } else if (e.button === 0) {
+        this.snapshot();
+        const ip = this.toImage(p.x, p.y);
+        this.drag = { kind: "paint", last: ip };
+        this.stamp(ip.x, ip.y);
+        this.draw();
+      }
+      e.preventDefault();
+    });
+    c.addEventListener("pointermove", (e) => {
+      const p = this.local(e);
+      this.pointer = p;
+      const d = this.drag;
+      if (!d) { this.draw(); return; }
+      if (d.kind === "pan") { this.pan(p.x - d.from.x, p.y - d.from.y); d.from = p; return; }
+      if (d.kind === "paint") { this.strokeTo(this.toImage(p.x, p.y)); this.draw(); return; }
+      if (d.kind === "margin") {
+        const ip = this.toImage(p.x, p.y);
+        const b = this.base;
+        const value = { left: -ip.x, right: ip.x - b.width, up: -ip.y, down: ip.y - b.height }[d.side];
+        this.margins[d.side] = Math.round(Math.min(this.marginMax, Math.max(0, value)));
+        this.draw();
+        this.onMargins({ ...this.margins });
+      }
+    });
+    const end = () => {
+      if (this.drag?.kind === "paint") this.onMask();
+      this.drag = null;
+    };
+    c.addEventListener("pointerup", end);
+    c.addEventListener("pointercancel", end);
+    c.addEventListener("pointerleave", () => { this.pointer = null; this.draw(); });
+    c.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const p = this.local(e);
+      this.zoom(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
+    }, { passive: false });
+  }
+
+  bindKeys() {
+    const c = this.canvas;
+    c.addEventListener("keydown", (e) => {
+      const step = 40;
+      const keys = {
+        ArrowLeft: () => this.pan(step, 0), ArrowRight: () => this.pan(-step, 0),
+        ArrowUp: () => this.pan(0, step), ArrowDown: () => this.pan(0, -step),
+        "+": () => this.zoom(1.25), "=": () => this.zoom(1.25), "-": () => this.zoom(0.8), 0: () => this.fit(),
+      };
+      if (keys[e.key]) { keys[e.key](); e.preventDefault(); }
+      if (e.key === " ") { this.spaceDown = true; e.preventDefault(); }
+    });
+    c.addEventListener("keyup", (e) => { if (e.key === " ") this.spaceDown = false; });
+  }
+}
+
+let checkerPattern = null;
+function checker(ctx) {
+  if (!checkerPattern) {
+    const t = document.createElement("canvas");
+    t.width = t.height = 16;
+    const g = t.getContext("2d");
+    g.fillStyle = "#3a3f4b"; g.fillRect(0, 0, 16, 16);
+    g.fillStyle = "#2c3039"; g.fillRect(0, 0, 8, 8); g.fillRect(8, 8, 8, 8);
+    checkerPattern = ctx.createPattern(t, "repeat");
+  }
+  return checkerPattern;
+}
+
+const tintCanvas = document.createElement("canvas");
+function tinted(mask) {
+  tintCanvas.width = mask.width;
+  tintCanvas.height = mask.height;
+  const t = tintCanvas.getContext("2d");
+  t.globalAlpha = 0.55;
+  t.drawImage(mask, 0, 0);
+  t.globalAlpha = 1;
+  t.globalCompositeOperation = "source-in";
+  t.fillStyle = "#ff3b6b";
+  t.fillRect(0, 0, mask.width, mask.height);
+  t.globalCompositeOperation = "source-over";
+  return tintCanvas;
+}
+
+function label(ctx, text, x, y, align) {
+  ctx.font = "600 12px system-ui, sans-serif";
+  ctx.textAlign = align;
+  ctx.fillStyle = "rgba(0,0,0,.6)";
+  const w = ctx.measureText(text).width + 10;
+  ctx.fillRect(align === "right" ? x - w + 5 : x - 5, y - 13, w, 18);
+  ctx.fillStyle = "#fff";
+  ctx.fillText(text, x, y);
+}

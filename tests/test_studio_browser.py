@@ -1,0 +1,374 @@
+"""The web studio in a real browser: Debian's Chromium driven by Playwright
+against a live ``pixelsmith serve`` app on loopback, with the real embedded
+tools and weights. Screenshots of each main screen go to docs/img/.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+SHOTS = ROOT / "docs" / "img"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1366, "height": 820}  # a laptop; tablet width is checked separately
+RUN_TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                       "(run scripts/test-extras.sh)"),
+]
+
+
+# ---- fixtures --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, pathlib.Path]:
+    """Small copies of the AWS notebook's sample images (keeps CPU runs short)."""
+    folder = tmp_path_factory.mktemp("studio-inputs")
+    out = {}
+    for name, sample, side in (("desk", "erase_input_desk.png", 384), ("subject", "remove_background_input.png", 320),
+                               ("recolor", "search_and_recolor_input.png", 256),
+                               ("outpaint", "outpaint_input.jpg", 256)):
+        img = Image.open(SAMPLES / sample).convert("RGB")
+        img.thumbnail((side, side))
+        path = folder / f"{name}.png"
+        img.save(path)
+        out[name] = path
+    for name, sample in (("tiny-a", "upscale_input.jpg"), ("tiny-b", "search_and_replace_input.png"),
+                         ("tiny-c", "style_guide_input.jpg")):
+        img = Image.open(SAMPLES / sample).convert("RGB")
+        img.thumbnail((96, 96))  # fast-upscale x4 of these takes about a second on a CPU
+        out[name] = folder / f"{name}.png"
+        img.save(out[name])
+    broken = folder / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 20)
+    out["broken"] = broken
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from pixelsmith.api.app import Settings
+    from pixelsmith.api.testing import LiveServer
+
+    with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("studio-server")), access_log=False)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def tools(server) -> dict[str, dict]:
+    return {t["name"]: t for t in requests.get(server.url + "/v1/tools", timeout=30).json()}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    # one context for the module: IndexedDB history persists across the tests' reloads
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context, server):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    page.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def open_tool(page, server, name: str):
+    page.goto(f"{server.url}/#tool={name}")
+    page.wait_for_selector(f'#tool-list .tool[data-tool="{name}"][aria-current="true"]')
+
+
+def upload(page, field: str, path: pathlib.Path):
+    page.set_input_files(f'#fields [data-field="{field}"] input[type=file]', str(path))
+
+
+def run_and_wait(page):
+    page.click("#run")
+    page.wait_for_function("() => !document.querySelector('#result').hidden || "
+                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+
+
+def download(page, tmp_path) -> pathlib.Path:
+    with page.expect_download() as info:
+        page.click("#download")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def shot(page, name: str):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"studio-{name}.png"))
+
+
+def canvas_point(page, ix: float, iy: float) -> tuple[float, float]:
+    """Image pixel -> page coordinates, through the stage's own view transform."""
+    return page.evaluate("""([x, y]) => {
+        const s = window.studio.stage, r = s.canvas.getBoundingClientRect(), p = s.toScreen(x, y);
+        return [r.left + p.x, r.top + p.y];
+    }""", [ix, iy])
+
+
+def exported_mask(page) -> np.ndarray:
+    data_url = page.evaluate("""async () => {
+        const blob = await window.studio.stage.exportMask();
+        return await new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
+    }""")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("L"))
+
+
+# ---- tests -----------------------------------------------------------------------
+def test_every_tool_has_a_generated_form_and_unservable_ones_say_why(page, server, tools):
+    open_tool(page, server, "erase")
+    listed = page.eval_on_selector_all("#tool-list .tool", "els => els.map(e => e.dataset.tool)")
+    assert sorted(listed) == sorted(tools)
+    # the form comes from the schema: a range becomes a slider, an enum a select, images drop zones
+    assert page.locator('[data-field="grow_mask"] input[type=range]').count() == 1
+    assert page.locator('[data-field="output_format"] select').count() == 1
+    assert page.locator('[data-field="image"] .dropzone').count() == 1
+    assert page.get_attribute('[data-field="grow_mask"] input[type=number]', "max") == "20"
+    unready = [t for t in tools.values() if not t["ready"]]
+    if unready:
+        tool = unready[0]
+        page.click(f'#tool-list .tool[data-tool="{tool["name"]}"]')
+        box = page.locator("#tool-unavailable")
+        assert box.is_visible()
+        assert tool["missing"][0][:30] in box.inner_text()
+        for command in tool["install"]:
+            assert command in box.inner_text()
+        assert page.locator("#run").is_disabled()
+        shot(page, "unavailable")
+
+
+def test_erase_with_a_painted_mask_changes_only_under_the_mask(page, server, tools, inputs, tmp_path):
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["desk"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    source = np.asarray(Image.open(inputs["desk"]).convert("RGB")).astype(int)
+    h, w = source.shape[:2]
+    # paint a stroke over the middle of the image with the default brush
+    page.check('input[name="pointer"][value="brush"]', force=True)
+    page.fill("#brush-size", "30") if False else page.evaluate("() => { const s = document.querySelector('#brush-size'); s.value = 30; s.dispatchEvent(new Event('input')); }")
+    start, end = canvas_point(page, w * 0.40, h * 0.45), canvas_point(page, w * 0.62, h * 0.55)
+    page.mouse.move(*start)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 12):
+        page.mouse.move(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+    page.mouse.up()
+    mask = exported_mask(page)
+    assert mask.shape == (h, w)
+    painted = mask > 0
+    assert 0.005 < painted.mean() < 0.2, "the stroke should cover a small part of the image"
+    # undo removes the stroke, redo brings it back
+    page.click("#mask-undo")
+    assert exported_mask(page).max() == 0
+    page.click("#mask-redo")
+    assert (exported_mask(page) > 0).sum() == painted.sum()
+
+    run_and_wait(page)
+    if not tools["erase"]["ready"]:
+        assert page.locator("#run-error").is_visible()
+        assert "erase" in page.inner_text("#run-error")
+        return
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    shot(page, "erase")
+    path = download(page, tmp_path)
+    assert path.suffix == ".png"
+    result = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert result.shape == source.shape
+    # outside the mask grown by grow_mask (5 px) and a pixel of feather: bit-identical
+    import cv2
+
+    reach = cv2.dilate(painted.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    changed = np.abs(result - source).sum(axis=2) > 0
+    assert not changed[~reach].any(), f"{changed[~reach].sum()} pixels changed outside the mask"
+    assert changed[painted].mean() > 0.5, "erase should change the painted area"
+    assert page.inner_text("#result-seed").strip().isdigit()
+    assert page.inner_text("#result-time").endswith("s")
+
+
+def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):
+    open_tool(page, server, "remove-background")
+    assert tools["remove-background"]["ready"], "remove-background runs on the embedded engine"
+    upload(page, "image", inputs["subject"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    assert page.locator("#compare-group").is_visible()
+    page.fill("#compare", "30") if False else page.evaluate("() => { const c = document.querySelector('#compare'); c.value = 30; c.dispatchEvent(new Event('input')); }")
+    shot(page, "remove-background")
+    out = Image.open(download(page, tmp_path))
+    assert out.mode == "RGBA" and out.size == Image.open(inputs["subject"]).size
+    alpha = np.asarray(out)[..., 3]
+    assert (alpha == 0).mean() > 0.05 and (alpha == 255).mean() > 0.05, "a subject kept and a background removed"
+    # chain: the result becomes the input of the next tool
+    page.click("#use-as-input")
+    page.wait_for_function("() => window.studio.stage.result === null && window.studio.input.name.startsWith('remove-background-result')")
+    page.click('#tool-list .tool[data-tool="fast-upscale"]')
+    assert "remove-background-result" in page.inner_text('#fields [data-field="image"] .dz-info')
+
+
+def test_a_broken_file_gets_a_clear_error(page, server, inputs):
+    open_tool(page, server, "remove-background")
+    upload(page, "image", inputs["broken"])
+    zone_error = page.locator('#fields [data-field="image"] .dz-error')
+    zone_error.wait_for()
+    assert "cannot read" in zone_error.inner_text()
+    run_and_wait(page)
+    error = page.locator("#run-error")
+    assert error.is_visible()
+    text = error.inner_text()
+    assert "HTTP 400" in text and "image" in text.lower()
+    shot(page, "error")
+
+
+def test_outpaint_handles_fill_the_margins(page, server, inputs):
+    open_tool(page, server, "outpaint")
+    upload(page, "image", inputs["outpaint"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    w = page.evaluate("() => window.studio.stage.base.width")
+    h = page.evaluate("() => window.studio.stage.base.height")
+    # drag the right handle 60 image pixels outward
+    x, y = canvas_point(page, w, h / 2)
+    to_x, _ = canvas_point(page, w + 60, h / 2)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(to_x, y, steps=5)
+    page.mouse.up()
+    right = int(page.input_value('[data-field="right"] input[type=number]'))
+    assert 55 <= right <= 65
+    # and typing a margin moves the handle
+    page.fill('[data-field="up"] input[type=number]', "40")
+    assert page.evaluate("() => window.studio.stage.margins.up") == 40
+
+
+def test_snippets_are_runnable(page, server, inputs, tmp_path):
+    open_tool(page, server, "fast-upscale")
+    upload(page, "image", inputs["tiny-a"])
+    page.click("#fields details.advanced summary")  # seed and format sit under "More settings"
+    page.select_option('[data-field="output_format"] select', "webp")
+    page.click("#snippets summary")
+    snippets = {}
+    for lang in ("requests", "boto3", "cli"):
+        page.click(f'#snippets [data-lang="{lang}"]')
+        page.wait_for_function("(lang) => document.querySelector('#snippet-code').textContent.length > 20", arg=lang)
+        snippets[lang] = page.inner_text("#snippet-code")
+    assert "/v2beta/stable-image/upscale/fast" in snippets["requests"]
+    assert 'modelId="us.stability.stable-fast-upscale-v1:0"' in snippets["boto3"]
+    assert snippets["cli"] == "pixelsmith run fast-upscale tiny-a.png -o fast-upscale.webp --output-format webp"
+    # the requests and boto3 snippets run as they are against this server
+    (tmp_path / "tiny-a.png").write_bytes(inputs["tiny-a"].read_bytes())
+    for lang in ("requests", "boto3"):
+        out = tmp_path / "fast-upscale.webp"
+        out.unlink(missing_ok=True)
+        subprocess.run([sys.executable, "-c", snippets[lang]], cwd=tmp_path, check=True, timeout=120,
+                       env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"})
+        assert Image.open(out).format == "WEBP", lang
+
+
+def test_batch_runs_and_zips(page, server, inputs, tmp_path):
+    page.goto(f"{server.url}/#batch")
+    page.wait_for_selector("#screen-batch:not([hidden])")
+    page.wait_for_function("() => document.querySelector('#batch-add-tool').options.length > 0")
+    files = [str(inputs["tiny-a"]), str(inputs["tiny-b"]), str(inputs["tiny-c"])]
+    page.set_input_files("#batch-files", files)
+    page.select_option("#batch-add-tool", "fast-upscale")
+    page.click("#batch-add")
+    page.click("#batch-submit")
+    page.wait_for_function("() => /(finished|done|completed)/.test(document.querySelector('#batch-stats').textContent)"
+                           " && document.querySelectorAll('#batch-items .item.done').length === 3",
+                           timeout=RUN_TIMEOUT_MS)
+    assert page.locator("#batch-items .item img").count() == 3
+    shot(page, "batch")
+    with page.expect_download() as info:
+        page.click("#batch-zip")
+    zpath = tmp_path / "batch.zip"
+    info.value.save_as(zpath)
+    with zipfile.ZipFile(zpath) as z:
+        images = [n for n in z.namelist() if n.lower().endswith((".png", ".webp", ".jpg"))]
+        assert len(images) == 3
+        sizes = sorted(Image.open(io.BytesIO(z.read(n))).size for n in images)
+        assert sizes == sorted(tuple(4 * v for v in Image.open(inputs[k]).size) for k in ("tiny-a", "tiny-b", "tiny-c"))
+
+
+def test_history_survives_a_reload_and_reopens_a_run(page, server):
+    page.goto(f"{server.url}/#history")
+    page.wait_for_selector("#history-runs li")
+    page.reload()
+    page.wait_for_selector("#history-runs li.run")
+    tools_in_history = page.eval_on_selector_all("#history-runs li.run strong", "els => els.map(e => e.textContent)")
+    assert {"remove-background", "erase"} <= set(tools_in_history)
+    shot(page, "history")
+    page.locator("#history-runs li.run", has_text="remove-background").first.get_by_role("button", name="Open").click()
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.locator('#tool-list .tool[data-tool="remove-background"][aria-current="true"]').count() == 1
+
+
+def test_tablet_width_stacks_the_layout(browser, server):
+    ctx = browser.new_context(viewport={"width": 800, "height": 1100})
+    page = ctx.new_page()
+    page.goto(f"{server.url}/#tool=erase")
+    page.wait_for_function("() => document.querySelector('#tool-select').options.length > 0")
+    assert page.locator("#tool-select").is_visible() and not page.locator("#tool-list ul").first.is_visible()
+    stage = page.locator("#stage").bounding_box()
+    panel = page.locator(".panel").bounding_box()
+    assert panel["y"] >= stage["y"] + stage["height"] - 1, "the form sits under the stage"
+    assert stage["width"] > 700
+    page.select_option("#tool-select", "remove-background")
+    assert page.inner_text("#tool-title") == "Remove Background"
+    ctx.close()
+
+
+def test_keys_are_asked_for_and_kept_for_the_session(browser, tmp_path_factory, inputs):
+    from pixelsmith.api.app import Settings
+    from pixelsmith.api.testing import LiveServer
+
+    with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("studio-auth")), auth=True,
+                             access_log=False)) as live:
+        key = live.app.state.keys.create("studio-test").bearer
+        ctx = browser.new_context(viewport=VIEWPORT)
+        page = ctx.new_page()
+        page.goto(f"{live.url}/#tool=fast-upscale")
+        page.wait_for_selector("#key-dialog[open]")
+        page.fill("#key-input", "sk-wrong.key")
+        page.click('#key-form button[value="save"]')
+        upload(page, "image", inputs["tiny-b"])
+        page.click("#run")
+        # the wrong key is refused and the page asks again
+        page.wait_for_selector("#key-dialog[open]")
+        assert "not accepted" in page.inner_text("#key-why")
+        page.fill("#key-input", key)
+        page.click('#key-form button[value="save"]')
+        page.wait_for_selector("#result:not([hidden])", timeout=RUN_TIMEOUT_MS)
+        assert page.evaluate("() => sessionStorage.getItem('pixelsmith.apiKey')") == key
+        assert page.evaluate("() => localStorage.length") == 0, "the key is never stored beyond the tab"
+        ctx.close()
