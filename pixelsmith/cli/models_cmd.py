@@ -65,5 +65,23 @@ def fetch(names: list[str] = typer.Argument(None, help="Models to fetch (default
         raise typer.Exit(1)
 
 
+@models_app.command("pull")
+def pull(
+    targets: list[str] = typer.Argument(None, help="Model names, tool names, or all (diffusers engine)"),
+    source: str = typer.Option(None, "--from", help="Import from a local folder instead of the hub"),
+    token: str = typer.Option(None, "--token", envvar="HF_TOKEN", help="Hugging Face token (gated repos)"),
+    revision: str = typer.Option(None, "--revision", help="Hub revision (default: the catalogue's)"),
+    force: bool = typer.Option(False, "--force", help="Install again even if installed"),
+) -> None:
+    """Install hub models for the diffusers engine (resumable, verified; HF_HUB_OFFLINE=1 uses the HF cache)."""
+    from pixelsmith.engines.diffusers.pull import PullError, pull as pull_models
+
+    try:
+        pull_models(targets or ["all"], source=source, token=token, revision=revision, force=force, log=typer.echo)
+    except PullError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")

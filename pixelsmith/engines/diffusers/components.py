@@ -1,0 +1,214 @@
+"""Shared model components: loaded lazily, once, kept in an LRU under a memory budget.
+
+Every tool on the SD3.5 family uses the same transformer, VAE and text encoders:
+generate, inpaint, the ControlNet tools and the upscalers all ask this store for
+``("sd3.5-large", "transformer")`` and get the one loaded copy. Pipelines are
+cheap wrappers built per call around these components (see ``pipelines.py``).
+
+Settings (environment):
+  PIXELSMITH_DEVICE       cuda / cuda:1 / cpu / mps (default: cuda when available)
+  PIXELSMITH_DTYPE        bfloat16 / float16 / float32 (default: bf16 on GPUs that have it, else fp16; fp32 on CPU)
+  PIXELSMITH_GPU_MEMORY   budget in GB for resident components (default: 90% of the device's memory)
+  PIXELSMITH_OFFLOAD      1 = components pushed out of the budget wait in CPU memory instead of being dropped
+"""
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from pixelsmith.models.catalog import get_model, model_path
+
+SOURCE_FILE = ".source"  # an install that lives elsewhere (the Hugging Face cache) names its folder here
+
+
+def weights_dir(name: str) -> pathlib.Path:
+    """The folder holding an installed model's files."""
+    folder = model_path(get_model(name).name)
+    pointer = folder / SOURCE_FILE
+    if pointer.is_file():
+        return pathlib.Path(pointer.read_text().strip())
+    return folder
+
+
+def device() -> torch.device:
+    wanted = os.environ.get("PIXELSMITH_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def dtype() -> torch.dtype:
+    wanted = os.environ.get("PIXELSMITH_DTYPE")
+    if wanted:
+        return getattr(torch, wanted)
+    dev = device()
+    if dev.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dev.type == "mps":
+        return torch.float16
+    return torch.float32  # CPUs: bf16 matmuls are slow or missing on most
+
+
+def budget_bytes() -> int:
+    gb = os.environ.get("PIXELSMITH_GPU_MEMORY")
+    if gb:
+        return int(float(gb) * 1e9)
+    dev = device()
+    if dev.type == "cuda":
+        return int(torch.cuda.get_device_properties(dev).total_memory * 0.9)
+    return 1 << 62  # CPU: the OS manages memory; no budget
+
+
+def offload_enabled() -> bool:
+    return os.environ.get("PIXELSMITH_OFFLOAD", "") not in ("", "0", "false", "no")
+
+
+def nbytes(obj: Any) -> int:
+    if isinstance(obj, torch.nn.Module):
+        return sum(t.numel() * t.element_size() for t in [*obj.parameters(), *obj.buffers()])
+    return 0
+
+
+@dataclass
+class Entry:
+    value: Any
+    size: int
+    resident: bool  # on the compute device (counts against the budget)
+
+
+class ComponentStore:
+    """An LRU of loaded components keyed by (model, part), bounded by a device-memory budget."""
+
+    def __init__(self) -> None:
+        self._entries: collections.OrderedDict[tuple, Entry] = collections.OrderedDict()
+        self._lock = threading.RLock()
+        self.loads = 0  # how many times a loader ran (tests check sharing with it)
+
+    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                value = load()
+                self.loads += 1
+                entry = Entry(value, nbytes(value), resident=False)
+                self._entries[key] = entry
+            self._entries.move_to_end(key)
+            if not entry.resident:
+                self._make_room(entry.size, keep=key)
+                if isinstance(entry.value, torch.nn.Module):
+                    entry.value.to(device())
+                entry.resident = True
+            return entry.value
+
+    def resident_bytes(self) -> int:
+        return sum(e.size for e in self._entries.values() if e.resident)
+
+    def keys(self) -> list[tuple]:
+        return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            _empty_cache()
+
+    def _make_room(self, size: int, keep: tuple) -> None:
+        budget = budget_bytes()
+        for key in list(self._entries):
+            if self.resident_bytes() + size <= budget:
+                break
+            entry = self._entries[key]
+            if key == keep or not entry.resident or entry.size == 0:
+                continue
+            if offload_enabled():
+                entry.value.to("cpu")
+                entry.resident = False
+            else:
+                del self._entries[key]
+            _empty_cache()
+
+
+def _empty_cache() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+STORE = ComponentStore()
+# One diffusion run at a time per process: runs share components whose state (attention
+# processors while an IP-Adapter is attached, device placement) must not change mid-run.
+RUN_LOCK = threading.RLock()
+
+
+# --- loaders --------------------------------------------------------------------------------
+
+def _dtype_for(part: str) -> torch.dtype:
+    return dtype()
+
+
+def sd3_part(base: str, part: str) -> Any:
+    """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3])."""
+    root = weights_dir(base)
+
+    def load() -> Any:
+        if part.startswith("tokenizer"):
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(root / part)
+        if part == "transformer":
+            from diffusers import SD3Transformer2DModel
+
+            return SD3Transformer2DModel.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval()
+        if part == "vae":
+            from diffusers import AutoencoderKL
+
+            vae = AutoencoderKL.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval()
+            if device().type == "cuda":
+                vae = vae.to(memory_format=torch.channels_last)
+            return vae
+        if part == "text_encoder_3":
+            from transformers import T5EncoderModel
+
+            return T5EncoderModel.from_pretrained(root / part, dtype=dtype()).eval()
+        from transformers import CLIPTextModelWithProjection
+
+        return CLIPTextModelWithProjection.from_pretrained(root / part, dtype=dtype()).eval()
+
+    return STORE.get((base, part), load)
+
+
+def scheduler(base: str) -> Any:
+    """A fresh scheduler (they keep per-run state) from the model's scheduler config."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    config = STORE.get((base, "scheduler_config"),
+                       lambda: FlowMatchEulerDiscreteScheduler.load_config(weights_dir(base), subfolder="scheduler"))
+    return FlowMatchEulerDiscreteScheduler.from_config(config)
+
+
+def controlnet(name: str) -> Any:
+    from diffusers import SD3ControlNetModel
+
+    return STORE.get((name, "controlnet"), lambda: SD3ControlNetModel.from_pretrained(
+        weights_dir(name), torch_dtype=dtype()).eval())
+
+
+def hf_model(name: str, cls_name: str) -> Any:
+    """A transformers model (detector, segmenter, depth, image encoder) by class name."""
+    import transformers
+
+    cls = getattr(transformers, cls_name)
+    return STORE.get((name, cls_name), lambda: cls.from_pretrained(weights_dir(name), dtype=dtype()).eval())
+
+
+def hf_processor(name: str, cls_name: str) -> Any:
+    import transformers
+
+    cls = getattr(transformers, cls_name)
+    return STORE.get((name, cls_name), lambda: cls.from_pretrained(weights_dir(name)))

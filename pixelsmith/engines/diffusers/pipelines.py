@@ -1,0 +1,203 @@
+"""SD3 pipelines assembled per call around the shared components, plus the steps recipes share.
+
+A pipeline object is a thin wrapper (it registers references to components), so
+building one per call costs nothing and never holds a stale component: the store
+decides what stays loaded. Text embeddings are cached per prompt, so a repeated
+prompt skips the three text encoders.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import math
+import os
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixelsmith.engines.diffusers import components as C
+
+PARTS = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "tokenizer", "tokenizer_2",
+         "tokenizer_3")
+
+# Denoising steps and guidance per checkpoint, as their model cards recommend.
+DEFAULTS = {
+    "sd3.5-large": (28, 4.0),
+    "sd3.5-large-turbo": (4, 1.0),
+    "sd3.5-medium": (40, 4.5),
+}
+
+
+def steps_for(base: str, steps: int | None = None) -> int:
+    """Steps for ``base``; $PIXELSMITH_DIFFUSION_STEPS overrides (previews, tests)."""
+    override = os.environ.get("PIXELSMITH_DIFFUSION_STEPS")
+    if override:
+        return int(override)
+    return steps or DEFAULTS.get(base, (28, 4.0))[0]
+
+
+def build(kind: str, base: str, controlnet: str | None = None) -> Any:
+    """kind: txt2img | img2img | inpaint | control."""
+    import diffusers
+
+    cls = {"txt2img": diffusers.StableDiffusion3Pipeline, "img2img": diffusers.StableDiffusion3Img2ImgPipeline,
+           "inpaint": diffusers.StableDiffusion3InpaintPipeline,
+           "control": diffusers.StableDiffusion3ControlNetPipeline}[kind]
+    parts = {p: C.sd3_part(base, p) for p in PARTS}
+    extra = {"controlnet": C.controlnet(controlnet)} if kind == "control" else {}
+    pipe = cls(scheduler=C.scheduler(base), **parts, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def granularity(pipe: Any) -> int:
+    """Pixel sizes must be multiples of this (VAE downsampling x transformer patch; the ControlNet pipeline wants 8)."""
+    return math.lcm(8, pipe.vae_scale_factor * pipe.transformer.config.patch_size)
+
+
+def native_side(pipe: Any) -> int:
+    """The model's native square side in pixels (1024 for SD3.5)."""
+    return pipe.transformer.config.sample_size * pipe.vae_scale_factor
+
+
+# SD3.5's native sizes for the nine aspect ratios (about 1 MP, multiples of 64), at native side 1024.
+NATIVE_SIZES = {
+    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "5:4": (1152, 896),
+    "4:5": (896, 1152), "2:3": (832, 1216), "9:16": (768, 1344), "9:21": (640, 1536),
+}
+
+
+def size_for_aspect(pipe: Any, aspect_ratio: str) -> tuple[int, int]:
+    """The model's native size for an aspect ratio (scaled for models whose native side is not 1024)."""
+    w, h = NATIVE_SIZES[aspect_ratio]
+    return scaled(pipe, w, h, native_side(pipe) / 1024)
+
+
+def scaled(pipe: Any, w: float, h: float, k: float = 1.0) -> tuple[int, int]:
+    g = granularity(pipe)
+    return max(g, int(round(w * k / g)) * g), max(g, int(round(h * k / g)) * g)
+
+
+def working_size(pipe: Any, width: int, height: int) -> tuple[int, int]:
+    """The size to diffuse an image at: the model's native area, the image's aspect ratio."""
+    k = native_side(pipe) / math.sqrt(width * height)
+    return scaled(pipe, width, height, k)
+
+
+def generator(seed: int, offset: int = 0) -> torch.Generator:
+    # A CPU generator gives the same noise on every device, so a seed means one image.
+    return torch.Generator("cpu").manual_seed((seed + offset) % (2 ** 63))
+
+
+# --- text embeddings, cached ---------------------------------------------------------------------
+
+_EMBEDS: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
+_EMBEDS_LOCK = threading.Lock()
+EMBED_CACHE_SIZE = 64
+
+
+def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: float) -> dict[str, Any]:
+    """prompt_embeds & co. for the pipeline call, from cache when the same prompt came before."""
+    key = (base, prompt, negative or "", cfg > 1.0, str(C.device()), str(C.dtype()))
+    with _EMBEDS_LOCK:
+        hit = _EMBEDS.get(key)
+        if hit is not None:
+            _EMBEDS.move_to_end(key)
+    if hit is None:
+        with torch.inference_mode():
+            hit = pipe.encode_prompt(prompt=prompt, prompt_2=None, prompt_3=None, negative_prompt=negative or "",
+                                     do_classifier_free_guidance=cfg > 1.0, device=C.device())
+        with _EMBEDS_LOCK:
+            _EMBEDS[key] = hit
+            while len(_EMBEDS) > EMBED_CACHE_SIZE:
+                _EMBEDS.popitem(last=False)
+    pe, npe, ppe, nppe = hit
+    out = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe, "guidance_scale": cfg}
+    if cfg > 1.0:
+        out.update(negative_prompt_embeds=npe, negative_pooled_prompt_embeds=nppe)
+    return out
+
+
+# --- image-to-image on pipelines that have no strength argument (ControlNet) -----------------------
+
+def img2img_start(pipe: Any, image: Image.Image, strength: float, steps: int, seed: int,
+                  size: tuple[int, int]) -> dict[str, Any]:
+    """``latents`` + ``sigmas`` that start a flow-matching run part-way, at ``strength``, from ``image``.
+
+    Same arithmetic as StableDiffusion3Img2ImgPipeline (the schedule's tail from
+    ``strength``, the image latents noised to that sigma) for pipelines that only
+    take latents and sigmas, such as the SD3 ControlNet pipeline.
+    """
+    strength = min(max(strength, 0.0), 1.0)
+    kept = max(1, min(steps, int(round(steps * strength))))
+    full = np.linspace(1.0, 1.0 / steps, steps)
+    sigmas = full[steps - kept:]
+    shift = pipe.scheduler.config.shift
+    s0 = shift * sigmas[0] / (1 + (shift - 1) * sigmas[0])
+    init = encode_image(pipe, image.resize(size, Image.Resampling.LANCZOS))
+    noise = torch.randn(init.shape, generator=generator(seed), dtype=torch.float32).to(init.device, init.dtype)
+    latents = s0 * noise + (1.0 - s0) * init
+    return {"latents": latents, "sigmas": list(map(float, sigmas)), "num_inference_steps": kept}
+
+
+def encode_image(pipe: Any, image: Image.Image) -> torch.Tensor:
+    vae = pipe.vae
+    pixels = pipe.image_processor.preprocess(image.convert("RGB")).to(C.device(), vae.dtype)
+    with torch.inference_mode():
+        latent = vae.encode(pixels).latent_dist.mode()
+    return (latent - vae.config.shift_factor) * vae.config.scaling_factor
+
+
+# --- IP-Adapter, attached to the shared transformer only for the run that uses it ------------------
+
+_IP: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def ip_adapter(pipe: Any, adapter: str, encoder: str, scale: float):
+    """Attach the IP-Adapter (and its SigLIP image encoder) for one run, then restore the transformer."""
+    transformer = pipe.transformer
+    saved = transformer.attn_processors
+    loaded = _IP.get(adapter)
+    if loaded is None or loaded[0] is not transformer:
+        pipe.register_modules(image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
+                              feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"))
+        folder = C.weights_dir(adapter)
+        weight = "ip-adapter.safetensors" if (folder / "ip-adapter.safetensors").exists() else "ip-adapter.bin"
+        pipe.load_ip_adapter(str(folder), weight_name=weight, image_encoder_folder=None, local_files_only=True,
+                              low_cpu_mem_usage=False)  # the meta-device path leaves the resampler unmaterialised
+        transformer.image_proj.to(C.device(), transformer.dtype)
+        _IP[adapter] = (transformer, transformer.attn_processors, transformer.image_proj)
+        loaded = _IP[adapter]
+    else:
+        pipe.register_modules(image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
+                              feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"))
+        transformer.image_proj = loaded[2]  # first: its attention layers count among the processors
+        transformer.set_attn_processor(dict(loaded[1]))
+    pipe.set_ip_adapter_scale(scale)
+    try:
+        yield pipe
+    finally:
+        transformer.image_proj = None
+        transformer.set_attn_processor(dict(saved))
+        if hasattr(transformer, "encoder_hid_proj"):
+            transformer.encoder_hid_proj = None
+
+
+def progress_callback(ctx: Any, total: int, done_before: int = 0, grand_total: int | None = None):
+    """A diffusers callback_on_step_end that reports steps to the request's progress hook."""
+    if ctx is None or ctx.progress is None:
+        return None
+
+    def callback(pipe, step, timestep, kwargs):
+        ctx.progress(done_before + step + 1, grand_total or total)
+        return kwargs
+
+    return callback
+
+
+def to_pil(result: Any) -> Image.Image:
+    return result.images[0]

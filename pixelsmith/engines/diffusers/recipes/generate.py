@@ -1,0 +1,35 @@
+"""generate on diffusers: SD3.5 text-to-image, or image-to-image with ``strength``.
+
+model= roles map to checkpoints (ultra/sd3.5-large -> Large, core/flash -> Large
+Turbo, then Medium, then Large); aspect ratios map to the model's native sizes.
+"""
+from __future__ import annotations
+
+from PIL import Image
+
+from pixelsmith.engines.diffusers import pipelines as P
+from pixelsmith.engines.diffusers.catalog import ROLE_MODELS
+from pixelsmith.engines.diffusers.recipes._common import BASE, PRIORITY, cfg_for, pick_base, run, styled
+from pixelsmith.tools.base import ToolResult
+from pixelsmith.tools.generate import TOOL, GenerateRequest
+
+
+@TOOL.recipe("diffusers", models=[BASE], priority=PRIORITY)
+def generate(req: GenerateRequest, ctx) -> ToolResult:
+    base = pick_base(TOOL.name, ROLE_MODELS[req.model])
+    prompt, negative = styled(req.prompt, req.negative_prompt, req.style_preset)
+    cfg = cfg_for(base, req.cfg_scale if req.cfg_scale is not None else (1.0 if "turbo" in base else None))
+    steps = P.steps_for(base)
+    common = dict(generator=P.generator(ctx.seed), num_inference_steps=steps,
+                  callback_on_step_end=P.progress_callback(ctx, steps))
+    if req.image_to_image:
+        pipe = P.build("img2img", base)
+        size = P.working_size(pipe, *req.image.size)
+        image = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        out = run(pipe, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1], width=size[0],
+                  **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+    else:
+        pipe = P.build("txt2img", base)
+        w, h = P.size_for_aspect(pipe, req.aspect_ratio)
+        out = run(pipe, height=h, width=w, **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+    return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg})

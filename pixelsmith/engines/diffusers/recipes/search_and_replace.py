@@ -1,0 +1,18 @@
+"""search-and-replace on diffusers: OWLv2 + SAM find the object, SD3.5 inpaints the prompt there."""
+from __future__ import annotations
+
+from pixelsmith.engines.diffusers import grounding
+from pixelsmith.engines.diffusers.recipes import _common as K
+from pixelsmith.imaging.masks import grow_mask
+from pixelsmith.tools.base import ToolResult
+from pixelsmith.tools.search_and_replace import TOOL, SearchAndReplaceRequest
+
+
+@TOOL.recipe("diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
+def search_and_replace(req: SearchAndReplaceRequest, ctx) -> ToolResult:
+    found = grounding.find(req.image, req.search_prompt)
+    mask = grow_mask(found.mask, req.grow_mask)
+    prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
+    out = K.inpaint(ctx, req.image, mask, prompt, negative, strength=1.0)
+    return ToolResult(out, metadata={"model": K.BASE, "boxes": [[round(v, 1) for v in b] for b in found.boxes],
+                                     "scores": [round(s, 4) for s in found.scores], "fallback_box": found.fallback})
