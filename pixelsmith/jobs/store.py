@@ -106,6 +106,19 @@ class JobStore(Protocol):
                  result: dict[str, Any] | None = None) -> bool: ...
     def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str: ...
     def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool: ...
+    def update_meta(self, job_id: str, **values: Any) -> None:
+        conn = self._conn()
+        with self._tx(conn):
+            row = self._require_job(conn, job_id)
+            conn.execute("UPDATE jobs SET meta=? WHERE id=?", (json.dumps({**json.loads(row["meta"]), **values}), job_id))
+
+    def pending_webhooks(self) -> list[str]:
+        """Jobs with a webhook that has not been called yet."""
+        rows = self._conn().execute(
+            "SELECT id FROM jobs WHERE json_extract(meta, '$.webhook') IS NOT NULL "
+            "AND json_extract(meta, '$.webhook_sent') IS NULL").fetchall()
+        return [r["id"] for r in rows]
+
     def cancel(self, job_id: str) -> int: ...
     def job(self, job_id: str) -> JobStatus: ...
     def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]: ...

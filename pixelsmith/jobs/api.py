@@ -1,0 +1,265 @@
+"""The jobs HTTP API: submit a manifest or uploaded files with steps, follow it, fetch results.
+
+    POST /v1/jobs                       JSON manifest, or multipart files + steps (Idempotency-Key honoured)
+    GET  /v1/jobs                       the caller's jobs
+    GET  /v1/jobs/{id}                  progress counts, rate, ETA
+    GET  /v1/jobs/{id}/items            per-item state, attempts, error, checksum, timings
+    GET  /v1/jobs/{id}/results          listing (JSON) or ?format=zip
+    GET  /v1/jobs/{id}/results/{item}   one output
+    POST /v1/jobs/{id}/cancel
+
+A key sees only its own jobs (others answer 404). Paths in a JSON manifest are
+refused unless they start with a prefix the operator allowed
+(``PIXELSMITH_JOBS_ALLOW``, comma-separated folders or URL prefixes such as
+``s3://bucket/in/``): a caller must not make the server read its files or
+fetch arbitrary URLs. Uploads always work. No image logic lives here.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import uuid
+import zipfile
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from pixelsmith.errors import Forbidden, InvalidRequest, NotFound, PixelsmithError
+from pixelsmith.jobs.manifest import ManifestError, expand
+from pixelsmith.jobs.service import JobService
+
+MAX_FILES = 1000
+
+
+def _no_auth() -> None:
+    return None
+
+
+def _key_dependency() -> Callable[..., Any]:
+    try:
+        from pixelsmith.api.auth import current_key
+    except ModuleNotFoundError:
+        return _no_auth
+    return current_key
+
+
+def allowed_prefixes() -> list[str]:
+    raw = os.environ.get("PIXELSMITH_JOBS_ALLOW", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _error(exc: PixelsmithError) -> JSONResponse:
+    return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details}, status_code=exc.status)
+
+
+def jobs_router(service: JobService | None = None, *, allow: list[str] | None = None,
+                key_dependency: Callable[..., Any] | None = None, threads: int = 1) -> APIRouter:
+    """The router; the server mounts it. ``service`` defaults to one under the server's data folder."""
+    router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+    current_key = key_dependency or _key_dependency()
+    holder: dict[str, JobService] = {}
+    prefixes = allow if allow is not None else allowed_prefixes()
+
+    def get_service(request: Request) -> JobService:
+        if service is not None:
+            return service.start()
+        if "svc" not in holder:
+            settings = getattr(request.app.state, "settings", None)
+            root = pathlib.Path(settings.data_path) / "jobs" if settings is not None else None
+            holder["svc"] = JobService(root, threads=threads).start()
+        return holder["svc"]
+
+    def owner_of(key: Any) -> str | None:
+        return getattr(key, "id", None) if key is not None else None
+
+    def own(svc: JobService, job_id: str, key: Any):
+        try:
+            status = svc.store.job(job_id)
+        except NotFound:
+            raise NotFound(f"no job {job_id}") from None
+        if status.owner != owner_of(key):
+            raise NotFound(f"no job {job_id}")  # another key's job: do not reveal it exists
+        return status
+
+    def check_path(path: str, what: str) -> None:
+        norm = path if "://" in path else str(pathlib.Path(path).resolve())
+        for prefix in prefixes:
+            p = prefix if "://" in prefix else str(pathlib.Path(prefix).resolve())
+            if norm == p or norm.startswith(p.rstrip("/") + "/"):
+                return
+        raise Forbidden(f"{what} {path!r} is not under an allowed prefix (PIXELSMITH_JOBS_ALLOW); "
+                        "upload the files instead")
+
+    def status_body(status) -> dict[str, Any]:
+        body = status.as_dict()
+        body["meta"] = {k: v for k, v in body["meta"].items() if k in ("webhook", "webhook_sent", "kind", "tool")}
+        return body
+
+    @router.post("", status_code=201, summary="Submit a job: a JSON manifest, or multipart files + steps")
+    async def submit(request: Request, key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        owner = owner_of(key)
+        idem = request.headers.get("idempotency-key") or None
+        if idem:
+            existing = svc.store.find_job(idem, owner)
+            if existing:
+                return JSONResponse({**status_body(svc.store.job(existing)), "new": False},
+                                    status_code=200)
+        tag = uuid.uuid4().hex
+        try:
+            doc, webhook = await _read_submission(request, svc, tag, check_path)
+            out_dir = doc.pop("output", None)
+            if out_dir:
+                check_path(out_dir, "output")
+            manifest = expand(doc, str(svc.root), output=out_dir or str(svc.output_dir(tag)), check_tools=False)
+            for item in manifest.items:
+                check_path(item.input, "input") if not item.input.startswith(str(svc.root / "inputs")) else None
+                for step in item.steps:
+                    for name, value in step.fields.items():
+                        if isinstance(value, str) and value.startswith("/") and not value.startswith(
+                                str(svc.root / "inputs")):
+                            check_path(value, name)
+        except PixelsmithError as exc:
+            return _error(exc)
+        meta = {"kind": "api", **({"webhook": webhook} if webhook else {})}
+        job_id, created = svc.submit(manifest.items, owner=owner, idempotency_key=idem,
+                                     title=str(doc.get("title") or "job"), meta=meta)
+        return JSONResponse({**status_body(svc.store.job(job_id)), "new": created},
+                            status_code=201 if created else 200)
+
+    @router.get("", summary="The caller's jobs")
+    async def list_jobs(request: Request, key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        return JSONResponse({"jobs": [status_body(j) for j in svc.store.jobs(owner=owner_of(key))
+                                      if j.owner == owner_of(key)]})
+
+    @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA")
+    async def get_job(job_id: str, request: Request, key: Any = Depends(current_key)) -> Response:
+        try:
+            return JSONResponse(status_body(own(get_service(request), job_id, key)))
+        except PixelsmithError as exc:
+            return _error(exc)
+
+    @router.get("/{job_id}/items", summary="Items: state, attempts, error, checksum, timings")
+    async def get_items(job_id: str, request: Request, state: str | None = None, offset: int = 0, limit: int = 100,
+                        key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        try:
+            status = own(svc, job_id, key)
+        except PixelsmithError as exc:
+            return _error(exc)
+        rows = svc.store.items(job_id, state=state, offset=max(0, offset), limit=max(1, min(limit, 1000)))
+        items = []
+        for r in rows:
+            d = r.as_dict()
+            if r.state == "done":
+                d["url"] = f"/v1/jobs/{job_id}/results/{r.id}"
+            items.append(d)
+        return JSONResponse({"job": job_id, "total": status.total, "items": items})
+
+    @router.get("/{job_id}/results", summary="Finished outputs: a listing, or ?format=zip")
+    async def results(job_id: str, request: Request, format: str = "json",
+                      key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        try:
+            own(svc, job_id, key)
+        except PixelsmithError as exc:
+            return _error(exc)
+        done = svc.store.items(job_id, state="done")
+        if format == "zip":
+            from pixelsmith.jobs.execute import read_bytes
+
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # images are compressed already
+                for r in done:
+                    zf.writestr(_name_in(r), read_bytes(r.output))
+            return StreamingResponse(iter([buf.getvalue()]), media_type="application/zip",
+                                     headers={"content-disposition": f'attachment; filename="{job_id}.zip"'})
+        return JSONResponse({"job": job_id, "results": [
+            {"item": r.id, "name": _name_in(r), "checksum": r.checksum, "size": r.size, "output": r.output,
+             "url": f"/v1/jobs/{job_id}/results/{r.id}"} for r in done]})
+
+    @router.get("/{job_id}/results/{item_id}", summary="One finished output")
+    async def result_file(job_id: str, item_id: int, request: Request, key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        try:
+            own(svc, job_id, key)
+            item = svc.store.item(item_id)
+            if item.job_id != job_id or item.state != "done":
+                raise NotFound(f"item {item_id} of job {job_id} has no result (yet)")
+        except PixelsmithError as exc:
+            return _error(exc)
+        from pixelsmith.imaging.encode import mime_for
+        from pixelsmith.jobs.execute import read_bytes
+
+        fmt = item.result.get("format", "png")
+        return Response(read_bytes(item.output), media_type=mime_for(fmt),
+                        headers={"x-checksum-sha256": item.checksum or ""})
+
+    @router.post("/{job_id}/cancel", summary="Cancel: queued items stop, running ones finish")
+    async def cancel(job_id: str, request: Request, key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        try:
+            own(svc, job_id, key)
+        except PixelsmithError as exc:
+            return _error(exc)
+        n = svc.store.cancel(job_id)
+        return JSONResponse({"cancelled": n, **status_body(svc.store.job(job_id))})
+
+    return router
+
+
+def _name_in(item) -> str:
+    return pathlib.PurePath(item.output).name if "://" not in item.output else item.output.rsplit("/", 1)[-1]
+
+
+async def _read_submission(request: Request, svc: JobService, tag: str, check_path) -> tuple[dict[str, Any], Any]:
+    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        try:
+            doc = json.loads(await request.body())
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest.one("", f"body is not JSON: {exc.msg}") from None
+        if not isinstance(doc, dict):
+            raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
+        webhook = doc.pop("webhook", None)
+        return doc, webhook
+    if not ctype.startswith("multipart/form-data"):
+        raise InvalidRequest.one("", "send a JSON manifest or multipart/form-data with files and steps")
+    form = await request.form()
+    files = [f for f in form.getlist("files") if hasattr(f, "read")]
+    if not files:
+        raise InvalidRequest.one("files", "upload one or more images as 'files'")
+    if len(files) > MAX_FILES:
+        raise InvalidRequest.one("files", f"at most {MAX_FILES} files per job")
+    try:
+        steps = json.loads(str(form.get("steps") or "null"))
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest.one("steps", f"is not JSON: {exc.msg}") from None
+    if isinstance(steps, dict):
+        steps = [steps]
+    extras: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if name not in ("files", "steps", "name", "webhook", "title") and hasattr(value, "read"):
+            extras[name] = svc.spool(tag, f"field-{_safe(name)}", await value.read())
+    items = []
+    for n, f in enumerate(files):
+        filename = _safe(getattr(f, "filename", None) or f"upload-{n}.png")
+        items.append({"input": svc.spool(tag, f"{n:04d}-{filename}", await f.read())})
+    if isinstance(steps, list):  # uploaded extra images (e.g. mask) fill the steps' image fields of that name
+        for step in steps:
+            if isinstance(step, dict):
+                for name, path in extras.items():
+                    step.setdefault(name, path)
+    doc = {"items": items, "steps": steps, "name": str(form.get("name") or "{index:04d}-{stem}-{tool}.{ext}"),
+           "title": str(form.get("title") or "upload")}
+    return doc, form.get("webhook")
+
+
+def _safe(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in os.path.basename(name))
+    return keep.lstrip(".")[:100] or "file"

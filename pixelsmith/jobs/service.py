@@ -1,0 +1,197 @@
+"""The in-process job service a server runs: a store, a spool folder and worker threads.
+
+The jobs API submits manifests and uploads here, and the REST async results
+(creative upscale) can use :meth:`JobService.submit_one` / :meth:`JobService.result`
+so every asynchronous piece of work lives in the one store, survives restarts
+(queued and leased items are picked up again by the next server), and is
+bookkept exactly once.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pixelsmith.jobs.manifest import EXT_FOR_FORMAT, Step, WorkItem, check_step
+from pixelsmith.jobs.store import DEFAULT_LEASE_S, SQLiteJobStore
+from pixelsmith.jobs.worker import work_loop
+
+
+def default_root() -> pathlib.Path:
+    from pixelsmith import config
+
+    return pathlib.Path(os.environ.get("PIXELSMITH_JOBS") or config.home() / "jobs").expanduser()
+
+
+@dataclass
+class OneResult:
+    """One submitted generation, shaped like the REST async result the server answers with."""
+
+    id: str
+    owner: str | None
+    tool: str
+    status: str  # in-progress | succeeded | failed
+    created: float
+    format: str | None = None
+    seed: int | None = None
+    finish_reason: str | None = None
+    error: dict[str, Any] | None = None
+    path: pathlib.Path | None = None
+
+    def data(self) -> bytes:
+        assert self.path is not None
+        return self.path.read_bytes()
+
+
+class JobService:
+    def __init__(self, root: str | os.PathLike | None = None, *, threads: int = 1, lease_s: float = DEFAULT_LEASE_S,
+                 store: SQLiteJobStore | None = None):
+        self.root = pathlib.Path(root) if root else default_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.store = store or SQLiteJobStore(self.root / "jobs.db")
+        self.threads = threads
+        self.lease_s = lease_s
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._wake = threading.Event()
+
+    # -- workers ---------------------------------------------------------------------------------
+    def start(self) -> "JobService":
+        """Worker threads that drain every job in the store (models load once, in this process)."""
+        if not self._workers:
+            self.store.reclaim_dead_workers()
+            for n in range(self.threads):
+                t = threading.Thread(target=self._loop, name=f"pixelsmith-job-worker-{n}", daemon=True)
+                t.start()
+                self._workers.append(t)
+            threading.Thread(target=self._notifier, name="pixelsmith-job-webhooks", daemon=True).start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            work_loop(self.store, lease_s=self.lease_s, stop=self._stop)
+            self._wake.wait(0.5)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._workers:
+            t.join(timeout=30)
+        self._workers.clear()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    # -- submitting --------------------------------------------------------------------------------
+    def spool(self, job_tag: str, name: str, data: bytes) -> str:
+        from pixelsmith.fsutil import atomic_write
+
+        path = self.root / "inputs" / job_tag / name
+        atomic_write(path, data)
+        return str(path)
+
+    def submit(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
+               title: str = "", meta: dict[str, Any] | None = None) -> tuple[str, bool]:
+        job_id, created = self.store.create_job(items, owner=owner, idempotency_key=idempotency_key, title=title,
+                                                meta=meta)
+        self.poke()
+        return job_id, created
+
+    def output_dir(self, tag: str) -> pathlib.Path:
+        return self.root / "outputs" / tag
+
+    def submit_one(self, tool: str, fields: dict[str, Any], *, owner: str | None = None,
+                   idempotency_key: str | None = None) -> str:
+        """One tool on one request (images as PIL, bytes or base64) -> a job id to poll with ``result``."""
+        from pixelsmith.tools import get_tool
+        from pixelsmith.tools.base import coerce_image
+
+        spec = get_tool(tool)
+        model = spec.request
+        primary = model.primary_image()
+        tag = uuid.uuid4().hex
+        step_fields: dict[str, Any] = {}
+        input_path = None
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if name in model.image_fields():
+                img = coerce_image(value, name, _any_rule())
+                buf = io.BytesIO()
+                img.save(buf, "PNG")
+                path = self.spool(tag, f"{name}.png", buf.getvalue())
+                if name == primary:
+                    input_path = path
+                else:
+                    step_fields[name] = path
+            else:
+                step_fields[name] = value
+        if input_path is None:
+            from pixelsmith.errors import InvalidRequest
+
+            raise InvalidRequest.one(primary or "image", "is required")
+        step = check_step(Step(spec.name, step_fields), str(self.root), "request")
+        ext = EXT_FOR_FORMAT.get(step.fields.get("output_format", "png"), "png")
+        out = str(self.output_dir(tag) / f"result.{ext}")
+        job_id, _ = self.submit([WorkItem(out, input_path, [step], out, label=spec.name)], owner=owner,
+                                idempotency_key=idempotency_key, title=spec.name, meta={"kind": "one", "tool": spec.name})
+        return job_id
+
+    def result(self, job_id: str, owner: str | None = None) -> OneResult | None:
+        """The single-item job's outcome, or None if unknown or another key's."""
+        from pixelsmith.errors import NotFound
+
+        try:
+            status = self.store.job(job_id)
+        except NotFound:
+            return None
+        if status.owner != owner:
+            return None
+        item = self.store.items(job_id, limit=1)[0]
+        tool = item.steps[-1]["tool"] if item.steps else ""
+        res = OneResult(job_id, owner, tool, "in-progress", status.created)
+        if item.state == "done":
+            last = (item.result.get("steps") or [{}])[-1]
+            res.status, res.format, res.seed = "succeeded", item.result.get("format"), last.get("seed", 0)
+            res.finish_reason, res.path = "SUCCESS", pathlib.Path(item.output)
+        elif item.state in ("failed", "cancelled"):
+            res.status = "failed"
+            res.error = {"status": 500 if item.quarantined else 400, "name": item.state, "errors": [item.error or ""]}
+        return res
+
+    # -- webhooks --------------------------------------------------------------------------------
+    def _notifier(self) -> None:
+        """POST a job's final status to its webhook once, when nothing is left to run."""
+        while not self._stop.wait(1.0):
+            try:
+                for job in self.store.pending_webhooks():
+                    status = self.store.job(job)
+                    if status.remaining:
+                        continue
+                    url = status.meta.get("webhook")
+                    try:
+                        import requests
+
+                        requests.post(url, json={"event": "job.finished", "job": status.as_dict()}, timeout=10)
+                    except Exception:  # noqa: BLE001 - a webhook receiver that is down does not stop jobs
+                        pass
+                    self.store.update_meta(job, webhook_sent=time.time())
+            except Exception:  # noqa: BLE001
+                continue
+
+
+def _any_rule():
+    from pixelsmith.imaging.rules import ImageRule, HARD_MAX_PIXELS
+
+    return ImageRule(min_side=1, min_pixels=1, max_pixels=HARD_MAX_PIXELS)  # the tool's own rule runs later
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
