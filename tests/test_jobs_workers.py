@@ -1,0 +1,78 @@
+"""Real worker processes: kill -9 one mid-batch, its items come back after the lease, exactly once."""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import signal
+import threading
+import time
+
+from PIL import Image
+
+from pixelsmith.jobs import execute
+from pixelsmith.jobs.manifest import Step, WorkItem
+from pixelsmith.jobs.store import SQLiteJobStore
+from pixelsmith.jobs.worker import start_workers, stop_workers, work_loop
+
+
+def make_items(tmp_path: pathlib.Path, samples: pathlib.Path, n: int) -> list[WorkItem]:
+    src = Image.open(samples / "search_and_recolor_input.png").convert("RGB")
+    work = []
+    for i in range(n):
+        path = tmp_path / f"in{i}.png"
+        src.crop((i * 40, i * 30, i * 40 + 500, i * 30 + 500)).resize((80, 80)).save(path)
+        out = str(tmp_path / "out" / f"o{i}.png")
+        work.append(WorkItem(out, str(path), [Step("fast-upscale")], out))
+    return work
+
+
+def test_killed_worker_items_are_requeued_and_done_exactly_once(tmp_path, samples, embedded_models):
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    job, _ = store.create_job(make_items(tmp_path, samples, 10))
+    procs = start_workers(store.path, job, 2, lease_s=1.5)
+    try:
+        deadline = time.time() + 90
+        victim = None
+        while time.time() < deadline and victim is None:
+            owners = [row[0] for row in store._conn().execute(
+                "SELECT lease_owner FROM items WHERE state='running'")]  # host:pid:tag
+            if store.job(job).counts["done"] >= 1 and owners:
+                victim = int(owners[0].split(":")[1])
+            time.sleep(0.05)
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)  # dies holding a lease
+        killed_at = time.time()
+        while time.time() < deadline and store.job(job).remaining:
+            time.sleep(0.2)
+        recovered_in = time.time() - killed_at
+    finally:
+        stop_workers(procs)
+    status = store.job(job)
+    assert status.counts["done"] == 10, status.counts
+    records = store.items(job)
+    assert max(r.attempts for r in records) == 2  # the killed worker's item ran a second time
+    for r in records:
+        assert hashlib.sha256(pathlib.Path(r.output).read_bytes()).hexdigest() == r.checksum
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"o{i}.png" for i in range(10))
+    assert recovered_in < 60
+
+
+def test_transient_failure_is_retried_with_backoff(tmp_path, samples, embedded_models, monkeypatch):
+    store = SQLiteJobStore(tmp_path / "jobs.db", backoff_base_s=0.2)
+    job, _ = store.create_job(make_items(tmp_path, samples, 1))
+    calls = []
+    real = execute.read_bytes
+
+    def flaky(path: str) -> bytes:  # shared storage that times out twice, then answers
+        calls.append(time.time())
+        if len(calls) <= 2:
+            raise TimeoutError("storage did not answer")
+        return real(path)
+
+    monkeypatch.setattr(execute, "read_bytes", flaky)
+    stats = work_loop(store, job_id=job, stop=threading.Event())
+    assert stats.done == 1 and stats.retried == 2
+    rec = store.items(job)[0]
+    assert rec.state == "done" and rec.attempts == 3
+    assert calls[1] - calls[0] >= 0.2 and calls[2] - calls[1] >= 0.4  # 0.2 s then 0.4 s backoff
