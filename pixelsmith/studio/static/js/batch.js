@@ -114,33 +114,37 @@ export class BatchScreen {
   }
 
   // ---- server jobs ---------------------------------------------------------
-  async submitToServer(steps) {
+  async submitToServer(steps, files = this.files) {
     const form = new FormData();
-    for (const f of this.files) form.append("files", f, f.webkitRelativePath || f.name);
+    files.forEach((f) => form.append("files", f, f.webkitRelativePath || f.name));
     const wire = [];
     for (const s of steps) {
       const fields = { tool: s.tool.name };
-      for (const [k, v] of Object.entries(s.values)) fields[k] = v instanceof Blob ? await toBase64(v) : v;
+      for (const [k, v] of Object.entries(s.values)) {
+        // extra images (a mask, a style image) travel as parts named after the field
+        if (v instanceof Blob) form.append(k, v, v.name || `${k}.png`); else fields[k] = v;
+      }
       wire.push(fields);
     }
     form.append("steps", JSON.stringify(wire));
+    form.append("title", `studio: ${steps.map((s) => s.tool.name).join(" → ")} × ${files.length}`);
     const response = await call("/v1/jobs", { method: "POST", body: form, headers: { accept: "application/json" } });
     const job = await response.json();
-    this.watch(job.id || job.job_id);
+    this.watch(job.id, { steps, files });
   }
 
-  watch(id) {
+  // follow a server job; `origin` (steps and files) is known when this page submitted it
+  watch(id, origin = null) {
     this.stopPolling();
-    this.job = { id, server: true, items: [], started: performance.now() };
+    this.job = { id, server: true, origin, thumbs: new Map() };
     this.showProgress(`Job ${id}`);
-    const zip = $("batch-zip");
-    zip.href = `/v1/jobs/${id}/results`;
-    zip.removeAttribute("download");
-    zip.onclick = null;
+    $("batch-zip").onclick = (e) => { e.preventDefault(); this.downloadServerZip(id); };
     const poll = async () => {
+      if (this.job?.id !== id) return;
       try {
-        const [job, items] = await Promise.all([getJSON(`/v1/jobs/${id}`), getJSON(`/v1/jobs/${id}/items`)]);
-        this.renderServer(job, Array.isArray(items) ? items : items.items || []);
+        const [job, items] = await Promise.all([getJSON(`/v1/jobs/${id}`), getJSON(`/v1/jobs/${id}/items?limit=1000`)]);
+        $("batch-title").textContent = job.title ? `${job.title}` : `Job ${id}`;
+        await this.renderServer(job, Array.isArray(items) ? items : items.items || []);
         if (isFinished(job)) { this.stopPolling(); return; }
       } catch (err) {
         this.fail(err);
@@ -152,22 +156,34 @@ export class BatchScreen {
     poll();
   }
 
+  async downloadServerZip(id) {
+    try {
+      const response = await call(`/v1/jobs/${id}/results?format=zip`);
+      save(await response.blob(), `pixelsmith-${id}.zip`);
+    } catch (err) { this.fail(err); }
+  }
+
   stopPolling() { clearTimeout(this.timer); this.timer = null; }
 
-  renderServer(job, items) {
+  async renderServer(job, items) {
     const c = countsOf(job, items);
     const finished = isFinished(job);
-    this.renderStats(c, job.rate ?? job.items_per_second ?? null, job.eta_s ?? job.eta ?? null, jobState(job));
-    $("batch-retry").disabled = !c.failed || !finished;
+    this.renderStats(c, job.rate ?? null, job.eta_s ?? null, jobState(job));
+    $("batch-retry").disabled = !c.failed || !finished || !this.job.origin;
     $("batch-cancel").disabled = finished;
-    setZip(finished && c.done > 0);
+    setZip(c.done > 0);
+    // outputs need the API key, so thumbnails are fetched, not linked
+    const thumbs = this.job.thumbs;
+    await Promise.all(items.filter((it) => it.state === "done" && it.url && !thumbs.has(it.id)).map(async (it) => {
+      try { thumbs.set(it.id, URL.createObjectURL(await (await call(it.url)).blob())); } catch { /* shown without */ }
+    }));
     this.renderItems(items.map((it) => ({
-      name: it.label || basename(it.input || it.key || it.id || ""),
-      state: it.state || it.status,
-      error: it.error || it.reason || "",
-      thumb: it.thumbnail_url || it.output_url || null,
-      attempts: it.attempts,
+      name: it.label || basename(it.input || it.key || String(it.id)).replace(/^\d{4}-/, ""),
+      state: it.state,
+      error: it.error || "",
+      thumb: thumbs.get(it.id) || null,
     })));
+    this.job.items = items;
   }
 
   // ---- in-page runner (no jobs API) -----------------------------------------
@@ -242,11 +258,7 @@ export class BatchScreen {
       entries[name] = new Uint8Array(await it.output.blob.arrayBuffer());
     }
     // level 0: the images are already compressed
-    const blob = new Blob([zipSync(entries, { level: 0 })], { type: "application/zip" });
-    const a = el("a", { href: URL.createObjectURL(blob), download: "pixelsmith-batch.zip" });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    save(new Blob([zipSync(entries, { level: 0 })], { type: "application/zip" }), "pixelsmith-batch.zip");
   }
 
   // ---- shared ----------------------------------------------------------------
@@ -279,10 +291,12 @@ export class BatchScreen {
     const job = this.job;
     if (!job) return;
     if (job.server) {
-      try {
-        await postJSON(`/v1/jobs/${job.id}/retry`, {});
-        this.watch(job.id);
-      } catch (err) { this.fail(err); }
+      // the job store already retried transient failures; a retry here is a new job of the failed inputs
+      const { steps, files } = job.origin || {};
+      const failed = (job.items || []).filter((it) => it.state === "failed")
+        .map((it) => files?.[Number((basename(it.input).match(/^(\d{4})-/) || [])[1])]).filter(Boolean);
+      if (!failed.length) return;
+      try { await this.submitToServer(steps, failed); } catch (err) { this.fail(err); }
       return;
     }
     for (const it of job.items) if (it.state === "failed") { it.state = "queued"; it.error = ""; }
@@ -314,11 +328,13 @@ export class BatchScreen {
         const c = countsOf(job, []);
         const open = el("button", { type: "button", text: "Open" });
         open.addEventListener("click", () => { document.getElementById("tab-batch").click(); this.watch(job.id); });
+        const zip = el("button", { type: "button", text: "Download zip", disabled: !c.done });
+        zip.addEventListener("click", () => this.downloadServerZip(job.id));
+        const when = job.created ? new Date(job.created * 1000).toLocaleString() : "";
         list.append(el("li", { class: "run" },
-          el("div", { class: "meta" }, el("strong", { text: job.name || job.id }),
-            el("span", { text: `${jobState(job)} · ${c.done}/${c.total} done · ${c.failed} failed` })),
-          el("div", { class: "actions" }, open,
-            el("a", { class: "button", href: `/v1/jobs/${job.id}/results`, text: "Zip" }))));
+          el("div", { class: "meta" }, el("strong", { text: job.title || job.id }),
+            el("span", { text: `${when} · ${jobState(job)} · ${c.done}/${c.total} done · ${c.failed} failed` })),
+          el("div", { class: "actions" }, open, zip)));
       }
     } catch (err) {
       list.append(el("li", { class: "empty", text: `Jobs could not be listed: ${err.message}` }));
@@ -353,12 +369,12 @@ function setZip(enabled) {
   if (!enabled) zip.removeAttribute("tabindex"); else zip.tabIndex = 0;
 }
 
-function toBase64(blob) {
-  return new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).split(",")[1]);
-    reader.readAsDataURL(blob);
-  });
+function save(blob, name) {
+  const a = el("a", { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 // a dropped folder: walk its entries (Chromium's webkitGetAsEntry)
