@@ -115,6 +115,7 @@ def router() -> APIRouter:
         body = ({"finish_reasons": [reason]} if reason else
                 {"seeds": [out.seed], "finish_reasons": [None], "images": [base64.b64encode(out.data).decode()]})
         return Response(json.dumps(body), media_type="application/json",
-                        headers={"x-amzn-RequestId": request.state.request_id})
+                        headers={"x-amzn-RequestId": request.state.request_id,
+                                 "x-pixelsmith-tool-seconds": f"{out.seconds:.6f}"})
 
     return api

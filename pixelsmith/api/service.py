@@ -19,6 +19,7 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.tools import get_tool
 
 log = logging.getLogger("pixelsmith.server")
+CHOICE_TTL = 10.0  # seconds a tool's chosen recipe is reused before installs are checked again
 
 
 class Service:
@@ -30,6 +31,7 @@ class Service:
         self.results = results
         self.engine = engine
         self._loaded: set[tuple[str, str]] = set()
+        self._choices: dict[str, tuple[float, Any]] = {}
         self._tasks: set[asyncio.Task] = set()
 
     # -- synchronous requests -------------------------------------------------
@@ -60,7 +62,7 @@ class Service:
 
     def _run_parsed(self, tool_name: str, request: Any) -> core.Output:
         tool = get_tool(tool_name)
-        recipe = core.choose(tool, self.engine)
+        recipe = self._choose(tool)
         if self.ray is not None:
             out = self.ray.run(tool.name, request, recipe.engine)
         else:
@@ -68,6 +70,16 @@ class Service:
             out = core.run(tool.name, request, engine=recipe.engine)
         self.metrics.tool_seconds.labels(tool.name, out.engine).observe(out.seconds)
         return out
+
+    def _choose(self, tool: Any) -> Any:
+        """core.choose, remembered a few seconds: checking installs each request costs milliseconds."""
+        now = time.monotonic()
+        hit = self._choices.get(tool.name)
+        if hit and now - hit[0] < CHOICE_TTL:
+            return hit[1]
+        recipe = core.choose(tool, self.engine)  # raises ToolUnavailable (not cached: installs are picked up)
+        self._choices[tool.name] = (now, recipe)
+        return recipe
 
     def _load_models(self, recipe: Any) -> None:
         """Load a recipe's models before its first run, timing each load for /metrics."""
@@ -100,7 +112,7 @@ class Service:
 
     def _validate(self, tool_name: str, fields: dict[str, Any]) -> Any:
         tool, request = core.parse(tool_name, fields)
-        core.choose(tool, self.engine)  # refuse now if no engine can serve it
+        self._choose(tool)  # refuse now if no engine can serve it
         return request
 
     def _spawn(self, gen_id: str, tool_name: str, request: Any) -> None:

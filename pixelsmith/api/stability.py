@@ -156,6 +156,7 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
             return JSONResponse({"id": gen_id}, headers=extra)
         out = await service.run(tool.name, fields)
         request.state.tool_seconds = out.seconds
+        extra["x-pixelsmith-tool-seconds"] = f"{out.seconds:.6f}"
         return render(out, wants_json(request), extra)
 
     endpoint.__name__ = "rest_" + path.rsplit("/v2beta/stable-image/", 1)[-1].replace("/", "_").replace("-", "_")
