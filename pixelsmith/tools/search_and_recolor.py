@@ -1,8 +1,10 @@
 """search-and-recolor: find an object by a short phrase and change its colour."""
 from __future__ import annotations
 
+from PIL import Image
+
 from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+                                   ToolRequest, ToolResult, rules)
 
 
 class SearchAndRecolorRequest(ToolRequest):
@@ -22,3 +24,28 @@ TOOL = Tool(
     bedrock_model="stability.stable-image-search-recolor-v1:0",
     summary="Finds the object named by select_prompt and recolors it as the prompt says.",
 )
+
+
+@TOOL.recipe("embedded", models=["mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"], priority=10,
+             note="embedded engine: fixed vocabulary (people, garments, COCO objects, main object); "
+                  "the colour comes from prompt; negative_prompt, style_preset and seed have no effect")
+def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
+    """Ground ``select_prompt`` to a mask, recolour it in CIELAB, and put back everything outside the grown mask."""
+    import numpy as np
+
+    from pixelsmith.engines.embedded.colors import parse_color, recolor
+    from pixelsmith.engines.embedded.grounding import ground
+    from pixelsmith.imaging.composite import composite
+    from pixelsmith.imaging.masks import grow_mask
+
+    target = parse_color(req.prompt)  # before the models run: a bad colour is the caller's mistake, fail fast
+    found = ground(req.image, req.select_prompt)
+    ctx.progress and ctx.progress(1, 2)
+    weight = grow_mask(found.mask, req.grow_mask)
+    rgb = np.asarray(req.image.convert("RGB"))
+    new_rgb, stats = recolor(rgb, found.mask, weight, target)
+    out = composite(req.image, Image.fromarray(new_rgb), weight)
+    ctx.progress and ctx.progress(2, 2)
+    return ToolResult(out, seed=ctx.seed, metadata={
+        "found": found.term, "kind": found.kind, "colour": target.phrase, **stats,
+        "mask_fraction": round(float((found.mask >= 0.5).mean()), 4), **found.metadata})
