@@ -283,6 +283,9 @@ async function showInput(file) {
     const bitmap = await createImageBitmap(file);
     stage.setBase(bitmap);
     $("stage-empty").hidden = true;
+    // a mask file chosen before the image: load it now that the layer has a size
+    const maskFile = stage.maskEnabled && state.form?.image("mask");
+    if (maskFile) createImageBitmap(maskFile).then((m) => stage.loadMask(m), () => {});
   } catch {
     stage.setBase(null);
     $("stage-empty").hidden = false;
@@ -327,9 +330,18 @@ async function run() {
   $("run").disabled = true;
   $("cancel").hidden = false;
   let phase = "Running";
+  let load = "";
   const tick = setInterval(() => {
-    $("run-text").textContent = `${phase}… ${((performance.now() - started) / 1000).toFixed(1)} s`;
+    $("run-text").textContent = `${phase}… ${((performance.now() - started) / 1000).toFixed(1)} s${load}`;
   }, 100);
+  // the server's queue (from /readyz): how busy it is while this request waits or runs
+  const watchQueue = setInterval(async () => {
+    try {
+      const r = await (await fetch("/readyz")).json();
+      const others = Math.max(0, (r.running ?? 1) - 1);
+      load = r.queued ? ` · ${r.queued} waiting in the server's queue` : others ? ` · ${others} other run(s) on the server` : "";
+    } catch { load = ""; }
+  }, 1000);
   try {
     const out = await runTool(tool, form, {
       signal: controller.signal,
@@ -349,6 +361,7 @@ async function run() {
     else showError(err);
   } finally {
     clearInterval(tick);
+    clearInterval(watchQueue);
     progress.hidden = true;
     $("cancel").hidden = true;
     $("run").disabled = !tool.ready;

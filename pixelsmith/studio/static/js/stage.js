@@ -140,6 +140,8 @@ export class Stage {
         ctx.fillRect(r.x, r.y, r.w, r.h);
       }
       if (!this.result || place) ctx.drawImage(this.base, 0, 0);
+      // the mask sits on the "before" side; the "after" side shows the result clean
+      if (this.maskEnabled && this.showMask && (!this.result || place)) ctx.drawImage(tinted(this.mask), 0, 0);
       if (this.result && place) {
         ctx.save();
         ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -155,7 +157,6 @@ export class Stage {
       } else if (this.result) {
         ctx.drawImage(this.result, 0, 0, this.base.width, this.base.width * this.result.height / this.result.width);
       }
-      if (this.maskEnabled && this.showMask) ctx.drawImage(tinted(this.mask), 0, 0);
       if (this.marginsEnabled) {
         ctx.setLineDash([6 / v.scale, 4 / v.scale]);
         ctx.strokeStyle = "#4f8cff";
