@@ -217,9 +217,10 @@ def _poll(url: str, accept: str = "*/*", timeout: float = 120) -> requests.Respo
 
 
 def test_async_results_poll_and_survive_a_restart():
-    """An accepted generation answers 202, then 200; a restart resumes unfinished ones and keeps finished ones."""
+    """Local store: an accepted generation answers 202, then 200; a restart resumes unfinished ones."""
     data_dir = tempfile.mkdtemp(prefix="pixelsmith-results-")
-    with LiveServer(Settings(data_dir=data_dir, access_log=False)) as first:
+    settings = dict(data_dir=data_dir, access_log=False, results="local")
+    with LiveServer(Settings(**settings)) as first:
         # A generation accepted by a server that stops before running it (its request is saved).
         from pixelsmith.tools import get_tool
 
@@ -232,10 +233,28 @@ def test_async_results_poll_and_survive_a_restart():
         r = _poll(f"{first.url}/v2beta/results/{done}", accept="application/json")
         assert r.status_code == 200 and r.headers["content-type"] == "application/json; type=image/webp"
         finished = base64.b64decode(r.json()["image"])
-    with LiveServer(Settings(data_dir=data_dir, access_log=False)) as second:
+    with LiveServer(Settings(**settings)) as second:
         r = _poll(f"{second.url}/v2beta/stable-image/upscale/creative/result/{done}")
         assert r.status_code == 200 and r.content == finished and r.headers["content-type"] == "image/webp"
         r = _poll(f"{second.url}/v2beta/results/{pending}")
         assert r.status_code == 200, r.text
         assert Image.open(io.BytesIO(r.content)).size == (160, 160)
         assert r.headers["seed"] == "0" and r.headers["finish-reason"] == "SUCCESS"
+
+
+def test_async_results_through_the_jobs_service():
+    """With the jobs package installed, async REST work lives in its store and outlives the server."""
+    pytest.importorskip("pixelsmith.jobs.service")
+    data_dir = tempfile.mkdtemp(prefix="pixelsmith-jobs-results-")
+    with LiveServer(Settings(data_dir=data_dir, access_log=False)) as first:
+        gen_id = _submit(first, "fast-upscale", {"image": png(36, 36), "output_format": "jpeg"})
+        assert len(gen_id) == 64
+        r = _poll(f"{first.url}/v2beta/results/{gen_id}")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(r.content)).size == (144, 144)
+        bad = gen_id[:32] + "0" * 32  # a forged id (right job, wrong check) is unknown
+        assert requests.get(f"{first.url}/v2beta/results/{bad}").status_code == 404
+    with LiveServer(Settings(data_dir=data_dir, access_log=False)) as second:
+        again = requests.get(f"{second.url}/v2beta/results/{gen_id}")
+        assert again.status_code == 200 and again.content == r.content

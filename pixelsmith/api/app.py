@@ -32,7 +32,7 @@ from pixelsmith.api.auth import KeyStore
 from pixelsmith.api.limits import MiB, BodyLimit, Gate, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.metrics import Metrics
-from pixelsmith.api.results import ResultStore
+from pixelsmith.api.results import JobsResults, ResultStore
 from pixelsmith.api.service import Service
 from pixelsmith.errors import PixelsmithError
 
@@ -58,6 +58,7 @@ class Settings:
     ray_address: str | None = None  # run tools on a Ray cluster ("auto", "ray://host:10001", "local")
     preload: bool = False  # load every servable model at start-up (/readyz waits for it)
     access_log: bool = True
+    results: str = "auto"  # where async REST results live: "jobs" (the jobs service), "local", or "auto"
 
     @property
     def auth_enabled(self) -> bool:
@@ -185,7 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     data.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
-    results = ResultStore(data, ttl=settings.result_ttl)
+    jobs = _job_service(settings)
+    results = JobsResults(jobs, ttl=settings.result_ttl) if jobs is not None else ResultStore(data, settings.result_ttl)
     service = Service(gate, metrics, results, settings.engine, settings.ray_address)
 
     app = FastAPI(title="pixelsmith", version=_version(),
@@ -229,11 +231,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(stability.router())
     app.include_router(bedrock.router())
-    _mount_optional(app)
+    _mount_optional(app, jobs)
 
     @app.on_event("startup")
     async def startup() -> None:
         app.state.loop = asyncio.get_running_loop()
+        if jobs is not None:
+            await asyncio.to_thread(jobs.start)  # resumes the work a previous process left unfinished
         results.purge()
         resumed = service.resume()
         if resumed:
@@ -248,6 +252,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.on_event("shutdown")
     async def shutdown() -> None:
         await service.close()
+        if jobs is not None:
+            await asyncio.to_thread(jobs.stop)
 
     app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(settings, path), reject=_reject)
     app.add_middleware(Frontdoor, metrics=metrics, settings=settings)
@@ -290,7 +296,20 @@ def tools_listing(engine: str | None = None) -> list[dict[str, Any]]:
     return listing
 
 
-def _mount_optional(app: FastAPI) -> None:
+def _job_service(settings: Settings) -> Any:
+    """The jobs package's in-process service (shared by /v1/jobs and async REST results), if installed."""
+    if settings.results == "local":
+        return None
+    try:
+        from pixelsmith.jobs.service import JobService
+    except ModuleNotFoundError as exc:
+        if settings.results == "jobs" or not (exc.name or "").startswith("pixelsmith.jobs"):
+            raise
+        return None
+    return JobService(settings.data_path / "jobs")
+
+
+def _mount_optional(app: FastAPI, jobs: Any) -> None:
     """The jobs API and the studio are separate packages; mount them when present."""
     try:
         from pixelsmith.jobs.api import jobs_router
@@ -298,7 +317,7 @@ def _mount_optional(app: FastAPI) -> None:
         if not (exc.name or "").startswith("pixelsmith.jobs"):
             raise
     else:
-        app.include_router(jobs_router())
+        app.include_router(jobs_router(jobs) if jobs is not None else jobs_router())
     try:
         from pixelsmith.studio import mount
     except ModuleNotFoundError as exc:

@@ -112,3 +112,43 @@ class ResultStore:
             for path in (self.dir / f"{gen_id}.{fmt}", self.dir / f"{gen_id}.request.json"):
                 path.unlink(missing_ok=True)
         return len(rows)
+
+
+class JobsResults:
+    """The same interface over the jobs service (``pixelsmith.jobs``), so async REST work shares its store.
+
+    Job ids are 32 hex characters; Stability's generation ids are 64, so the
+    generation id is the job id followed by a 32-character check derived from it.
+    The jobs service runs and resumes the work itself.
+    """
+
+    def __init__(self, jobs: Any, ttl: float = TTL_SECONDS):
+        self.jobs = jobs
+        self.ttl = ttl
+
+    @staticmethod
+    def _check(job_id: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(f"pixelsmith-generation:{job_id}".encode()).hexdigest()[:32]
+
+    def submit(self, tool: str, fields: dict[str, Any], owner: str | None) -> str:
+        job_id = self.jobs.submit_one(tool, fields, owner=owner)
+        return job_id + self._check(job_id)
+
+    def get(self, gen_id: str, owner: str | None) -> Any:
+        job_id, check = gen_id[:32], gen_id[32:]
+        if len(gen_id) != 64 or check != self._check(job_id):
+            return None
+        result = self.jobs.result(job_id, owner)
+        if result is None or time.time() - result.created > self.ttl:
+            return None
+        if result.status == "succeeded" and (result.path is None or not pathlib.Path(result.path).exists()):
+            return None
+        return result
+
+    def pending(self) -> list[Result]:
+        return []  # the jobs service picks up its own unfinished work
+
+    def purge(self) -> int:
+        return 0

@@ -14,7 +14,7 @@ from typing import Any
 from pixelsmith import core
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.metrics import Metrics
-from pixelsmith.api.results import ResultStore
+from pixelsmith.api.results import JobsResults, ResultStore
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.tools import get_tool
 
@@ -23,7 +23,7 @@ CHOICE_TTL = 10.0  # seconds a tool's chosen recipe is reused before installs ar
 
 
 class Service:
-    def __init__(self, gate: Gate, metrics: Metrics, results: ResultStore, engine: str | None = None,
+    def __init__(self, gate: Gate, metrics: Metrics, results: ResultStore | JobsResults, engine: str | None = None,
                  ray_address: str | None = None):
         self.gate = gate
         self.ray = RayBackend(ray_address) if ray_address else None
@@ -106,6 +106,10 @@ class Service:
         """Validate now (so bad requests fail at once), run later; returns the generation id."""
         async with self.gate.slot():
             request = await self._in_thread(self._validate, tool_name, fields)
+        if hasattr(self.results, "submit"):  # the jobs service runs it
+            import anyio
+
+            return await anyio.to_thread.run_sync(self.results.submit, tool_name, fields, owner)
         gen_id = self.results.create(tool_name, request.model_dump(mode="json"), owner)
         self._spawn(gen_id, tool_name, request)
         return gen_id
