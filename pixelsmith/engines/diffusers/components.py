@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 
 from pixelsmith.models.catalog import get_model, model_path
 
@@ -108,6 +108,12 @@ class ComponentStore:
                 entry.resident = True
             return entry.value
 
+    def put(self, key: tuple, value: Any) -> Any:
+        """Register an already built component (benchmarks build random-weight models in memory)."""
+        with self._lock:
+            self._entries[key] = Entry(value, nbytes(value), resident=False)
+        return self.get(key, lambda: value)
+
     def resident_bytes(self) -> int:
         return sum(e.size for e in self._entries.values() if e.resident)
 
@@ -164,14 +170,11 @@ def sd3_part(base: str, part: str) -> Any:
         if part == "transformer":
             from diffusers import SD3Transformer2DModel
 
-            return SD3Transformer2DModel.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval()
+            return optimise(SD3Transformer2DModel.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval())
         if part == "vae":
             from diffusers import AutoencoderKL
 
-            vae = AutoencoderKL.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval()
-            if device().type == "cuda":
-                vae = vae.to(memory_format=torch.channels_last)
-            return vae
+            return optimise(AutoencoderKL.from_pretrained(root, subfolder=part, torch_dtype=dtype()).eval())
         if part == "text_encoder_3":
             from transformers import T5EncoderModel
 
@@ -181,6 +184,28 @@ def sd3_part(base: str, part: str) -> Any:
         return CLIPTextModelWithProjection.from_pretrained(root / part, dtype=dtype()).eval()
 
     return STORE.get((base, part), load)
+
+
+def optimise(model: Any) -> Any:
+    """GPU speed-ups that keep outputs equal to plain diffusers up to rounding (see docs/performance.md).
+
+    - fused QKV projections in the MMDiT (one matmul instead of three);
+    - channels-last memory layout for the VAE's convolutions;
+    - torch.compile of the transformer with PIXELSMITH_COMPILE=1 (or a mode name such as
+      max-autotune): minutes of warm-up per shape, worth it for a server, not for one image.
+    """
+    if device().type != "cuda":
+        return model
+    kind = type(model).__name__
+    if kind == "SD3Transformer2DModel":
+        if os.environ.get("PIXELSMITH_FUSE_QKV", "1") != "0":
+            model.fuse_qkv_projections()
+        mode = os.environ.get("PIXELSMITH_COMPILE", "")
+        if mode not in ("", "0"):
+            model.compile(mode=None if mode == "1" else mode, fullgraph=True, dynamic=False)
+    elif kind == "AutoencoderKL":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def scheduler(base: str) -> Any:

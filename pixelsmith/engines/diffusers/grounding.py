@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C

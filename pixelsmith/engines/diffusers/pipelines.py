@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 import numpy as np
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C

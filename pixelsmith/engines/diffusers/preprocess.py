@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image, ImageFilter
 
 from pixelsmith.engines.diffusers import components as C

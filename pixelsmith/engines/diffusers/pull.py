@@ -145,7 +145,7 @@ def from_cache(name: str, revision: str | None, log: Log) -> None:
     try:
         snap = pathlib.Path(snapshot_download(repo.repo_id, revision=revision or repo.revision,
                                               allow_patterns=list(repo.allow_patterns) or None,
-                                              local_files_only=True))
+                                              local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE")))
     except Exception as exc:  # LocalEntryNotFoundError and friends
         raise PullError(f"{name}: not in the Hugging Face cache and HF_HUB_OFFLINE is set "
                         f"({type(exc).__name__}); run the pull once with internet, or use --from PATH") from None
@@ -166,6 +166,7 @@ def download(name: str, token: str | None, revision: str | None, log: Log) -> No
     repo = _hub(name)
     rev = revision or repo.revision
     folder = _clear(name)
+    folder.mkdir(parents=True, exist_ok=True)
     log(f"{name}: downloading {repo.repo_id}@{rev} into {folder} (resumable)")
     try:
         info = HfApi(token=token).model_info(repo.repo_id, revision=rev, files_metadata=True)

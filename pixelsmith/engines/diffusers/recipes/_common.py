@@ -8,7 +8,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
@@ -91,9 +91,16 @@ def cfg_for(base: str, requested: float | None = None) -> float:
     return requested if requested is not None else P.DEFAULTS.get(base, (28, 4.0))[1]
 
 
-def run(pipe: Any, **kwargs: Any) -> Image.Image:
-    """One pipeline call, serialised with the others (they share components)."""
-    with C.RUN_LOCK, torch.inference_mode():
+def run(pipe: Any, seed: int, **kwargs: Any) -> Image.Image:
+    """One pipeline call, serialised with the others (they share components).
+
+    The global RNG is seeded too (in a forked RNG state, so nothing outside
+    changes): some pipelines draw without the generator, e.g. the SD3 ControlNet
+    pipeline samples the control image's VAE latents.
+    """
+    devices = [C.device().index or 0] if C.device().type == "cuda" else []
+    with C.RUN_LOCK, torch.inference_mode(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
         return pipe(**kwargs).images[0]
 
 
@@ -134,7 +141,7 @@ def inpaint(ctx: Any, image: Image.Image, mask: np.ndarray, prompt: str, negativ
         size, Image.Resampling.BILINEAR)
     steps = P.steps_for(base)
     cfg = cfg_for(base)
-    out = run(pipe, image=crop.resize(size, Image.Resampling.LANCZOS), mask_image=mask_img, strength=strength,
+    out = run(pipe, ctx.seed + seed_offset, image=crop.resize(size, Image.Resampling.LANCZOS), mask_image=mask_img, strength=strength,
               height=size[1], width=size[0], num_inference_steps=steps,
               generator=P.generator(ctx.seed, seed_offset), callback_on_step_end=P.progress_callback(ctx, steps),
               **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
@@ -210,9 +217,9 @@ def refine_tiles(ctx: Any, image: Image.Image, prompt: str, negative: str, stren
         src = tile.resize(size, Image.Resampling.LANCZOS)
         if controlnet:
             start = P.img2img_start(pipe, src, strength, steps, ctx.seed + i, size)
-            return run(pipe, control_image=preprocess.blur(src, blur_radius), controlnet_conditioning_scale=0.9,
+            return run(pipe, ctx.seed + i, control_image=preprocess.blur(src, blur_radius), controlnet_conditioning_scale=0.9,
                        **start, **common)
-        return run(pipe, image=src, strength=strength, num_inference_steps=steps,
+        return run(pipe, ctx.seed + i, image=src, strength=strength, num_inference_steps=steps,
                    generator=P.generator(ctx.seed, i), **common)
 
     return tiled(image, side, side // 8, one)

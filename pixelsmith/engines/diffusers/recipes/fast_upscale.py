@@ -7,7 +7,7 @@ engine is forced (engine=diffusers) or the embedded weights are absent.
 from __future__ import annotations
 
 import numpy as np
-import torch
+from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C

@@ -26,10 +26,10 @@ def generate(req: GenerateRequest, ctx) -> ToolResult:
         pipe = P.build("img2img", base)
         size = P.working_size(pipe, *req.image.size)
         image = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        out = run(pipe, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1], width=size[0],
+        out = run(pipe, ctx.seed, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1], width=size[0],
                   **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
     else:
         pipe = P.build("txt2img", base)
         w, h = P.size_for_aspect(pipe, req.aspect_ratio)
-        out = run(pipe, height=h, width=w, **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+        out = run(pipe, ctx.seed, height=h, width=w, **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
     return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg})

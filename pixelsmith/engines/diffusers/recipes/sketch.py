@@ -18,7 +18,7 @@ def controlled(ctx, image: Image.Image, control: Image.Image, prompt: str, negat
     pipe = P.build("control", K.BASE, controlnet)
     size = P.working_size(pipe, *image.size)
     steps = P.steps_for(K.BASE)
-    out = K.run(pipe, control_image=control.resize(size, Image.Resampling.BILINEAR),
+    out = K.run(pipe, ctx.seed, control_image=control.resize(size, Image.Resampling.BILINEAR),
                 controlnet_conditioning_scale=strength, height=size[1], width=size[0], num_inference_steps=steps,
                 generator=P.generator(ctx.seed), callback_on_step_end=P.progress_callback(ctx, steps),
                 **P.prompt_kwargs(pipe, K.BASE, prompt, negative, K.cfg_for(K.BASE)))

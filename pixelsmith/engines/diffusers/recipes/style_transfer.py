@@ -25,7 +25,7 @@ def style_transfer(req: StyleTransferRequest, ctx) -> ToolResult:
     start = P.img2img_start(pipe, init, req.change_strength, steps, ctx.seed, size)
     prompt = req.prompt or "an image in the style of the reference"
     with K.C.RUN_LOCK, P.ip_adapter(pipe, ADAPTER, ENCODER, req.style_strength):
-        out = K.run(pipe, ip_adapter_image=req.style_image.convert("RGB"), control_image=control,
+        out = K.run(pipe, ctx.seed, ip_adapter_image=req.style_image.convert("RGB"), control_image=control,
                     controlnet_conditioning_scale=req.composition_fidelity, height=size[1], width=size[0],
                     callback_on_step_end=P.progress_callback(ctx, start["num_inference_steps"]), **start,
                     **P.prompt_kwargs(pipe, K.BASE, prompt, req.negative_prompt or "", K.cfg_for(K.BASE)))
