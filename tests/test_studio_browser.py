@@ -358,7 +358,7 @@ def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
     assert page.inner_text("#result-size") == seed_free_size
 
 
-def test_tablet_width_stacks_the_layout(browser, server):
+def test_tablet_width_stacks_the_layout(browser, server, inputs):
     ctx = browser.new_context(viewport={"width": 800, "height": 1100})
     page = ctx.new_page()
     page.goto(f"{server.url}/#tool=erase")
@@ -370,6 +370,9 @@ def test_tablet_width_stacks_the_layout(browser, server):
     assert stage["width"] > 700
     page.select_option("#tool-select", "remove-background")
     assert page.inner_text("#tool-title") == "Remove Background"
+    upload(page, "image", inputs["subject"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    shot(page, "tablet")
     ctx.close()
 
 

@@ -27,7 +27,7 @@ def mount(app) -> None:
         return FileResponse(index, media_type="text/html", headers=headers)
 
     async def to_page() -> RedirectResponse:
-        return RedirectResponse("/", status_code=307)
+        return RedirectResponse("./", status_code=307)  # relative: works under a proxy prefix
 
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.add_api_route(PREFIX, to_page, methods=["GET"], include_in_schema=False)

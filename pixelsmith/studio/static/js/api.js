@@ -4,6 +4,12 @@
 
 const KEY_STORE = "pixelsmith.apiKey";
 
+// Every URL is relative to the page, so the studio also works behind a
+// reverse proxy that serves pixelsmith under a path prefix.
+export const BASE = new URL("./", location.href);
+export const url = (path) => new URL(String(path).replace(/^\//, ""), BASE).href;
+export const origin = BASE.href.replace(/\/$/, "");
+
 export class ApiError extends Error {
   constructor(status, name, lines) {
     super(lines.join("; ") || name || `HTTP ${status}`);
@@ -49,12 +55,12 @@ export async function errorFrom(response) {
 }
 
 // fetch with the key; on 401 ask for a key once and retry
-export async function call(url, options = {}) {
+export async function call(path, options = {}) {
   for (let attempt = 0; ; attempt++) {
     let response;
     const sent = auth.key;
     try {
-      response = await fetch(url, { ...options, headers: headers(options.headers) });
+      response = await fetch(url(path), { ...options, headers: headers(options.headers) });
     } catch (err) {
       throw new ApiError(0, "network_error", [`The server could not be reached (${err.message}).`]);
     }
@@ -80,9 +86,9 @@ export async function postJSON(url, body) {
   return response.json();
 }
 
-export async function exists(url) {
+export async function exists(path) {
   try {
-    const response = await fetch(url, { headers: headers({ accept: "application/json" }) });
+    const response = await fetch(url(path), { headers: headers({ accept: "application/json" }) });
     return response.status !== 404 && response.status !== 405;
   } catch {
     return false;

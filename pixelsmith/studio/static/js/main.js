@@ -1,7 +1,7 @@
 // The studio's glue: tabs, the tool list from GET /v1/tools, the generated
 // form, the stage, running a tool, results, snippets and the API key prompt.
 
-import { ApiError, auth, getJSON, runTool } from "./api.js";
+import { ApiError, auth, getJSON, origin, runTool, url } from "./api.js";
 import { el, ToolForm } from "./form.js";
 import { Stage } from "./stage.js";
 import { boto3Snippet, cliSnippet, requestsSnippet } from "./snippets.js";
@@ -158,7 +158,7 @@ function normTool(t) {
 
 async function loadTools() {
   // /readyz says whether this server wants keys: ask before the first run, not after a 401
-  fetch("/readyz").then((r) => r.json()).then((ready) => {
+  fetch(url("readyz")).then((r) => r.json()).then((ready) => {
     if (ready.auth) {
       auth.required = true;
       $("key-button").hidden = false;
@@ -337,7 +337,7 @@ async function run() {
   // the server's queue (from /readyz): how busy it is while this request waits or runs
   const watchQueue = setInterval(async () => {
     try {
-      const r = await (await fetch("/readyz")).json();
+      const r = await (await fetch(url("readyz"))).json();
       const others = Math.max(0, (r.running ?? 1) - 1);
       load = r.queued ? ` · ${r.queued} waiting in the server's queue` : others ? ` · ${others} other run(s) on the server` : "";
     } catch { load = ""; }
@@ -436,7 +436,6 @@ async function renderSnippet() {
   if (!state.form || !state.tool) return;
   const values = state.form.values();
   if (stage.maskEnabled && stage.base && stage.hasMask()) values.mask = new File([], "mask.png");
-  const origin = location.origin;
   const needsKey = auth.required || Boolean(auth.key);
   const text = {
     requests: () => requestsSnippet(state.tool, values, origin, needsKey),
