@@ -167,4 +167,5 @@ def test_full_gate_answers_503_in_each_shape():
             elif r.status_code == 503:
                 assert r.headers["x-amzn-ErrorType"].startswith("ServiceUnavailableException:")
         assert requests.get(live.url + "/healthz").status_code == 200
-        assert 'status="503"' in requests.get(live.url + "/metrics").text
+        text = requests.get(live.url + "/metrics").text
+        assert 'status="503"' in text and 'pixelsmith_rejected_total{reason="busy"}' in text

@@ -258,3 +258,16 @@ def test_async_results_through_the_jobs_service():
     with LiveServer(Settings(data_dir=data_dir, access_log=False)) as second:
         again = requests.get(f"{second.url}/v2beta/results/{gen_id}")
         assert again.status_code == 200 and again.content == r.content
+
+
+def test_access_log_is_json_with_the_request_id():
+    from pixelsmith.api.logging import setup
+
+    stream = io.StringIO()
+    setup(stream=stream)
+    with LiveServer(Settings(data_dir=tempfile.mkdtemp(prefix="pixelsmith-log-"))) as live:
+        r = requests.post(live.url + FAST, files={"image": b"not an image"}, data={"extra": "1"})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    entry = next(e for e in lines if e.get("request_id") == r.headers["x-request-id"])
+    assert entry["status"] == 400 and entry["api"] == "rest" and entry["model"] == "fast-upscale"
+    assert entry["path"] == FAST and entry["ignored_fields"] == ["extra"] and entry["seconds"] >= 0

@@ -110,6 +110,7 @@ def render_error(path: str, exc: Exception, request_id: str) -> Response:
     return JSONResponse({"error": "internal_error", "message": stability.INTERNAL}, status_code=500)
 
 
+REJECTIONS = {401: "unauthorized", 403: "forbidden", 413: "body_too_large", 429: "rate_limited", 503: "busy"}
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
@@ -164,6 +165,8 @@ class Frontdoor:
             route = state.get("route") or ("unmatched" if api != "other" else _other_route(scope["path"]))
             model = state.get("model", "")
             self.metrics.requests.labels(api, route, model, str(status)).inc()
+            if status in REJECTIONS:
+                self.metrics.rejected.labels(REJECTIONS[status]).inc()
             self.metrics.latency.labels(api, route).observe(seconds)
             if self.settings.access_log and scope["path"] not in ("/healthz", "/metrics"):
                 log_access(request_id=state["request_id"], method=scope["method"], path=scope["path"],

@@ -12,6 +12,7 @@ import base64
 import json
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -108,7 +109,8 @@ def router() -> APIRouter:
         request.state.route = "/model/{modelId}/invoke"
         target = model_ids.resolve(model_id)
         request.state.model = target.model_id
-        fields = read_fields(await request.body(), request.headers.get("content-type", ""), target)
+        body = await request.body()  # bounded by the 25 MB body limit; parsed off the event loop
+        fields = await anyio.to_thread.run_sync(read_fields, body, request.headers.get("content-type", ""), target)
         out = await request.app.state.service.run(target.tool, fields)
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)
