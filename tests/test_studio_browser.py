@@ -338,8 +338,32 @@ def test_batch_runs_and_zips(page, server, inputs, tmp_path):
         assert sizes == sorted(tuple(4 * v for v in Image.open(inputs[k]).size) for k in ("tiny-a", "tiny-b", "tiny-c"))
 
 
+def test_without_a_jobs_api_the_page_runs_the_batch_itself(page, server, inputs, tmp_path):
+    page.goto(f"{server.url}/#batch")
+    page.wait_for_function("() => document.querySelector('#batch-add-tool').options.length > 0")
+    page.evaluate("() => { window.studio.batch.serverJobs = false; }")  # as on a server without /v1/jobs
+    page.set_input_files("#batch-files", [str(inputs["tiny-a"]), str(inputs["broken"])])
+    page.select_option("#batch-add-tool", "fast-upscale")
+    page.click("#batch-add")
+    page.click("#batch-submit")
+    page.wait_for_function("() => document.querySelector('#batch-stats').textContent.startsWith('finished')",
+                           timeout=RUN_TIMEOUT_MS)
+    assert page.locator("#batch-items .item.done").count() == 1
+    failed = page.locator("#batch-items .item.failed")
+    assert failed.count() == 1 and "image" in failed.inner_text().lower()
+    assert page.locator("#batch-retry").is_enabled()
+    with page.expect_download() as info:
+        page.click("#batch-zip")
+    info.value.save_as(tmp_path / "local.zip")
+    with zipfile.ZipFile(tmp_path / "local.zip") as z:
+        assert len(z.namelist()) == 1
+        assert Image.open(io.BytesIO(z.read(z.namelist()[0]))).size == tuple(4 * v for v in Image.open(inputs["tiny-a"]).size)
+
+
 def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
     open_tool(page, server, "fast-upscale")
+    upload(page, "image", inputs["tiny-a"])
+    run_and_wait(page)
     upload(page, "image", inputs["tiny-c"])
     run_and_wait(page)
     seed_free_size = page.inner_text("#result-size")
@@ -349,9 +373,23 @@ def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
     tools_in_history = page.eval_on_selector_all("#history-runs li.run strong", "els => els.map(e => e.textContent)")
     assert "fast-upscale" in tools_in_history
     if requests.get(server.url + "/v1/jobs", timeout=10).status_code == 200:
-        # batch jobs come from the server's job store
-        page.wait_for_selector("#history-jobs li.run")
+        # batch jobs come from the server's job store, whoever submitted them
+        with open(inputs["tiny-b"], "rb") as f:
+            job = requests.post(server.url + "/v1/jobs", files={"files": ("tiny-b.png", f, "image/png")},
+                                data={"steps": json.dumps([{"tool": "fast-upscale"}]), "title": "from a script"},
+                                timeout=30).json()
+        page.reload()
+        page.wait_for_selector(f"#history-jobs li.run:has-text('from a script')")
+        assert job["id"]
     shot(page, "history")
+    # tick two runs and compare them in the before/after split
+    runs = page.locator("#history-runs li.run", has_text="fast-upscale")
+    runs.nth(0).locator("input[type=checkbox]").check()
+    runs.nth(1).locator("input[type=checkbox]").check()
+    page.click("#history-compare")
+    page.wait_for_function("() => window.studio.stage.result !== null && window.studio.stage.base !== null")
+    assert page.locator("#compare-group").is_visible()
+    page.click("#tab-history")
     page.locator("#history-runs li.run", has_text="fast-upscale").first.get_by_role("button", name="Open").click()
     page.wait_for_selector("#result:not([hidden])")
     assert page.locator('#tool-list .tool[data-tool="fast-upscale"][aria-current="true"]').count() == 1

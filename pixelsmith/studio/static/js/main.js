@@ -530,4 +530,5 @@ $("history-compare").addEventListener("click", async () => {
 
 // ---- start -------------------------------------------------------------------
 const batch = new BatchScreen({ showError: (err) => showError(err) });
+state.batch = batch;
 loadTools();
