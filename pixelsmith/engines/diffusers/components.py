@@ -160,9 +160,8 @@ def _dtype_for(part: str) -> torch.dtype:
 
 def sd3_part(base: str, part: str) -> Any:
     """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3])."""
-    root = weights_dir(base)
-
     def load() -> Any:
+        root = weights_dir(base)
         if part.startswith("tokenizer"):
             from transformers import AutoTokenizer
 

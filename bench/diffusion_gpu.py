@@ -1,0 +1,293 @@
+"""GPU benchmark: plain diffusers vs pixelsmith's diffusers engine, SD3.5 Medium and Large, same run.
+
+The real architectures are built from their published configs with random
+weights (speed does not depend on weight values; nothing is downloaded). For
+each model: 1024x1024, 28 and 40 steps, bf16, batch 1 and 4, both paths with the
+same seeds, measuring s/image, images/s, peak memory, the speed ratio, the
+PSNR of pixelsmith's image against the plain one, and FLOP utilisation
+(2 * transformer params * tokens per forward, CFG doubling the batch) against
+the GPU's dense bf16 peak.
+
+    python bench/diffusion_gpu.py                      # full run on a GPU (H100: ~15-25 min)
+    python bench/diffusion_gpu.py --models medium --steps 28 --batches 1
+    python bench/diffusion_gpu.py --smoke              # tiny configs on CPU: checks the script runs
+
+pixelsmith's path = the engine's own components store and pipelines with its GPU
+levers (components.optimise: fused QKV, channels-last VAE, torch.compile when
+--compile is given) and CPU-generator seeding. Prompts differ per iteration so
+text-encoder caching does not flatter the engine; the cache's own effect is
+printed separately.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+# Published configs (transformer/config.json of stabilityai/stable-diffusion-3.5-{large,medium}).
+TRANSFORMERS = {
+    "large": dict(sample_size=128, patch_size=2, in_channels=16, num_layers=38, attention_head_dim=64,
+                  num_attention_heads=38, joint_attention_dim=4096, caption_projection_dim=2432,
+                  pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=192, qk_norm="rms_norm"),
+    "medium": dict(sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
+                   num_attention_heads=24, joint_attention_dim=4096, caption_projection_dim=1536,
+                   pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=384, qk_norm="rms_norm",
+                   dual_attention_layers=tuple(range(13))),
+}
+VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+           up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+           latent_channels=16, norm_num_groups=32, sample_size=1024, scaling_factor=1.5305, shift_factor=0.0609,
+           use_quant_conv=False, use_post_quant_conv=False)
+CLIP_L = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+              projection_dim=768, hidden_act="quick_gelu", max_position_embeddings=77)
+CLIP_G = dict(vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
+              projection_dim=1280, hidden_act="gelu", max_position_embeddings=77)
+T5_XXL = dict(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24,
+              feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, is_encoder_decoder=False)
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
+PROMPTS = ["a lighthouse on a cliff at dawn", "a red fox in fresh snow", "a busy night market in the rain",
+           "a bowl of ramen, studio photo", "an astronaut riding a horse", "a watercolor map of an island",
+           "a glass teapot with blooming tea", "a vintage car on a desert road"]
+
+
+def build_components(size: str, smoke: bool, device, dtype):
+    """Random-weight SD3.5 components (real configs, or tiny ones in --smoke)."""
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    from pixelsmith.engines.diffusers import tiny
+
+    if smoke:
+        out = {}
+        folder = os.path.join(os.environ.get("TMPDIR", "/tmp"), "pixelsmith-smoke-sd3")
+        if not os.path.exists(os.path.join(folder, "model_index.json")):
+            tiny.build_sd3(folder)
+        from diffusers import StableDiffusion3Pipeline
+
+        pipe = StableDiffusion3Pipeline.from_pretrained(folder)
+        for part in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "tokenizer",
+                     "tokenizer_2", "tokenizer_3"):
+            out[part] = getattr(pipe, part)
+        out["scheduler"] = pipe.scheduler
+        return out
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # allocate in bf16 straight away (8B fp32 would need 32 GB first)
+    try:
+        with torch.device(device):
+            out = {
+                "transformer": SD3Transformer2DModel(**TRANSFORMERS[size]).eval(),
+                "vae": AutoencoderKL(**VAE).eval(),
+                "text_encoder": CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_L)).eval(),
+                "text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G)).eval(),
+                "text_encoder_3": T5EncoderModel(T5Config(**T5_XXL)).eval(),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    # Random weights can overflow bf16 through 38 blocks; shrink them so outputs stay finite (speed is unchanged).
+    with torch.no_grad():
+        for p in out["transformer"].parameters():
+            if p.dim() >= 2:
+                p.mul_(0.5)
+    tok, _, _ = tiny.clip_tokenizer()
+    tok3, _, _ = tiny.t5_tokenizer()
+    out.update(tokenizer=tok, tokenizer_2=tiny.clip_tokenizer()[0], tokenizer_3=tok3,
+               scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0))
+    return out
+
+
+def params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def peak_tflops(device) -> float | None:
+    import torch
+
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+@contextlib.contextmanager
+def measure(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    box = {}
+    t0 = time.perf_counter()
+    yield box
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        box["peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
+    box["seconds"] = time.perf_counter() - t0
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def run_plain(parts, prompts, steps, size, seed, device):
+    """Plain diffusers, out of the box: StableDiffusion3Pipeline(...) on the device, SDPA attention."""
+    import torch
+    from diffusers import StableDiffusion3Pipeline
+
+    pipe = StableDiffusion3Pipeline(**parts).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
+    return pipe(prompt=prompts, num_inference_steps=steps, height=size, width=size, guidance_scale=4.0,
+                generator=gens, output_type="np").images
+
+
+def run_engine(base, prompts, steps, size, seed, device):
+    """pixelsmith: the engine's shared components, its pipeline assembly and prompt-embedding path."""
+    import torch
+
+    from pixelsmith.engines.diffusers import pipelines as P
+
+    pipe = P.build("txt2img", base)
+    # Per-request embeddings (cached by prompt in the engine), stacked into one batch.
+    embeds = [P.prompt_kwargs(pipe, base, p, "", 4.0) for p in prompts]
+    kw = {k: torch.cat([e[k] for e in embeds]) for k in embeds[0] if k != "guidance_scale"}
+    gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
+    with torch.inference_mode():
+        return pipe(num_inference_steps=steps, height=size, width=size, guidance_scale=4.0, generator=gens,
+                    output_type="np", **kw).images
+
+
+def cache_note(base: str, device) -> None:
+    """What the engine's prompt-embedding cache saves per request when a prompt repeats."""
+    import torch
+
+    from pixelsmith.engines.diffusers import pipelines as P
+
+    pipe = P.build("txt2img", base)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    P.prompt_kwargs(pipe, base, "a cache probe prompt", "", 4.0)
+    sync()
+    t1 = time.perf_counter()
+    P.prompt_kwargs(pipe, base, "a cache probe prompt", "", 4.0)
+    sync()
+    t2 = time.perf_counter()
+    print(f"text encoders (CLIP-L + CLIP-G + T5): {t1 - t0:.3f} s new prompt, {t2 - t1:.4f} s cached")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=["medium", "large"], choices=["medium", "large"])
+    ap.add_argument("--steps", nargs="+", type=int, default=[28, 40])
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 4])
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per setting (after one warm-up)")
+    ap.add_argument("--compile", default="", help="torch.compile mode for the engine path (e.g. max-autotune)")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="override the GPU's dense bf16 peak")
+    ap.add_argument("--smoke", action="store_true", help="tiny configs on CPU, 64 px, 2 steps (checks the script)")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args()
+
+    import torch
+
+    if args.smoke:
+        args.size, args.steps, args.repeats = 64, [2], 1
+        args.models = args.models[:1]
+        os.environ["PIXELSMITH_DEVICE"] = "cpu"
+        torch.set_num_threads(1)
+    elif not torch.cuda.is_available():
+        sys.exit("no GPU: run with --smoke to check the script on a CPU")
+    if args.compile:
+        os.environ["PIXELSMITH_COMPILE"] = args.compile
+    from pixelsmith.engines.diffusers import components as C
+
+    device, dtype = C.device(), C.dtype()
+    peak = args.peak_tflops or peak_tflops(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device: {name}; dtype {dtype}; torch {torch.__version__}; size {args.size}; peak bf16 {peak} TFLOPS")
+    rows = []
+    for size_name in args.models:
+        parts = build_components(size_name, args.smoke, device, dtype)
+        base = f"bench-sd3.5-{size_name}"
+        n_params = params(parts["transformer"])
+        patch = parts["transformer"].config.patch_size
+        vae_scale = 2 ** (len(parts["vae"].config.block_out_channels) - 1)
+        tokens = (args.size // (vae_scale * patch)) ** 2 + 77 + 256
+        settings = [(steps, batch) for steps in args.steps for batch in args.batches]
+        results: dict[tuple, dict] = {}
+        images: dict[tuple, np.ndarray] = {}
+        # Plain diffusers first, for every setting: the engine's optimise() changes modules in place.
+        for path in ("plain", "pixelsmith"):
+            if path == "pixelsmith":
+                C.STORE.clear()
+                for part, value in parts.items():
+                    if part == "scheduler":
+                        C.STORE.put((base, "scheduler_config"), value.config)
+                    else:
+                        C.STORE.put((base, part), C.optimise(value) if part in ("transformer", "vae") else value)
+                cache_note(base, device)
+            for steps, batch in settings:
+                prompts = PROMPTS[:batch]
+
+                def once(offset: int):
+                    ps = [f"{p}, take {offset}" for p in prompts]  # fresh prompts: no embedding-cache help
+                    if path == "plain":
+                        return run_plain(parts, ps, steps, args.size, 1234, device)
+                    return run_engine(base, ps, steps, args.size, 1234, device)
+
+                once(-1)  # warm-up (and compilation)
+                times, peaks = [], []
+                for r in range(args.repeats):
+                    with measure(device) as m:
+                        out = once(r)
+                    times.append(m["seconds"])
+                    peaks.append(m.get("peak_gb", 0.0))
+                images[(path, steps, batch)] = (np.clip(np.nan_to_num(out), 0, 1) * 255).round().astype(np.uint8)
+                per_image = min(times) / batch
+                flops = 2 * n_params * tokens * 2 * steps  # per image: 2·P·T per forward, CFG = 2 forwards
+                results.setdefault((steps, batch), {"model": size_name, "steps": steps, "batch": batch,
+                                                    "params_b": round(n_params / 1e9, 2)})[path] = {
+                    "s_per_image": round(per_image, 3), "images_per_s": round(1 / per_image, 3),
+                    "peak_gb": round(max(peaks), 2), "tflops": round(flops / per_image / 1e12, 1),
+                    "utilisation": round(flops / per_image / 1e12 / peak, 3) if peak else None,
+                    "finite": bool(np.isfinite(out).all())}
+        for steps, batch in settings:
+            r = results[(steps, batch)]
+            a, b = images[("plain", steps, batch)], images[("pixelsmith", steps, batch)]
+            r["speedup"] = round(r["plain"]["s_per_image"] / r["pixelsmith"]["s_per_image"], 3)
+            r["psnr_db"] = round(min(psnr(a[i], b[i]) for i in range(len(a))), 2)
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+        del parts
+        C.STORE.clear()
+    print_table(rows, name)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": name, "rows": rows}, f, indent=2)
+
+
+def print_table(rows, device_name: str) -> None:
+    print(f"\n| model | steps | batch | plain s/img | pixelsmith s/img | speed-up | plain img/s | pixelsmith img/s "
+          f"| peak GB plain/pixelsmith | util plain/pixelsmith | PSNR dB |  ({device_name})")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        p, e = r["plain"], r["pixelsmith"]
+        util = f"{p['utilisation']}/{e['utilisation']}" if p["utilisation"] is not None else "-"
+        print(f"| {r['model']} | {r['steps']} | {r['batch']} | {p['s_per_image']} | {e['s_per_image']} | "
+              f"{r.get('speedup')} | {p['images_per_s']} | {e['images_per_s']} | {p['peak_gb']}/{e['peak_gb']} | "
+              f"{util} | {r.get('psnr_db')} |")
+
+
+if __name__ == "__main__":
+    main()
