@@ -369,7 +369,7 @@ class BodyParts:
         # The garment's own colour has the last word inside the body; its thin dark creases are then taken back.
         tidy = cv2.morphologyEx(gate.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         tidy = cv2.morphologyEx(tidy, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
-        tidy = _fill_creases(cut & tidy, candidate, self.extent)
+        tidy = _fill_creases(cut & tidy & candidate, candidate, self.extent)
         soft = _soften(rgb, tidy & ~(self.face | self.skin))
         soft[self.face | self.skin] = 0.0  # never recolour a face or skin, whatever the smoothing did
         return _drop_specks(soft)
@@ -441,7 +441,7 @@ def body_parts(image: Image.Image, rgb: np.ndarray, person_soft: np.ndarray, peo
     faces = people.faces(image)
     face = np.zeros(shape, bool)
     for f in faces:
-        face |= _polygon(shape, f.oval)
+        face |= _polygon(shape, f.outline)
     extent = 0.0
     if pose is not None:
         extent = float(np.linalg.norm(pose.points[11] - pose.points[12]))

@@ -45,6 +45,13 @@ class Face:
     def oval(self) -> np.ndarray:
         return self.points[list(FACE_OVAL)]
 
+    @property
+    def outline(self) -> np.ndarray:
+        """The convex hull of all 468 points: the oval, plus the nose where a turned head shows it in profile."""
+        import cv2
+
+        return cv2.convexHull(self.points.astype(np.float32))[:, 0, :]
+
 
 def _verify_package_files() -> None:
     import hashlib
