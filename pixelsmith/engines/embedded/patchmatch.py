@@ -15,8 +15,16 @@ from the rest of the image, coarse to fine:
 
 Patch distances are taken in a PCA-reduced space of 7x7 Lab patches (each
 component is one correlation filter), which makes every candidate test a gather of
-a dozen floats per target instead of 147.  Levels larger than ``max_pixels`` get
-a single cheap pass, which bounds time and memory for very large holes (outpaint).
+a dozen floats per target instead of 147.  Levels with more than ``max_pixels``
+target patches get a single cheap pass (short propagation, 3x3 voting), which
+bounds time and memory for very large holes (outpaint): the structure is decided
+at the levels below that size, the large levels only copy the detail.
+
+Finally the seam is corrected across frequency bands: the mismatch between the
+known pixels along the border and what the matched patches would put there is
+interpolated into the hole by push-pull (a multi-resolution pyramid) and faded with
+the distance from the border, so low-frequency colour steps at the seam vanish while
+the copied texture is kept.
 
 Nothing here touches pixels outside ``hole``.
 """
@@ -44,7 +52,7 @@ class _Level:
 
 
 def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: float = 0.3,
-             max_pixels: int = 1_500_000, progress: Progress | None = None) -> np.ndarray:
+             max_pixels: int = 300_000, progress: Progress | None = None) -> np.ndarray:
     """Return ``rgb`` (uint8 HxWx3) with the ``hole`` pixels synthesised from the rest.
 
     ``creativity`` (0..1) loosens the preference for source patches near the target:
@@ -70,7 +78,7 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
         else:
             prev = levels[depth + 1]
             nnf = _upsample_nnf(nnf, prev, lv, rng)
-            up = cv2.resize(prev.img, (lv.img.shape[1], lv.img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            up = _resize(prev.img, (lv.img.shape[1], lv.img.shape[0]), cv2.INTER_LINEAR)
             lv.img[lv.hole] = up[lv.hole]
         iters = 1 if big else (2 if depth == 0 else min(2 + depth, 6))
         solver = _Solver(lv, nnf, rng, creativity, cheap=big)
@@ -88,6 +96,7 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
         nnf = solver.nnf
         if progress:
             progress(total - depth, total)
+    _correct_seam(levels[0], solver)
     out = rgb.copy()
     filled = np.clip(levels[0].img[..., :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[hole] = filled[hole]
@@ -105,13 +114,20 @@ def _pyramid(img: np.ndarray, hole: np.ndarray) -> list[_Level]:
         if thick <= PATCH // 2 + 1 or min(h, w) // 2 < 4 * PATCH:
             break
         size = ((w + 1) // 2, (h + 1) // 2)
-        small = cv2.resize(cur.img, size, interpolation=cv2.INTER_AREA)
+        small = _resize(cur.img, size, cv2.INTER_AREA)
         small_hole = cv2.resize(cur.hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
         nxt = _make_level(small, small_hole)
         if nxt.valid.sum() < 64:
             break
         levels.append(nxt)
     return levels
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    # OpenCV resizes at most 4 channels at a time.
+    parts = [cv2.resize(np.ascontiguousarray(img[..., c:c + 3]), size, interpolation=interpolation)
+             for c in range(0, img.shape[2], 3)]
+    return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
 
 
 def _make_level(img: np.ndarray, hole: np.ndarray) -> _Level:
@@ -171,116 +187,190 @@ def _upsample_nnf(coarse: np.ndarray, prev: _Level, lv: _Level, rng: np.random.G
 
 
 class _Solver:
-    """PatchMatch search and EM voting on one pyramid level."""
+    """PatchMatch search and EM voting on one pyramid level.
+
+    Matches are kept as flat indices into the level (``y * width + x``) so that every
+    candidate test is one ``np.take`` of a few floats per target.
+    """
 
     def __init__(self, lv: _Level, nnf: np.ndarray, rng: np.random.Generator, creativity: float, cheap: bool):
-        self.lv, self.nnf, self.rng, self.cheap = lv, nnf, rng, cheap
+        self.lv, self.rng, self.cheap = lv, rng, cheap
         h, w = lv.hole.shape
+        self.h, self.w = h, w
         self.ty, self.tx = np.nonzero(lv.targets)
-        self.basis = _pca_basis(lv, rng)
+        self.t = (self.ty * w + self.tx).astype(np.int64)
+        self.s = (nnf[self.ty, self.tx, 0].astype(np.int64) * w + nnf[self.ty, self.tx, 1])
+        self.grid = np.full(h * w, -1, np.int64)  # target pixel -> its match, for propagation
+        self.grid[self.t] = self.s
+        self.valid = lv.valid.ravel()
+        self.basis = _pca_basis(lv, rng, FEATURES // 2 if cheap else FEATURES)
         # Prefer nearby sources unless creative: a penalty growing with the copy distance,
         # one median match cost at LOCAL_REACH times the hole's thickness.
-        reach = LOCAL_REACH * max(float(cv2.distanceTransform(lv.hole.astype(np.uint8), cv2.DIST_L2, 3).max()), 4.0)
+        depth = cv2.distanceTransform(lv.hole.astype(np.uint8), cv2.DIST_L2, 3)
+        reach = LOCAL_REACH * max(float(depth.max()), 4.0)
         self.locality = (1.0 - float(np.clip(creativity, 0.0, 1.0))) ** 2 / reach ** 2
         # Voting confidence: pixels near the known border are more trustworthy (Wexler's alpha^-d).
-        depth = cv2.distanceTransform(lv.hole.astype(np.uint8), cv2.DIST_L2, 3)
-        self.confidence = np.power(1.3, -np.minimum(depth, 30.0)).astype(np.float32)
-        self.dist = np.zeros(len(self.ty), np.float32)
+        self.confidence = np.power(1.3, -np.minimum(depth, 30.0)).astype(np.float32)[self.ty, self.tx]
+        self.dist = np.zeros(len(self.t), np.float32)
+        self.scale = 1.0
+
+    @property
+    def nnf(self) -> np.ndarray:
+        out = np.full((self.h, self.w, 2), -1, np.int32)
+        out[self.ty, self.tx, 0] = self.s // self.w
+        out[self.ty, self.tx, 1] = self.s % self.w
+        return out
 
     # distances
     def _features(self) -> None:
-        # Texture channels (Newson et al. 2014) keep textured targets from matching flat sources.
-        self.feat = np.concatenate(
-            [_project(_lab(self.lv.img[..., :3]), self.basis), TEXTURE_WEIGHT * self.lv.img[..., 3:]], axis=2)
-        self.ft = self.feat[self.ty, self.tx]
-        self.scale = None
+        """Patch features of the level; after the first call only the targets' box is recomputed
+        (source patches lie outside the hole, so their features never change)."""
+        if getattr(self, "feat", None) is None:
+            self.feat = self._features_of(self.lv.img).reshape(self.h * self.w, -1)
+        else:
+            r = PATCH // 2
+            y0, y1 = max(self.ty.min() - 2 * r, 0), min(self.ty.max() + 2 * r + 1, self.h)
+            x0, x1 = max(self.tx.min() - 2 * r, 0), min(self.tx.max() + 2 * r + 1, self.w)
+            box = self._features_of(self.lv.img[y0:y1, x0:x1])
+            self.feat[self.t] = box[self.ty - y0, self.tx - x0]
+        self.ft = np.take(self.feat, self.t, axis=0)
 
-    def _cost(self, sy: np.ndarray, sx: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    def _features_of(self, img: np.ndarray) -> np.ndarray:
+        # Texture channels (Newson et al. 2014) keep textured targets from matching flat sources.
+        return np.concatenate(
+            [_project(_lab(img[..., :3]), self.basis), TEXTURE_WEIGHT * img[..., 3:]], axis=2)
+
+    def _cost(self, s: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         ft = self.ft if idx is None else self.ft[idx]
-        ty = self.ty if idx is None else self.ty[idx]
-        tx = self.tx if idx is None else self.tx[idx]
-        d = ((self.feat[sy, sx] - ft) ** 2).sum(axis=1)
+        diff = np.take(self.feat, s, axis=0)
+        diff -= ft
+        d = np.einsum("ij,ij->i", diff, diff)
         if self.locality:
-            d += self.locality * self.scale * ((sy - ty) ** 2 + (sx - tx) ** 2)
+            t = self.t if idx is None else self.t[idx]
+            dy = s // self.w - t // self.w
+            dx = s % self.w - t % self.w
+            d += (self.locality * self.scale) * (dy * dy + dx * dx).astype(np.float32)
         return d
 
-    def _try(self, sy: np.ndarray, sx: np.ndarray, idx: np.ndarray | None = None) -> None:
-        h, w = self.lv.hole.shape
-        sel = slice(None) if idx is None else idx
-        inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
-        sy, sx = np.where(inside, sy, 0), np.where(inside, sx, 0)
-        ok = inside & self.lv.valid[sy, sx]
-        d = self._cost(sy, sx, idx)
-        better = ok & (d < self.dist[sel])
-        if idx is None:
-            idx_b = np.nonzero(better)[0]
-        else:
-            idx_b = idx[better]
+    def _try(self, s: np.ndarray, idx: np.ndarray | None = None) -> None:
+        """Adopt candidate sources ``s`` (flat) for targets ``idx`` where they match better."""
+        n = self.h * self.w
+        inside = (s >= 0) & (s < n)
+        s = np.where(inside, s, 0)
+        ok = inside & self.valid[s]
+        d = self._cost(s, idx)
+        cur = self.dist if idx is None else self.dist[idx]
+        better = ok & (d < cur)
+        idx_b = np.nonzero(better)[0] if idx is None else idx[better]
         self.dist[idx_b] = d[better]
-        self.nnf[self.ty[idx_b], self.tx[idx_b], 0] = sy[better]
-        self.nnf[self.ty[idx_b], self.tx[idx_b], 1] = sx[better]
+        self.s[idx_b] = s[better]
+        self.grid[self.t[idx_b]] = s[better]
 
     def rescore(self) -> None:
         """Features of the current estimate and the cost of the current matches."""
         self._features()
-        sy, sx = self.nnf[self.ty, self.tx, 0], self.nnf[self.ty, self.tx, 1]
-        raw = ((self.feat[sy, sx] - self.ft) ** 2).sum(axis=1)
+        locality, self.locality = self.locality, 0.0
+        raw = self._cost(self.s)
+        self.locality = locality
         self.scale = float(np.median(raw)) + 1e-6
-        self.dist = self._cost(sy, sx)
+        self.dist = self._cost(self.s)
 
     def search(self, rounds: int) -> None:
         self.rescore()
-        h, w = self.lv.hole.shape
-        jumps = (2, 1) if self.cheap else (16, 8, 4, 2, 1)
+        h, w = self.h, self.w
+        # Large levels only repair the carried matches locally: their structure is already decided.
+        jumps = (1,) if self.cheap else (16, 8, 4, 2, 1)
         for _ in range(rounds):
             for k in jumps:
                 for dy, dx in ((0, k), (0, -k), (k, 0), (-k, 0)):
                     qy, qx = self.ty + dy, self.tx + dx
-                    inb = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
-                    idx = np.nonzero(inb)[0]
-                    ny = self.nnf[qy[idx], qx[idx], 0]
-                    nx = self.nnf[qy[idx], qx[idx], 1]
-                    has = ny >= 0
-                    idx, ny, nx = idx[has], ny[has], nx[has]
-                    self._try(ny - dy, nx - dx, idx)
+                    idx = np.nonzero((qy >= 0) & (qy < h) & (qx >= 0) & (qx < w))[0]
+                    ns = self.grid[self.t[idx] + (dy * w + dx)]
+                    has = ns >= 0
+                    idx, ns = idx[has], ns[has]
+                    # The neighbour's match, shifted back: its source row/column must not wrap.
+                    sx = ns % w - dx
+                    keep = (sx >= 0) & (sx < w)
+                    self._try(ns[keep] - (dy * w + dx), idx[keep])
             radius = float(max(h, w))
-            n_random = 3 if self.cheap else 12
-            for _ in range(n_random):
+            for _ in range(0 if self.cheap else 12):
                 if radius < 1:
                     break
-                cy, cx = self.nnf[self.ty, self.tx, 0], self.nnf[self.ty, self.tx, 1]
                 r = int(radius)
-                oy = self.rng.integers(-r, r + 1, len(self.ty))
-                ox = self.rng.integers(-r, r + 1, len(self.ty))
-                self._try(cy + oy, cx + ox)
+                sy = self.s // w + self.rng.integers(-r, r + 1, len(self.t))
+                sx = self.s % w + self.rng.integers(-r, r + 1, len(self.t))
+                inb = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+                self._try(np.where(inb, sy * w + sx, -1))
                 radius *= 0.5
 
     def vote(self, window: int, sharpness: float = 1.0) -> None:
         """Each hole pixel := weighted mean of what the overlapping patches' matches put there."""
-        lv = self.lv
-        h, w = lv.hole.shape
+        py, px = np.nonzero(self.lv.hole)
+        vals, ok = self.votes(py, px, window, sharpness)
+        cur = self.lv.img[py, px]
+        cur[ok] = vals[ok]
+        self.lv.img[py, px] = cur
+        self.last_vote = (window, sharpness)
+
+    def votes(self, py: np.ndarray, px: np.ndarray, window: int, sharpness: float = 1.0):
+        """What the target patches covering pixels (py, px) propose there, and where any does."""
+        h, w = self.h, self.w
         r = window // 2
+        wp = w + 2 * r
         sigma2 = float(np.percentile(self.dist, 75)) / sharpness + 1e-6
-        weight = np.zeros((h + 2 * r, w + 2 * r), np.float32)
-        wt = np.exp(-self.dist / (2 * sigma2)).astype(np.float32) * self.confidence[self.ty, self.tx]
-        weight[self.ty + r, self.tx + r] = wt
-        src = np.zeros((h + 2 * r, w + 2 * r, 2), np.int32)
-        src[..., 0], src[..., 1] = PATCH // 2, PATCH // 2  # any in-image centre for non-targets
-        src[self.ty + r, self.tx + r] = self.nnf[self.ty, self.tx]
-        py, px = np.nonzero(lv.hole)
-        acc = np.zeros((len(py), lv.img.shape[2]), np.float32)
+        pad_t = (self.ty + r) * wp + (self.tx + r)
+        weight = np.zeros((h + 2 * r) * wp, np.float32)
+        # Clamped exponent: a float32 weight that underflows to 0 would leave pixels unvoted.
+        weight[pad_t] = np.exp(-np.minimum(self.dist / (2 * sigma2), 40.0)).astype(np.float32) * self.confidence
+        src = np.full((h + 2 * r) * wp, (PATCH // 2) * w + PATCH // 2, np.int64)  # any in-image centre
+        src[pad_t] = self.s
+        img = self.lv.img.reshape(h * w, -1)
+        acc = np.zeros((len(py), img.shape[1]), np.float32)
         wsum = np.zeros(len(py), np.float32)
+        p = (py + r) * wp + (px + r)
         for oy in range(-r, r + 1):
             for ox in range(-r, r + 1):
-                cy, cx = py - oy + r, px - ox + r  # centre of the patch that covers p at offset (oy, ox)
-                wgt = weight[cy, cx]
-                s = src[cy, cx]
-                acc += wgt[:, None] * lv.img[s[:, 0] + oy, s[:, 1] + ox]
+                c = p - (oy * wp + ox)  # centre of the patch that covers p at offset (oy, ox)
+                wgt = weight[c]
+                acc += wgt[:, None] * np.take(img, src[c] + (oy * w + ox), axis=0)
                 wsum += wgt
         ok = wsum > 0
-        vals = lv.img[py, px]
-        vals[ok] = acc[ok] / wsum[ok, None]
-        lv.img[py, px] = vals
+        return acc / np.where(ok, wsum, 1.0)[:, None], ok
+
+
+def _correct_seam(lv: _Level, solver: "_Solver", fade: float = 24.0) -> None:
+    """Remove the colour step at the hole's border: interpolate the border residual inward."""
+    ring = lv.targets & ~lv.hole
+    ry, rx = np.nonzero(ring)
+    if len(ry) == 0:
+        return
+    window, sharpness = getattr(solver, "last_vote", (PATCH, 1.0))
+    pred, ok = solver.votes(ry, rx, window, sharpness)
+    h, w = lv.hole.shape
+    residual = np.zeros((h, w, 3), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    residual[ry[ok], rx[ok]] = lv.img[ry[ok], rx[ok], :3] - pred[ok, :3]
+    weight[ry[ok], rx[ok]] = 1.0
+    spread = _push_pull(residual, weight)
+    depth = cv2.distanceTransform(lv.hole.astype(np.uint8), cv2.DIST_L2, 3)
+    gain = np.exp(-depth / fade)[..., None]
+    lv.img[..., :3] = np.where(lv.hole[..., None], np.clip(lv.img[..., :3] + gain * spread, 0, 1), lv.img[..., :3])
+
+
+def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill a sparse field (``values`` known where ``weight`` > 0) everywhere: push-pull (Gortler et al.)."""
+    h, w = weight.shape
+    if min(h, w) <= 4:
+        total = weight.sum()
+        mean = (values * weight[..., None]).sum((0, 1)) / max(total, 1e-6)
+        return np.broadcast_to(mean, values.shape).astype(np.float32).copy()
+    size = ((w + 1) // 2, (h + 1) // 2)
+    w_small = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    v_small = cv2.resize(values * weight[..., None], size, interpolation=cv2.INTER_AREA)
+    coarse = _push_pull(v_small / np.maximum(w_small, 1e-6)[..., None], np.minimum(w_small * 4, 1.0))
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    a = np.clip(weight, 0, 1)[..., None]
+    return (a * values + (1 - a) * up).astype(np.float32)
 
 
 def _texture(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -301,7 +391,7 @@ def _lab(img: np.ndarray) -> np.ndarray:
     return lab * np.array([1.0, 0.8, 0.8], np.float32) / 100.0
 
 
-def _pca_basis(lv: _Level, rng: np.random.Generator) -> np.ndarray:
+def _pca_basis(lv: _Level, rng: np.random.Generator, features: int = FEATURES) -> np.ndarray:
     """FEATURES x PATCH x PATCH x 3 principal components of the level's known patches."""
     r = PATCH // 2
     vy, vx = np.nonzero(lv.valid)
@@ -312,9 +402,9 @@ def _pca_basis(lv: _Level, rng: np.random.Generator) -> np.ndarray:
     xs = vx[pick][:, None, None] + offs[None, None, :]
     patches = lab[ys, xs].reshape(len(pick), -1)
     patches -= patches.mean(axis=0)
-    k = min(FEATURES, patches.shape[0], patches.shape[1])
-    _, _, vt = np.linalg.svd(patches, full_matrices=False)
-    return vt[:k].reshape(k, PATCH, PATCH, 3).astype(np.float32)
+    k = min(features, patches.shape[0], patches.shape[1])
+    _, vecs = np.linalg.eigh(patches.T @ patches)  # ascending eigenvalues: the last k are the principal ones
+    return vecs[:, ::-1][:, :k].T.reshape(k, PATCH, PATCH, 3).astype(np.float32)
 
 
 def _project(lab: np.ndarray, basis: np.ndarray) -> np.ndarray:
