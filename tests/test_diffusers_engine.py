@@ -266,6 +266,21 @@ def test_fast_upscale_and_remove_background_on_transformers_models(engine, photo
     assert Image.open(io.BytesIO(cut.data)).mode == "RGBA"
 
 
+def test_concurrent_generate_requests_are_batched(engine, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixelsmith.engines.diffusers.batching import BATCHER
+
+    alone = [run("generate", prompt=p, seed=s) for p, s in (("a red cat", 11), ("a blue sky", 12))]
+    monkeypatch.setenv("PIXELSMITH_BATCH_WINDOW_MS", "400")
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda ps: run("generate", prompt=ps[0], seed=ps[1]),
+                                 (("a red cat", 11), ("a blue sky", 12))))
+    assert [o.metadata["batch_size"] for o in together] == [2, 2] and BATCHER.batches[-1] == 2
+    for one, batched in zip(alone, together):  # each keeps its own seed and prompt
+        assert np.abs(pixels(one.image).astype(int) - pixels(batched.image)).max() <= 2
+
+
 # --- sharing and memory ------------------------------------------------------------------------------
 
 def test_components_are_loaded_once_and_shared(engine, photo, box_mask):

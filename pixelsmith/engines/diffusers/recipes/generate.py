@@ -1,13 +1,15 @@
 """generate on diffusers: SD3.5 text-to-image, or image-to-image with ``strength``.
 
 model= roles map to checkpoints (ultra/sd3.5-large -> Large, core/flash -> Large
-Turbo, then Medium, then Large); aspect ratios map to the model's native sizes.
+Turbo, then Medium, then Large); aspect ratios map to the model's native sizes. Concurrent text-to-image requests
+with the same shape are batched into one call.
 """
 from __future__ import annotations
 
 from PIL import Image
 
 from pixelsmith.engines.diffusers import pipelines as P
+from pixelsmith.engines.diffusers.batching import BATCHER, Item, stack
 from pixelsmith.engines.diffusers.catalog import ROLE_MODELS
 from pixelsmith.engines.diffusers.recipes._common import BASE, PRIORITY, cfg_for, pick_base, run, styled
 from pixelsmith.tools.base import ToolResult
@@ -26,10 +28,28 @@ def generate(req: GenerateRequest, ctx) -> ToolResult:
         pipe = P.build("img2img", base)
         size = P.working_size(pipe, *req.image.size)
         image = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        out = run(pipe, ctx.seed, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1], width=size[0],
-                  **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+        out = run(pipe, ctx.seed, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1],
+                  width=size[0], **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
     else:
         pipe = P.build("txt2img", base)
         w, h = P.size_for_aspect(pipe, req.aspect_ratio)
-        out = run(pipe, ctx.seed, height=h, width=w, **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+        # Concurrent requests of the same shape share one batched call (batching.py).
+        item = Item(P.prompt_kwargs(pipe, base, prompt, negative, cfg), P.generator(ctx.seed), ctx)
+        out, batch = BATCHER.submit((base, w, h, steps, cfg), item,
+                                    lambda items: txt2img_batch(pipe, items, w, h, steps))
+        return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg, "batch_size": batch})
     return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg})
+
+
+def txt2img_batch(pipe, items: list[Item], width: int, height: int, steps: int) -> list[Image.Image]:
+    from pixelsmith.engines.diffusers._lazy import torch
+
+    def progress(p, step, timestep, kwargs):
+        for it in items:
+            if it.ctx is not None and it.ctx.progress is not None:
+                it.ctx.progress(step + 1, steps)
+        return kwargs
+
+    with torch.inference_mode():
+        return pipe(height=height, width=width, num_inference_steps=steps, callback_on_step_end=progress,
+                    **stack(items)).images
