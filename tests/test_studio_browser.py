@@ -287,6 +287,7 @@ def test_outpaint_handles_fill_the_margins(page, server, inputs):
     # and typing a margin moves the handle
     page.fill('[data-field="up"] input[type=number]', "40")
     assert page.evaluate("() => window.studio.stage.margins.up") == 40
+    shot(page, "outpaint")
 
 
 def test_snippets_are_runnable(page, server, inputs, tmp_path):

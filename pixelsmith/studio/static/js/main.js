@@ -256,7 +256,7 @@ function selectTool(name) {
 function onFieldChange(name) {
   if (SIDES.includes(name) && stage.marginsEnabled) {
     stage.margins[name] = Number(state.form.values()[name] || 0);
-    stage.draw();
+    if (!stage.drag) stage.fit(); else stage.draw();
   }
   scheduleSnippet();
 }

@@ -358,7 +358,9 @@ export class Stage {
     });
     const end = () => {
       if (this.drag?.kind === "paint") this.onMask();
+      const refit = this.drag?.kind === "margin"; // keep the whole extended canvas in view
       this.drag = null;
+      if (refit) this.fit();
     };
     c.addEventListener("pointerup", end);
     c.addEventListener("pointercancel", end);
