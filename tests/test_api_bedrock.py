@@ -110,32 +110,38 @@ def notebook_requests() -> list[tuple[str, str, dict, tuple[int, int] | None]]:
 FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
+NOTEBOOK = notebook_requests()
+
+
 @pytest.mark.slow
-def test_notebook_replay(bedrock):
-    """Every cell of the notebook: an image in the asked format and size, or a clear refusal."""
+@pytest.mark.parametrize("cell, model_id, body, size", NOTEBOOK, ids=[c[0].replace(" ", "-") for c in NOTEBOOK])
+def test_notebook_replay(bedrock, cell, model_id, body, size):
+    """Each cell of the notebook: an image in the asked format and size, or a clear refusal."""
     from pixelsmith.api.model_ids import resolve
 
-    served = []
-    for cell, model_id, body, size in notebook_requests():
-        tool = get_tool(resolve(model_id).tool)
-        recipe, missing = core.availability(tool)
-        if recipe is None:
-            with pytest.raises(bedrock.exceptions.ValidationException) as info:
-                bedrock.invoke_model(modelId=model_id, body=json.dumps(body))
-            message = info.value.response["Error"]["Message"]
-            assert f"{tool.name} cannot be served on this machine" in message, (cell, message)
-            assert all(m.line() in message for m in missing), (cell, message)
-            continue
-        response = bedrock.invoke_model(modelId=model_id, body=json.dumps(body))  # exactly the notebook's call
-        assert response["contentType"] == "application/json"
-        out = json.loads(response["body"].read())
-        assert out["finish_reasons"] == [None] and isinstance(out["seeds"][0], int), cell
-        image = Image.open(io.BytesIO(base64.b64decode(out["images"][0])))
-        assert image.format == FORMATS[body["output_format"]], cell
-        if size is not None:
-            assert image.size == size, cell
-        served.append(cell)
-    assert {"fast upscale", "remove background"} <= set(served)
+    tool = get_tool(resolve(model_id).tool)
+    recipe, missing = core.availability(tool)
+    if recipe is None:
+        with pytest.raises(bedrock.exceptions.ValidationException) as info:
+            bedrock.invoke_model(modelId=model_id, body=json.dumps(body))
+        message = info.value.response["Error"]["Message"]
+        assert f"{tool.name} cannot be served on this machine" in message, message
+        assert all(m.line() in message for m in missing), message
+        return
+    response = bedrock.invoke_model(modelId=model_id, body=json.dumps(body))  # exactly the notebook's call
+    assert response["contentType"] == "application/json"
+    out = json.loads(response["body"].read())
+    assert out["finish_reasons"] == [None] and isinstance(out["seeds"][0], int)
+    image = Image.open(io.BytesIO(base64.b64decode(out["images"][0])))
+    assert image.format == FORMATS[body["output_format"]]
+    if size is not None:
+        assert image.size == size
+
+
+def test_embedded_tools_are_served():
+    """The notebook replay must exercise real work, not only refusals."""
+    for name in ("fast-upscale", "remove-background"):
+        assert core.availability(get_tool(name))[0] is not None, name
 
 
 def test_model_id_spellings(server, bedrock):
@@ -205,3 +211,30 @@ def test_out_of_range_and_not_json(server, bedrock):
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400 and r.headers["x-amzn-ErrorType"].startswith("ValidationException:")
     assert "Content-Type" in r.json()["message"]
+
+
+@pytest.mark.parametrize("spelling", [
+    "stability.stable-image-erase-object-v1:0", "us.stability.stable-image-erase-object-v1:0",
+    "us.stability.stable-image-erase-object-v1%3A0", "eu.stability.stable-image-erase-object-v1:0",
+    "apac.stability.stable-image-erase-object-v1:0", "global.stability.stable-image-erase-object-v1%3a0",
+    "arn:aws:bedrock:us-east-1::foundation-model/stability.stable-image-erase-object-v1:0",
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.stability.stable-image-erase-object-v1:0",
+    "arn%3Aaws%3Abedrock%3Aus-east-1%3A%3Afoundation-model%2Fstability.stable-image-erase-object-v1%3A0",
+])
+def test_model_id_parsing(spelling):
+    from pixelsmith.api.model_ids import resolve
+
+    target = resolve(spelling)
+    assert (target.model_id, target.tool, target.fixed) == ("stability.stable-image-erase-object-v1:0", "erase", {})
+
+
+def test_text_to_image_ids_set_the_role():
+    from pixelsmith.api.model_ids import resolve
+    from pixelsmith.errors import UnknownModel
+
+    assert resolve("stability.stable-image-ultra-v1:1").fixed == {"model": "ultra"}
+    assert resolve("stability.stable-image-core-v1:0").fixed == {"model": "core"}
+    assert resolve("stability.sd3-5-large-v1:0").fixed == {"model": "sd3.5-large"}
+    for bad in ("", "stability.stable-image-erase-object-v2:0", "xx.stability.stable-image-erase-object-v1:0"):
+        with pytest.raises(UnknownModel):
+            resolve(bad)
