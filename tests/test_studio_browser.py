@@ -232,6 +232,17 @@ def test_an_uploaded_mask_becomes_the_painted_layer(page, server, inputs, tmp_pa
     assert ((exported_mask(page) > 127) == ~want).mean() > 0.999
     page.click("#mask-clear")
     assert exported_mask(page).max() == 0
+    # the brush controls work from the keyboard
+    page.focus("#stage-canvas")
+    page.keyboard.press("e")
+    assert page.is_checked('input[name="pointer"][value="eraser"]')
+    size = int(page.input_value("#brush-size"))
+    page.keyboard.press("]")
+    assert int(page.input_value("#brush-size")) == size + 5
+    page.keyboard.press("b")
+    assert page.evaluate("() => window.studio.stage.tool") == "brush"
+    page.keyboard.press("Control+z")  # undoes the clear
+    assert ((exported_mask(page) > 127) == ~want).mean() > 0.999
 
 
 def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):
@@ -269,7 +280,7 @@ def test_a_broken_file_gets_a_clear_error(page, server, inputs):
     shot(page, "error")
 
 
-def test_outpaint_handles_fill_the_margins(page, server, inputs):
+def test_outpaint_handles_fill_the_margins(page, server, inputs, tmp_path):
     open_tool(page, server, "outpaint")
     upload(page, "image", inputs["outpaint"])
     page.wait_for_function("() => window.studio.stage.base !== null")
@@ -287,7 +298,15 @@ def test_outpaint_handles_fill_the_margins(page, server, inputs):
     # and typing a margin moves the handle
     page.fill('[data-field="up"] input[type=number]', "40")
     assert page.evaluate("() => window.studio.stage.margins.up") == 40
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
     shot(page, "outpaint")
+    out = np.asarray(Image.open(download(page, tmp_path)).convert("RGB")).astype(int)
+    assert out.shape[:2] == (h + 40, w + right)
+    original = np.asarray(Image.open(inputs["outpaint"]).convert("RGB")).astype(int)
+    assert np.abs(out[40:, :w] - original).mean() < 2, "the original pixels stay where they were"
+    # the stage lays the larger result over the extended canvas, aligned with the input
+    assert page.evaluate("() => window.studio.stage.resultPlacement()") == {"x": 0, "y": -40, "w": w + right, "h": h + 40}
 
 
 def test_snippets_are_runnable(page, server, inputs, tmp_path):
