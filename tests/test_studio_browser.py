@@ -175,6 +175,11 @@ def test_erase_with_a_painted_mask_changes_only_under_the_mask(page, server, too
     page.wait_for_function("() => window.studio.stage.base !== null")
     source = np.asarray(Image.open(inputs["desk"]).convert("RGB")).astype(int)
     h, w = source.shape[:2]
+    fitted = page.inner_text("#zoom-level")
+    page.click("#zoom-in")
+    assert int(page.inner_text("#zoom-level").rstrip("%")) > int(fitted.rstrip("%"))
+    page.click("#zoom-fit")
+    assert page.inner_text("#zoom-level") == fitted
     # paint along the teal pen lying across the desk (the sample's lower middle)
     page.check('input[name="pointer"][value="brush"]', force=True)
     page.evaluate("() => { const s = document.querySelector('#brush-size'); s.value = 24; s.dispatchEvent(new Event('input')); }")

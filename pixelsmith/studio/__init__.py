@@ -12,40 +12,30 @@ from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/studio"
+# no-cache = revalidate each load (cheap with ETags): a page older than its server breaks forms
+NO_CACHE = {"cache-control": "no-cache"}
 
 
 def mount(app) -> None:
-    """Serve the studio page at ``/`` (and ``/studio``) and its assets under ``/studio/static``."""
+    """Serve the page at ``/`` (``/studio`` redirects there) and its files under ``/studio/static``."""
     from fastapi.responses import FileResponse, RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    index = STATIC / "index.html"
-    # no-cache: the page is small, and a stale page against a newer server breaks forms
-    headers = {"cache-control": "no-cache"}
+    class RevalidatedFiles(StaticFiles):
+        async def get_response(self, path, scope):
+            response = await super().get_response(path, scope)
+            response.headers.setdefault("cache-control", NO_CACHE["cache-control"])
+            return response
 
     async def page() -> FileResponse:
-        return FileResponse(index, media_type="text/html", headers=headers)
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=NO_CACHE)
 
     async def to_page() -> RedirectResponse:
-        return RedirectResponse("./", status_code=307)  # relative: works under a proxy prefix
+        return RedirectResponse("./", status_code=307)  # relative: also right under a proxy's path prefix
 
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.add_api_route(PREFIX, to_page, methods=["GET"], include_in_schema=False)
-    app.mount(f"{PREFIX}/static", _NoCacheStatic(directory=STATIC), name="studio-static")
-
-
-def _NoCacheStatic(directory: Path):
-    from fastapi.staticfiles import StaticFiles
-
-    class NoCacheStatic(StaticFiles):
-        """Static files revalidated on each load (ETag makes that cheap)."""
-
-        async def get_response(self, path, scope):
-            response = await super().get_response(path, scope)
-            response.headers.setdefault("cache-control", "no-cache")
-            return response
-
-    return NoCacheStatic(directory=directory)
+    app.mount(f"{PREFIX}/static", RevalidatedFiles(directory=STATIC), name="studio-static")
 
 
 __all__ = ["STATIC", "mount"]
