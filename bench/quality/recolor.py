@@ -2,7 +2,7 @@
 
 For each case: the fraction of the object's pixels whose hue is within 20 degrees of the target's (and
 visibly coloured, chroma >= 5), the correlation of the object's lightness with the input's (shading
-kept = close to 1), the largest change outside the grown mask (must be 0) and, on the notebook photo,
+kept = close to 1), how far the object's median lightness is from the target's (L_error), the largest change outside the grown mask (must be 0) and, on the notebook photo,
 the mean change inside hand-drawn regions that must not change (face, hair, both backpack straps,
 background; tests/data/recolor_regions.json).
 
@@ -63,6 +63,12 @@ def hue_fraction(result, where: np.ndarray, target_rgb: tuple[int, int, int]) ->
 def lightness_correlation(before, after, where: np.ndarray) -> float:
     a, b = lab(before)[..., 0][where], lab(after)[..., 0][where]
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def lightness_error(result, where: np.ndarray, target_rgb: tuple[int, int, int]) -> float:
+    """How far the object's median lightness lands from the target colour's (pink is light, not dark magenta)."""
+    t = lab(np.array([[target_rgb]], np.uint8))[0, 0, 0]
+    return float(abs(np.median(lab(result)[..., 0][where]) - t))
 
 
 def mean_change(before, after, where: np.ndarray) -> float:
@@ -131,6 +137,7 @@ def run_case(image: Image.Image, select: str, prompt: str) -> dict:
                            ("tint", baseline_tint(image, grown, target))):
         rows[method] = {"hue_in_range": hue_fraction(result, obj, target),
                         "lightness_corr": lightness_correlation(image, result, obj),
+                        "L_error": lightness_error(result, obj, target),
                         "outside_max": float(np.abs(np.asarray(result, np.int16) - np.asarray(image, np.int16))
                                              [grown == 0].max(initial=0))}
         if image.size == (1024, 1024) and select == "jacket":

@@ -1,8 +1,18 @@
-"""search-and-recolor: find an object by a short phrase and change its colour."""
+"""search-and-recolor: find an object by a short phrase and change its colour.
+
+Embedded: the phrase is grounded against a fixed vocabulary (docs/grounding.md: garments and people from
+MediaPipe, COCO objects from an SSD detector refined by ISNet + GrabCut, the main object from ISNet), and the
+mask is recoloured in CIELAB keeping its shading.
+"""
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
+from pixelsmith.engines.embedded.colors import parse_color, recolor
+from pixelsmith.engines.embedded.grounding import ground
+from pixelsmith.imaging.composite import composite
+from pixelsmith.imaging.masks import grow_mask
 from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
                                    ToolRequest, ToolResult, rules)
 
@@ -31,21 +41,17 @@ TOOL = Tool(
                   "the colour comes from prompt; negative_prompt, style_preset and seed have no effect")
 def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
     """Ground ``select_prompt`` to a mask, recolour it in CIELAB, and put back everything outside the grown mask."""
-    import numpy as np
-
-    from pixelsmith.engines.embedded.colors import parse_color, recolor
-    from pixelsmith.engines.embedded.grounding import ground
-    from pixelsmith.imaging.composite import composite
-    from pixelsmith.imaging.masks import grow_mask
-
     target = parse_color(req.prompt)  # before the models run: a bad colour is the caller's mistake, fail fast
     found = ground(req.image, req.select_prompt)
-    ctx.progress and ctx.progress(1, 2)
+    if ctx.progress:
+        ctx.progress(1, 2)
     weight = grow_mask(found.mask, req.grow_mask)
     rgb = np.asarray(req.image.convert("RGB"))
     new_rgb, stats = recolor(rgb, found.mask, weight, target)
-    out = composite(req.image, Image.fromarray(new_rgb), weight)
-    ctx.progress and ctx.progress(2, 2)
+    edited = Image.fromarray(new_rgb)
+    if req.image.mode == "RGBA":  # recolouring changes colour, never transparency
+        edited.putalpha(req.image.getchannel("A"))
+    out = composite(req.image, edited, weight)
     return ToolResult(out, seed=ctx.seed, metadata={
         "found": found.term, "kind": found.kind, "colour": target.phrase, **stats,
         "mask_fraction": round(float((found.mask >= 0.5).mean()), 4), **found.metadata})

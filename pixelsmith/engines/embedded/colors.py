@@ -173,23 +173,30 @@ def y_to_lightness(Y: np.ndarray | float) -> np.ndarray:
     return np.where(Y > 0.008856, 116.0 * np.cbrt(Y) - 16.0, 903.3 * Y)
 
 
-def tone_curve(L: np.ndarray, Lm: float, Lt: float, hi: float) -> tuple[np.ndarray, float]:
+MIN_HIGHLIGHT_SLOPE = 0.6  # lit folds keep at least 60% of their lightness contrast
+
+
+def tone_curve(L: np.ndarray, Lm: float, Lt: float, hi: float) -> tuple[np.ndarray, float, float]:
     """Map the object's lightness so its typical value Lm becomes the target's Lt, keeping its shading.
 
     Below Lm the change is a change of albedo: luminance multiplied by Yt/Ym in linear light, so a crease
     keeps its depth relative to the cloth (black stays near black). Above Lm, a linear map with slope s
     (sqrt(Lt/Lm), limited so the object's 99th percentile stays under 99) rolls highlights off instead
-    of blowing them out. The curve is monotonic, so every fold keeps its order of light and dark.
+    of blowing them out; a target too light to leave that room (pastel yellow, white) is aimed a little
+    lower. The curve is monotonic, so every fold keeps its order of light and dark. Returns the new
+    lightness, the highlight slope and the lightness actually aimed at.
     """
+    if hi > Lm:  # leave the highlights room: a very light target lands a little lower, shading intact
+        Lt = min(Lt, 99.0 - MIN_HIGHLIGHT_SLOPE * (hi - Lm))
     k = float(lightness_to_y(Lt) / max(float(lightness_to_y(Lm)), 1e-5))
     kc = float(np.clip(k, 1 / 12, 12))
     residual = Lt - float(y_to_lightness(lightness_to_y(Lm) * kc))  # non-zero only when k was clamped
     s = float(np.clip(np.sqrt(max(Lt, 1.0) / max(Lm, 1.0)), 0.6, 1.6))
     if hi > Lm:
-        s = min(s, max(0.3, (99.0 - Lt) / (hi - Lm)))
+        s = min(s, max(MIN_HIGHLIGHT_SLOPE, (99.0 - Lt) / (hi - Lm)))
     dark = y_to_lightness(lightness_to_y(L) * kc) + residual
     light = Lt + s * (L - Lm)
-    return np.clip(np.where(L < Lm, dark, light), 0.0, 100.0).astype(np.float32), s
+    return np.clip(np.where(L < Lm, dark, light), 0.0, 100.0).astype(np.float32), s, Lt
 
 
 def recolor(rgb_u8: np.ndarray, obj: np.ndarray, weight: np.ndarray, target: Colour) -> tuple[np.ndarray, dict]:
@@ -210,7 +217,7 @@ def recolor(rgb_u8: np.ndarray, obj: np.ndarray, weight: np.ndarray, target: Col
     hi = float(np.percentile(L[core], 99))
     Lt, Ct, ht = lab_to_lch(target.lab)
     sel = weight > 0
-    newL, s = tone_curve(L[sel], Lm, Lt, hi)
+    newL, s, aimed = tone_curve(L[sel], Lm, Lt, hi)
     chromatic = float(np.clip((Cm - 4.0) / 8.0, 0.0, 1.0))  # 0: grey/black/white object, 1: clearly coloured
     ratio = chromatic * np.clip(C[sel] / max(Cm, 1e-3), 0.0, 1.6) + (1.0 - chromatic)
     newC = Ct * ratio
@@ -218,5 +225,5 @@ def recolor(rgb_u8: np.ndarray, obj: np.ndarray, weight: np.ndarray, target: Col
     out = rgb_u8.copy()
     out[sel] = lab_to_rgb_u8(fit_gamut(out_lab[None]))[0]
     stats = {"object_lightness": round(Lm, 1), "object_chroma": round(Cm, 1), "target": target.hex,
-             "target_lightness": round(Lt, 1), "target_chroma": round(Ct, 1), "highlight_slope": round(s, 3)}
+             "target_lightness": round(Lt, 1), "aimed_lightness": round(aimed, 1), "target_chroma": round(Ct, 1), "highlight_slope": round(s, 3)}
     return out, stats

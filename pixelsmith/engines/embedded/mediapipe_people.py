@@ -73,6 +73,9 @@ class PeopleSession:
 
     def __init__(self) -> None:
         _verify_package_files()
+        import os
+
+        os.environ.setdefault("GLOG_minloglevel", "2")  # the graphs' C++ logging would flood the CLI's stderr
         import mediapipe as mp
 
         self._lock = threading.Lock()  # a graph runs one image at a time
