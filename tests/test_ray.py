@@ -13,16 +13,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 import requests
 from PIL import Image
 
+from pixelsmith.jobs.ray_local import _cmdline, cluster_pids, LocalCluster
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-RAY = str(pathlib.Path(sys.executable).parent / "ray")
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PIXELSMITH_THREADS": "1"}
 
 
@@ -32,58 +32,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def cluster_pids(marker: str) -> set[int]:
-    """Every process of our cluster: those naming our temp dir, and all their descendants."""
-    roots = {int(p.name) for p in pathlib.Path("/proc").iterdir() if p.name.isdigit() and marker in _cmdline(int(p.name))}
-    tree, found, todo = _children(), set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(tree.get(pid, []))
-    return found
-
-
 @pytest.fixture(scope="module")
 def cluster(embedded_models):
-    temp = tempfile.mkdtemp(prefix="psray-", dir="/tmp")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--num-cpus=1", "--disable-usage-stats"]
-    try:
-        subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                        "--include-dashboard=false", f"--temp-dir={temp}", *common],
-                       check=True, env=ENV, timeout=120, capture_output=True)
-        subprocess.run([RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.1", *common],
-                       check=True, env=ENV, timeout=120, capture_output=True)
-        yield address, temp
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):  # only our cluster's processes, by pid
-            for pid in cluster_pids(temp):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(2)
+    with LocalCluster(worker_nodes=1, cpus_per_node=1) as c:  # torn down by pid in a finally
+        yield c.address, c.temp
 
 
 def test_ray_data_batch_is_exactly_once_when_a_ray_worker_is_killed(cluster, tmp_path, samples):

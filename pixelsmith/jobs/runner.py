@@ -90,20 +90,27 @@ def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None
     return result
 
 
-def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float) -> None:
+def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float, *, max_restarts: int = 20) -> None:
+    """Supervise the worker processes: a worker that dies (crash, OOM kill, kill -9) has its leases
+    expired at once and is replaced, so its item is back in the queue in well under a second
+    instead of after the lease. A poison item that kills every worker is quarantined by the store
+    after its attempts, so the restarts stay bounded."""
     from pixelsmith.jobs.worker import start_workers, stop_workers
 
     procs = start_workers(store.path, job_id, max(1, workers), lease_s=lease_s)
+    restarts = 0
     try:
-        while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(0.2)
-        # a worker that died (crash, OOM) leaves leased items: expire them and finish the queue
-        if store.reclaim_dead_workers() or store.next_ready_in(job_id) is not None:
-            if store.job(job_id).remaining:
-                procs = start_workers(store.path, job_id, max(1, workers), lease_s=lease_s)
-                for p in procs:
-                    p.join()
+        while procs:
+            for p in list(procs):
+                p.join(0.1)
+                if p.exitcode is None:
+                    continue
+                procs.remove(p)
+                if p.exitcode != 0:  # died holding (maybe) a lease: give its items back now
+                    store.reclaim_dead_workers()
+                if store.job(job_id).remaining and (p.exitcode != 0 or not procs) and restarts < max_restarts:
+                    restarts += 1
+                    procs += start_workers(store.path, job_id, 1, lease_s=lease_s)
     finally:
         stop_workers(procs)
 
