@@ -163,7 +163,8 @@ def test_outpaint_extends_and_keeps_the_original(engine, photo):
     assert np.array_equal(inner[:56, 8:], pixels(photo)[:56, 8:])
 
 
-@pytest.mark.parametrize("tool,field", [("search-and-replace", "search_prompt"), ("search-and-recolor", "select_prompt")])
+@pytest.mark.parametrize("tool,field", [("search-and-replace", "search_prompt"),
+                                        ("search-and-recolor", "select_prompt")])
 def test_grounded_edits_change_only_the_found_object(engine, photo, tool, field):
     out = run(tool, image=photo, prompt="a pink hat", **{field: "hat"}, seed=4, grow_mask=1)
     assert out.image.size == photo.size and out.metadata["boxes"]

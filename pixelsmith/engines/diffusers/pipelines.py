@@ -170,6 +170,9 @@ def ip_adapter(pipe: Any, adapter: str, encoder: str, scale: float):
         pipe.load_ip_adapter(str(folder), weight_name=weight, image_encoder_folder=None, local_files_only=True,
                               low_cpu_mem_usage=False)  # the meta-device path leaves the resampler unmaterialised
         transformer.image_proj.to(C.device(), transformer.dtype)
+        for proc in transformer.attn_processors.values():  # built on the CPU in fp32 by the loader
+            if isinstance(proc, torch.nn.Module):
+                proc.to(C.device(), transformer.dtype)
         _IP[adapter] = (transformer, transformer.attn_processors, transformer.image_proj)
         loaded = _IP[adapter]
     else:

@@ -51,18 +51,21 @@ def _clip_text(vocab_size: int, eos_id: int, seed: int):
 
     torch.manual_seed(seed)
     cfg = CLIPTextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                         num_hidden_layers=2, projection_dim=32, bos_token_id=0, eos_token_id=eos_id, pad_token_id=eos_id,
+                         num_hidden_layers=2, projection_dim=32, bos_token_id=0, eos_token_id=eos_id,
+                         pad_token_id=eos_id,
                          max_position_embeddings=77, hidden_act="gelu")
     return CLIPTextModelWithProjection(cfg)
 
 
-TRANSFORMER = dict(sample_size=32, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8, num_attention_heads=4,
+TRANSFORMER = dict(sample_size=32, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8,
+                   num_attention_heads=4,
                    caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=16)
 
 
 def build_sd3(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     """A Stable Diffusion 3 pipeline folder (model_index.json + subfolders), as the hub lays it out."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
+                           StableDiffusion3Pipeline)
     from transformers import T5Config, T5EncoderModel
 
     path = pathlib.Path(path)
@@ -118,8 +121,8 @@ def build_ip_adapter(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     inner = TRANSFORMER["attention_head_dim"] * TRANSFORMER["num_attention_heads"]
-    proj = IPAdapterTimeImageProjection(embed_dim=SIGLIP["hidden_size"], output_dim=inner, hidden_dim=64, depth=4,  # diffusers' loader assumes 4 resampler blocks
-                                       
+    # diffusers' loader assumes 4 resampler blocks and 64-wide heads; everything else is tiny.
+    proj = IPAdapterTimeImageProjection(embed_dim=SIGLIP["hidden_size"], output_dim=inner, hidden_dim=64, depth=4,
                                         dim_head=64, heads=1, num_queries=4, timestep_in_dim=32)
     tensors = {f"image_proj.{k}": v for k, v in proj.state_dict().items()}
     for i in range(TRANSFORMER["num_layers"]):
@@ -150,8 +153,7 @@ def build_siglip(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
 
 def build_owlv2(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     """An OWLv2 open-vocabulary detector with its processor."""
-    from transformers import (CLIPTokenizerFast, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor,
-                              Owlv2Processor)
+    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor
 
     tok, n, vocab = clip_tokenizer()
     torch.manual_seed(seed)
@@ -166,7 +168,6 @@ def build_owlv2(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     tok.model_max_length = 16
     tok.save_pretrained(path)
     Owlv2ImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
-    del CLIPTokenizerFast, Owlv2Processor
     return pathlib.Path(path)
 
 
@@ -177,7 +178,8 @@ def build_sam(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     torch.manual_seed(seed)
     cfg = SamConfig(
         vision_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=64, patch_size=8, mlp_dim=37, global_attn_indexes=[1], window_size=4, num_pos_feats=8),
+                           image_size=64, patch_size=8, mlp_dim=37, global_attn_indexes=[1], window_size=4,
+                           num_pos_feats=8),
         prompt_encoder_config=dict(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4),
         mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2,
                                  iou_head_hidden_dim=16))

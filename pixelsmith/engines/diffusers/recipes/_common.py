@@ -29,10 +29,12 @@ STYLE_PRESETS: dict[str, tuple[str, str]] = {
     "anime": ("anime artwork of {prompt}, anime style, key visual, vibrant, studio anime, highly detailed",
               "photo, deformed, black and white, realism, disfigured, low contrast"),
     "cinematic": ("cinematic film still of {prompt}, shallow depth of field, vignette, highly detailed, high budget, "
-                  "bokeh, cinemascope, moody, epic, film grain", "anime, cartoon, graphic, text, painting, crayon, sketch"),
+                  "bokeh, cinemascope, moody, epic, film grain",
+                  "anime, cartoon, graphic, text, painting, crayon, sketch"),
     "comic-book": ("comic book panel of {prompt}, graphic illustration, comic art, graphic novel art, vibrant, "
                    "highly detailed", "photograph, deformed, glitch, noisy, realistic, stock photo"),
-    "digital-art": ("digital artwork of {prompt}, concept art, digital painting, highly detailed, trending on artstation",
+    "digital-art": ("digital artwork of {prompt}, concept art, digital painting, highly detailed, "
+                    "trending on artstation",
                     "photo, photorealistic, realism, ugly"),
     "enhance": ("breathtaking {prompt}, award-winning, professional, highly detailed",
                 "ugly, deformed, noisy, blurry, distorted, grainy"),
@@ -141,7 +143,8 @@ def inpaint(ctx: Any, image: Image.Image, mask: np.ndarray, prompt: str, negativ
         size, Image.Resampling.BILINEAR)
     steps = P.steps_for(base)
     cfg = cfg_for(base)
-    out = run(pipe, ctx.seed + seed_offset, image=crop.resize(size, Image.Resampling.LANCZOS), mask_image=mask_img, strength=strength,
+    out = run(pipe, ctx.seed + seed_offset, image=crop.resize(size, Image.Resampling.LANCZOS), mask_image=mask_img,
+              strength=strength,
               height=size[1], width=size[0], num_inference_steps=steps,
               generator=P.generator(ctx.seed, seed_offset), callback_on_step_end=P.progress_callback(ctx, steps),
               **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
@@ -217,7 +220,8 @@ def refine_tiles(ctx: Any, image: Image.Image, prompt: str, negative: str, stren
         src = tile.resize(size, Image.Resampling.LANCZOS)
         if controlnet:
             start = P.img2img_start(pipe, src, strength, steps, ctx.seed + i, size)
-            return run(pipe, ctx.seed + i, control_image=preprocess.blur(src, blur_radius), controlnet_conditioning_scale=0.9,
+            return run(pipe, ctx.seed + i, control_image=preprocess.blur(src, blur_radius),
+                       controlnet_conditioning_scale=0.9,
                        **start, **common)
         return run(pipe, ctx.seed + i, image=src, strength=strength, num_inference_steps=steps,
                    generator=P.generator(ctx.seed, i), **common)
