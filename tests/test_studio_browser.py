@@ -21,7 +21,9 @@ from PIL import Image
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
-SHOTS = ROOT / "docs" / "img"
+# Screenshots go to a temporary folder; PIXELSMITH_STUDIO_SHOTS=docs/img refreshes the README's copies
+# (not by default, so a test run leaves the working tree clean).
+SHOTS_ENV = "PIXELSMITH_STUDIO_SHOTS"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1366, "height": 820}  # a laptop; tablet width is checked separately
@@ -125,9 +127,18 @@ def download(page, tmp_path) -> pathlib.Path:
     return path
 
 
+_shots: dict[str, pathlib.Path] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shots_folder(tmp_path_factory):
+    wanted = os.environ.get(SHOTS_ENV)
+    _shots["dir"] = (ROOT / wanted) if wanted else tmp_path_factory.mktemp("studio-shots")
+    _shots["dir"].mkdir(parents=True, exist_ok=True)
+
+
 def shot(page, name: str):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"studio-{name}.png"))
+    page.screenshot(path=str(_shots["dir"] / f"studio-{name}.png"))
 
 
 def canvas_point(page, ix: float, iy: float) -> tuple[float, float]:
@@ -156,6 +167,12 @@ def test_every_tool_has_a_generated_form_and_unservable_ones_say_why(page, serve
     assert page.locator('[data-field="output_format"] select').count() == 1
     assert page.locator('[data-field="image"] .dropzone').count() == 1
     assert page.get_attribute('[data-field="grow_mask"] input[type=number]', "max") == "20"
+    # every tool's form builds (the page fixture fails the test on any JavaScript error)
+    for name, tool in tools.items():
+        page.click(f'#tool-list .tool[data-tool="{name}"]')
+        assert page.inner_text("#tool-title") == tool["title"]
+        fields = page.eval_on_selector_all("#fields [data-field]", "els => els.map(e => e.dataset.field)")
+        assert sorted(fields) == sorted(tool["schema"]["properties"]), name
     unready = [t for t in tools.values() if not t["ready"]]
     if unready:
         tool = unready[0]
