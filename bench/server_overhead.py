@@ -26,11 +26,16 @@ from PIL import Image
 
 
 def start_server(port: int, *extra: str) -> subprocess.Popen:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        raise SystemExit(f"something already listens on port {port}; pass another --port")
+    except requests.ConnectionError:
+        pass
     env = {**os.environ, "PIXELSMITH_DATA": tempfile.mkdtemp(prefix="pixelsmith-bench-")}
     proc = subprocess.Popen([sys.executable, "-m", "pixelsmith", "serve", "--port", str(port), "--rate", "0",
                              "--log-level", "warning", *extra], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc
@@ -39,6 +44,12 @@ def start_server(port: int, *extra: str) -> subprocess.Popen:
         time.sleep(0.2)
     proc.kill()
     raise SystemExit("server did not become ready")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tiny_png() -> bytes:
@@ -86,6 +97,26 @@ def main() -> None:
             print(f"{name:38s} n={len(ms)}  overhead p50 {statistics.median(ms):6.2f} ms  p90 "
                   f"{percentile(ms, 0.9):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms   (end-to-end p50 "
                   f"{statistics.median(total) * 1000:6.2f} ms)")
+        # The stack alone, with no tool: requests that go through HTTP, auth, limits, multipart/JSON parsing and
+        # validation but stop at a 400. Server CPU per request is immune to other processes' load.
+        probes = {
+            "rest 400 (multipart, bad image)": lambda: session.post(base + "/v2beta/stable-image/upscale/fast",
+                                                                    files={"image": b"nope"}),
+            "bedrock 400 (JSON, unknown field)": lambda: session.post(
+                base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data='{"x": 1}'),
+            "GET /healthz": lambda: session.get(base + "/healthz"),
+        }
+        for name, call in probes.items():
+            for _ in range(10):
+                call()
+            cpu0, total = cpu_seconds(proc.pid), []
+            for _ in range(args.requests):
+                t = time.perf_counter()
+                call()
+                total.append((time.perf_counter() - t) * 1000)
+            cpu = (cpu_seconds(proc.pid) - cpu0) / args.requests * 1000
+            print(f"{name:38s} n={len(total)}  wall p50 {statistics.median(total):6.2f} ms  p99 "
+                  f"{percentile(total, 0.99):6.2f} ms   server CPU {cpu:5.2f} ms/request")
     finally:
         proc.terminate()
         proc.wait(30)
