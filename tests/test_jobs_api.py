@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 import zipfile
 
@@ -92,6 +93,16 @@ def test_bad_submissions_are_refused(server, tmp_path):
     local = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
         "items": [{"input": str(tmp_path / "secret.png")}], "steps": [{"tool": "fast-upscale"}]})
     assert local.status_code == 403 and "PIXELSMITH_JOBS_ALLOW" in local.json()["message"]
+    sneaky = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
+        "items": [{"input": "inputs/*/*.png"}], "steps": [{"tool": "fast-upscale"}]})  # other jobs' uploads
+    assert sneaky.status_code == 403
+    mask = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, files=[
+        ("files", ("a.png", small_png(1), "image/png"))], data={"steps": json.dumps(
+            [{"tool": "erase", "mask": str(tmp_path / "secret.png")}])})
+    assert mask.status_code == 403
+    escape = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, files=[
+        ("files", ("a.png", small_png(1), "image/png"))], data={"steps": '["fast-upscale"]', "name": "../../x.png"})
+    assert escape.status_code == 403 and "outside" in escape.json()["message"]
 
 
 def test_cancel_stops_the_queued_items(server):

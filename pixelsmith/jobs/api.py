@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from pixelsmith.errors import Forbidden, InvalidRequest, NotFound, PixelsmithError
-from pixelsmith.jobs.manifest import ManifestError, expand
+from pixelsmith.jobs.manifest import ManifestError, expand, resolve
 from pixelsmith.jobs.service import JobService
 
 MAX_FILES = 1000
@@ -110,17 +110,28 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
                                     status_code=200)
         tag = uuid.uuid4().hex
         try:
-            doc, webhook = await _read_submission(request, svc, tag, check_path)
+            doc, webhook, spooled = await _read_submission(request, svc, tag)
             out_dir = doc.pop("output", None)
             if out_dir:
                 check_path(out_dir, "output")
-            manifest = expand(doc, str(svc.root), output=out_dir or str(svc.output_dir(tag)), check_tools=False)
-            for item in manifest.items:
-                check_path(item.input, "input") if not item.input.startswith(str(svc.root / "inputs")) else None
+            for raw in doc.get("items") or []:  # before expanding: no listing of folders we may not read
+                given = raw.get("input") if isinstance(raw, dict) else raw
+                if isinstance(given, str) and resolve(str(svc.root), given) not in spooled:
+                    check_path(resolve(str(svc.root), given), "input")
+            out_root = out_dir or str(svc.output_dir(tag))
+            manifest = expand(doc, str(svc.root), output=out_root, check_tools=False)
+            from pixelsmith.tools import get_tool
+
+            for item in manifest.items:  # every path must be an upload of this request or allowed
+                if item.input not in spooled:
+                    check_path(item.input, "input")
+                target = item.output if "://" in item.output else str(pathlib.Path(item.output).resolve())
+                if not target.startswith(out_root.rstrip("/") + "/"):  # a name template with ../
+                    raise Forbidden(f"output {item.output!r} is outside the job's output folder")
                 for step in item.steps:
-                    for name, value in step.fields.items():
-                        if isinstance(value, str) and value.startswith("/") and not value.startswith(
-                                str(svc.root / "inputs")):
+                    for name in get_tool(step.tool).request.image_fields():
+                        value = step.fields.get(name)
+                        if isinstance(value, str) and value not in spooled:
                             check_path(value, name)
         except PixelsmithError as exc:
             return _error(exc)
@@ -216,8 +227,9 @@ def _name_in(item) -> str:
     return pathlib.PurePath(item.output).name if "://" not in item.output else item.output.rsplit("/", 1)[-1]
 
 
-async def _read_submission(request: Request, svc: JobService, tag: str, check_path) -> tuple[dict[str, Any], Any]:
-    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON."""
+async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any], Any, set[str]]:
+    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON.
+    Also returns the paths this request uploaded (the only local paths it may use unchecked)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         try:
@@ -227,7 +239,7 @@ async def _read_submission(request: Request, svc: JobService, tag: str, check_pa
         if not isinstance(doc, dict):
             raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
         webhook = doc.pop("webhook", None)
-        return doc, webhook
+        return doc, webhook, set()
     if not ctype.startswith("multipart/form-data"):
         raise InvalidRequest.one("", "send a JSON manifest or multipart/form-data with files and steps")
     form = await request.form()
@@ -257,7 +269,7 @@ async def _read_submission(request: Request, svc: JobService, tag: str, check_pa
                     step.setdefault(name, path)
     doc = {"items": items, "steps": steps, "name": str(form.get("name") or "{index:04d}-{stem}-{tool}.{ext}"),
            "title": str(form.get("title") or "upload")}
-    return doc, form.get("webhook")
+    return doc, form.get("webhook"), {i["input"] for i in items} | set(extras.values())
 
 
 def _safe(name: str) -> str:
