@@ -97,7 +97,11 @@ def test_offline_pull_uses_the_populated_hf_cache(models, sam_folder, tmp_path, 
     snapshot = _hub_cache(cache, "facebook/sam-vit-base", sam_folder)
     pull(["sam-vit-base"], log=lambda line: None)
     assert is_installed("sam-vit-base")
-    assert components.weights_dir("sam-vit-base") == snapshot  # pointed at, not copied
+    weights = components.weights_dir("sam-vit-base")
+    assert (weights / "config.json").is_symlink()  # linked, not copied
+    assert (weights / "model.safetensors").resolve() == (snapshot / "model.safetensors").resolve()
+    row = next(r for r in json.loads(cli("models", "--json").output) if r["name"] == "sam-vit-base")
+    assert row["installed"] and row["size_on_disk"] >= (snapshot / "model.safetensors").stat().st_size
     # ...and the engine loads it from there.
     model = components.hf_model("sam-vit-base", "SamModel")
     assert model.config.vision_config.hidden_size == 32

@@ -21,19 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pixelsmith.engines.diffusers._lazy import torch
-
 from pixelsmith.models.catalog import get_model, model_path
-
-SOURCE_FILE = ".source"  # an install that lives elsewhere (the Hugging Face cache) names its folder here
 
 
 def weights_dir(name: str) -> pathlib.Path:
-    """The folder holding an installed model's files."""
-    folder = model_path(get_model(name).name)
-    pointer = folder / SOURCE_FILE
-    if pointer.is_file():
-        return pathlib.Path(pointer.read_text().strip())
-    return folder
+    """The folder holding an installed model's files (real files, hard links or links into the HF cache)."""
+    return model_path(get_model(name).name)
 
 
 def device() -> torch.device:

@@ -5,7 +5,7 @@ Three ways in, one result (the model's folder checked and marked ``.complete``):
   for gated repositories; interrupted downloads resume; LFS files are checked
   against the sha256 the hub publishes);
 - offline (``HF_HUB_OFFLINE=1``) from an already populated Hugging Face cache:
-  the install points at the cached snapshot instead of copying it;
+  the model's folder gets symbolic links to the cached snapshot's files, no copy;
 - ``--from PATH``: a local folder (a copy made elsewhere, a mirror, a USB disk),
   hard-linked when on the same file system, else copied. PATH may hold the model
   itself or one sub-folder per model name (for ``pull --from DIR all``).
@@ -21,7 +21,6 @@ import shutil
 from typing import Callable
 
 from pixelsmith.engines.diffusers.catalog import KIND, LAYOUT
-from pixelsmith.engines.diffusers.components import SOURCE_FILE
 from pixelsmith.models.catalog import CATALOG, HubRepo, get_model, is_installed, model_path
 
 Log = Callable[[str], None]
@@ -103,7 +102,6 @@ def _mark(name: str, info: dict) -> None:
 def _clear(name: str) -> pathlib.Path:
     folder = model_path(name)
     (folder / ".complete").unlink(missing_ok=True)
-    (folder / SOURCE_FILE).unlink(missing_ok=True)
     return folder
 
 
@@ -117,9 +115,20 @@ def import_folder(name: str, path: pathlib.Path, log: Log) -> None:
     dest = _clear(name)
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(src, dest, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".complete", SOURCE_FILE))
+    shutil.copytree(src, dest, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".complete"))
     _mark(name, {"source": "folder", "path": str(src.resolve())})
     log(f"{name}: imported from {src}")
+
+
+def _link_tree(src: pathlib.Path, dest: pathlib.Path) -> None:
+    """dest mirrors src with symbolic links to its files (no copy; sizes on disk still add up)."""
+    for path in src.rglob("*"):
+        target = dest / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
 
 
 def _link_or_copy(src: str, dst: str) -> str:
@@ -138,7 +147,7 @@ def _hub(name: str) -> HubRepo:
 
 
 def from_cache(name: str, revision: str | None, log: Log) -> None:
-    """HF_HUB_OFFLINE: use the snapshot already in the Hugging Face cache, without copying it."""
+    """HF_HUB_OFFLINE: link to the snapshot already in the Hugging Face cache, without copying it."""
     from huggingface_hub import snapshot_download
 
     repo = _hub(name)
@@ -153,10 +162,11 @@ def from_cache(name: str, revision: str | None, log: Log) -> None:
     if gaps:
         raise PullError(f"{name}: the cached snapshot {snap} lacks {', '.join(gaps)}")
     folder = _clear(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / SOURCE_FILE).write_text(str(snap))
+    if folder.exists():
+        shutil.rmtree(folder)
+    _link_tree(snap, folder)
     _mark(name, {"source": "hf-cache", "repo": repo.repo_id, "snapshot": str(snap)})
-    log(f"{name}: using the cached snapshot {snap}")
+    log(f"{name}: linked to the cached snapshot {snap}")
 
 
 def download(name: str, token: str | None, revision: str | None, log: Log) -> None:
