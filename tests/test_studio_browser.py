@@ -408,7 +408,7 @@ def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
     run_and_wait(page)
     upload(page, "image", inputs["tiny-c"])
     run_and_wait(page)
-    seed_free_size = page.inner_text("#result-size")
+    last_size = page.inner_text("#result-size")
     page.goto(f"{server.url}/#history")
     page.reload()  # runs are kept in the browser's IndexedDB
     page.wait_for_selector("#history-runs li.run")
@@ -435,7 +435,17 @@ def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
     page.locator("#history-runs li.run", has_text="fast-upscale").first.get_by_role("button", name="Open").click()
     page.wait_for_selector("#result:not([hidden])")
     assert page.locator('#tool-list .tool[data-tool="fast-upscale"][aria-current="true"]').count() == 1
-    assert page.inner_text("#result-size") == seed_free_size
+    assert page.inner_text("#result-size") == last_size
+    # re-run: the same inputs and settings run again and land in the history
+    page.click("#tab-history")
+    page.wait_for_selector("#history-runs li.run")
+    before = page.locator("#history-runs li.run").count()
+    page.locator("#history-runs li.run", has_text="fast-upscale").first.get_by_role("button", name="Re-run").click()
+    page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
+                           timeout=RUN_TIMEOUT_MS)
+    assert page.inner_text("#result-size") == last_size
+    page.click("#tab-history")
+    page.wait_for_function(f"() => document.querySelectorAll('#history-runs li.run').length === {before + 1}")
 
 
 def test_tablet_width_stacks_the_layout(browser, server, inputs):
