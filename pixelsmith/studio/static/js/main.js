@@ -56,14 +56,14 @@ function showScreen(id, focus = false) {
 tabs.forEach((tab, i) => {
   tab.addEventListener("click", () => {
     showScreen(tab.getAttribute("aria-controls"));
-    history_replace(tab.id === "tab-tools" ? `tool=${state.tool?.name || ""}` : tab.id.slice(4));
+    setHash(tab.id === "tab-tools" ? `tool=${state.tool?.name || ""}` : tab.id.slice(4));
   });
   tab.addEventListener("keydown", (e) => {
     const d = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
     if (d) showScreen(tabs[(i + d + tabs.length) % tabs.length].getAttribute("aria-controls"), true);
   });
 });
-function history_replace(hash) { window.history.replaceState(null, "", `#${hash}`); }
+function setHash(hash) { window.history.replaceState(null, "", `#${hash}`); }
 
 // ---- stage -----------------------------------------------------------------
 const stage = new Stage($("stage"), {
@@ -198,14 +198,14 @@ function renderToolList() {
         type: "button", class: `tool ${tool.ready ? "" : "unready"}`, "data-tool": tool.name,
         title: tool.ready ? tool.summary : `Not available here: ${tool.missing}`,
       }, el("span", { text: tool.title }), tool.ready ? null : el("small", { text: "not installed" }));
-      button.addEventListener("click", () => { selectTool(tool.name); history_replace(`tool=${tool.name}`); });
+      button.addEventListener("click", () => { selectTool(tool.name); setHash(`tool=${tool.name}`); });
       ul.append(el("li", {}, button));
       og.append(el("option", { value: tool.name, text: tool.title + (tool.ready ? "" : " (not installed)") }));
     }
     list.append(el("li", { class: "group" }, el("h2", { text: GROUP_TITLES[group] || group }), ul));
     select.append(og);
   }
-  select.onchange = () => { selectTool(select.value); history_replace(`tool=${select.value}`); };
+  select.onchange = () => { selectTool(select.value); setHash(`tool=${select.value}`); };
 }
 
 function selectTool(name) {
@@ -469,27 +469,27 @@ async function renderHistory() {
   try { runs = await history.listRuns(); } catch { /* private mode: no IndexedDB */ }
   list.replaceChildren();
   if (!runs.length) list.append(el("li", { class: "empty", text: "No runs yet." }));
-  for (const run of runs) {
-    const url = URL.createObjectURL(run.result);
-    const check = el("input", { type: "checkbox", "aria-label": `Select ${run.tool} run for compare` });
-    check.checked = selected.has(run.id);
+  for (const entry of runs) {
+    const url = URL.createObjectURL(entry.result);
+    const check = el("input", { type: "checkbox", "aria-label": `Select ${entry.tool} run for compare` });
+    check.checked = selected.has(entry.id);
     check.addEventListener("change", () => {
-      check.checked ? selected.add(run.id) : selected.delete(run.id);
+      check.checked ? selected.add(entry.id) : selected.delete(entry.id);
       $("history-compare").disabled = selected.size !== 2;
     });
     const open = el("button", { type: "button", text: "Open" });
-    open.addEventListener("click", () => openRun(run, false));
+    open.addEventListener("click", () => openRun(entry, false));
     const rerun = el("button", { type: "button", text: "Re-run" });
-    rerun.addEventListener("click", () => openRun(run, true));
+    rerun.addEventListener("click", () => openRun(entry, true));
     const del = el("button", { type: "button", class: "ghost", text: "Delete" });
-    del.addEventListener("click", async () => { await history.deleteRun(run.id); selected.delete(run.id); renderHistory(); });
-    const when = new Date(run.at).toLocaleString();
-    const fields = Object.entries(run.values).filter(([, v]) => !(v instanceof Blob)).map(([k, v]) => `${k}=${v}`).join(", ");
+    del.addEventListener("click", async () => { await history.deleteRun(entry.id); selected.delete(entry.id); renderHistory(); });
+    const when = new Date(entry.at).toLocaleString();
+    const fields = Object.entries(entry.values).filter(([, v]) => !(v instanceof Blob)).map(([k, v]) => `${k}=${v}`).join(", ");
     list.append(el("li", { class: "run" },
-      el("img", { src: url, alt: `${run.tool} result`, loading: "lazy" }),
+      el("img", { src: url, alt: `${entry.tool} result`, loading: "lazy" }),
       el("div", { class: "meta" },
-        el("strong", { text: run.tool }),
-        el("span", { text: `${when} · ${run.seconds.toFixed(1)} s · ${run.width}×${run.height}${run.seed ? ` · seed ${run.seed}` : ""}` }),
+        el("strong", { text: entry.tool }),
+        el("span", { text: `${when} · ${entry.seconds.toFixed(1)} s · ${entry.width}×${entry.height}${entry.seed ? ` · seed ${entry.seed}` : ""}` }),
         el("span", { class: "fields", text: fields })),
       el("div", { class: "actions" }, check, open, rerun, del)));
   }
@@ -497,24 +497,23 @@ async function renderHistory() {
   batch.renderJobs($("history-jobs"));
 }
 
-async function openRun(run, again) {
-  selectTool(run.tool);
-  history_replace(`tool=${run.tool}`);
+// put a stored run back on the stage; `again` runs it once more with the same inputs and settings
+async function openRun(entry, again) {
+  selectTool(entry.tool);
+  setHash(`tool=${entry.tool}`);
   showScreen("screen-tools");
   const form = state.form;
-  for (const [k, v] of Object.entries(run.values)) {
-    if (v instanceof Blob) {
-      if (k === form.primary) await setInput(v);
-      else if (k === "mask" && stage.maskEnabled) stage.loadMask(await createImageBitmap(v));
-      else form.setImage(k, v);
-    } else form.set(k, v);
+  for (const [k, v] of Object.entries(entry.values)) {
+    if (!(v instanceof Blob)) form.set(k, v);
+    else if (k === form.primary) await setInput(v);
+    else if (k === "mask" && stage.maskEnabled) stage.loadMask(await createImageBitmap(v));
+    else form.setImage(k, v);
   }
-  if (again) { run.values.seed === undefined || form.set("seed", run.values.seed); return runAgain(); }
-  const bitmap = await createImageBitmap(run.result);
-  await showResult({ blob: run.result, mime: run.mime, seed: run.seed, finishReason: run.finishReason,
-    seconds: run.seconds, width: bitmap.width, height: bitmap.height, tool: run.tool }, bitmap, run.values);
+  if (again) return run();
+  const bitmap = await createImageBitmap(entry.result);
+  await showResult({ blob: entry.result, mime: entry.mime, seed: entry.seed, finishReason: entry.finishReason,
+    seconds: entry.seconds, width: bitmap.width, height: bitmap.height, tool: entry.tool }, bitmap, entry.values);
 }
-function runAgain() { return run(); }
 
 $("history-compare").addEventListener("click", async () => {
   const [a, b] = await Promise.all([...selected].map((id) => history.getRun(id)));
