@@ -76,3 +76,38 @@ def test_transient_failure_is_retried_with_backoff(tmp_path, samples, embedded_m
     rec = store.items(job)[0]
     assert rec.state == "done" and rec.attempts == 3
     assert calls[1] - calls[0] >= 0.2 and calls[2] - calls[1] >= 0.4  # 0.2 s then 0.4 s backoff
+
+
+def test_server_killed_mid_job_resumes_on_restart_exactly_once(tmp_path, samples, embedded_models):
+    """The job service of a server process is killed -9 mid-job; a restarted one finishes it."""
+    import subprocess
+    import sys
+
+    from pixelsmith.jobs.service import JobService
+
+    root = tmp_path / "jobs"
+    client = JobService(root)  # submits only; the "server" subprocesses run the workers
+    job, _ = client.submit(make_items(tmp_path, samples, 8))
+    code = ("import time; from pixelsmith.jobs.service import JobService; "
+            f"JobService({str(root)!r}, threads=1, lease_s=60).start(); time.sleep(600)")
+    env = {**os.environ, "PIXELSMITH_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and client.store.job(job).counts["done"] < 2:
+            time.sleep(0.1)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        before = client.store.job(job).counts
+        assert 2 <= before["done"] < 8
+        server = subprocess.Popen([sys.executable, "-c", code], env=env)  # lease is 60 s: the restart must
+        while time.time() < deadline and client.store.job(job).remaining:  # reclaim the dead pid's item
+            time.sleep(0.2)
+    finally:
+        server.kill()
+        server.wait()
+    records = client.store.items(job)
+    assert [r.state for r in records] == ["done"] * 8
+    for r in records:
+        assert hashlib.sha256(pathlib.Path(r.output).read_bytes()).hexdigest() == r.checksum
+    assert not list((tmp_path / "out").glob("*.part"))

@@ -140,8 +140,13 @@ class JobService:
         step = check_step(Step(spec.name, step_fields), str(self.root), "request")
         ext = EXT_FOR_FORMAT.get(step.fields.get("output_format", "png"), "png")
         out = str(self.output_dir(tag) / f"result.{ext}")
-        job_id, _ = self.submit([WorkItem(out, input_path, [step], out, label=spec.name)], owner=owner,
-                                idempotency_key=idempotency_key, title=spec.name, meta={"kind": "one", "tool": spec.name})
+        import secrets
+
+        job_id, _ = self.store.create_job([WorkItem(out, input_path, [step], out, label=spec.name)], owner=owner,
+                                          idempotency_key=idempotency_key, title=spec.name,
+                                          meta={"kind": "one", "tool": spec.name},
+                                          job_id=secrets.token_hex(32))  # 64 hex: the REST results id shape
+        self.poke()
         return job_id
 
     def result(self, job_id: str, owner: str | None = None) -> OneResult | None:
