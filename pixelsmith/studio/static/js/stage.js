@@ -30,6 +30,7 @@ export class Stage {
     this.split = 0.5;
     this.undoStack = [];
     this.redoStack = [];
+    this.maskVersion = 0; // bumped on every mask change; the pink overlay is re-tinted only then
     this.pointer = null;
     this.drag = null;
     this.spaceDown = false;
@@ -48,6 +49,7 @@ export class Stage {
     this.mask.height = bitmap ? bitmap.height : 1;
     this.undoStack = [];
     this.redoStack = [];
+    this.maskVersion++;
     this.fit();
     this.onMask();
   }
@@ -141,7 +143,7 @@ export class Stage {
       }
       if (!this.result || place) ctx.drawImage(this.base, 0, 0);
       // the mask sits on the "before" side; the "after" side shows the result clean
-      if (this.maskEnabled && this.showMask && (!this.result || place)) ctx.drawImage(tinted(this.mask), 0, 0);
+      if (this.maskEnabled && this.showMask && (!this.result || place)) ctx.drawImage(tinted(this.mask, this.maskVersion), 0, 0);
       if (this.result && place) {
         ctx.save();
         ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -222,6 +224,7 @@ export class Stage {
     if (!from.length || !this.base) return;
     to.push(this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height));
     this.maskCtx.putImageData(from.pop(), 0, 0);
+    this.maskVersion++;
     this.draw();
     this.onMask();
   }
@@ -230,6 +233,7 @@ export class Stage {
     if (!this.base) return;
     this.snapshot();
     this.maskCtx.clearRect(0, 0, this.mask.width, this.mask.height);
+    this.maskVersion++;
     this.draw();
     this.onMask();
   }
@@ -244,6 +248,7 @@ export class Stage {
       px[i + 3] = 255 - px[i + 3];
     }
     this.maskCtx.putImageData(data, 0, 0);
+    this.maskVersion++;
     this.draw();
     this.onMask();
   }
@@ -272,6 +277,7 @@ export class Stage {
       px[i] = px[i + 1] = px[i + 2] = 255;
     }
     this.maskCtx.putImageData(data, 0, 0);
+    this.maskVersion++;
     this.draw();
     this.onMask();
   }
@@ -302,6 +308,7 @@ export class Stage {
     g.arc(x, y, r, 0, Math.PI * 2);
     g.fill();
     g.globalCompositeOperation = "source-over";
+    this.maskVersion++;
   }
 
   strokeTo(p) {
@@ -402,7 +409,10 @@ function checker(ctx) {
 }
 
 const tintCanvas = document.createElement("canvas");
-function tinted(mask) {
+let tintVersion = -1;
+function tinted(mask, version) {
+  if (version === tintVersion && tintCanvas.width === mask.width && tintCanvas.height === mask.height) return tintCanvas;
+  tintVersion = version;
   tintCanvas.width = mask.width;
   tintCanvas.height = mask.height;
   const t = tintCanvas.getContext("2d");
