@@ -4,7 +4,6 @@
 
 import { ApiError, call, exists, getJSON, postJSON, runTool } from "./api.js";
 import { el, ToolForm } from "./form.js";
-import { zipSync } from "../vendor/fflate-0.8.2/browser.js";
 
 const $ = (id) => document.getElementById(id);
 const IMAGE_TYPES = /\.(png|jpe?g|webp)$/i;
@@ -257,6 +256,8 @@ export class BatchScreen {
       for (let n = 2; entries[name]; n++) name = `${stem}-${n}.${ext}`;
       entries[name] = new Uint8Array(await it.output.blob.arrayBuffer());
     }
+    // loaded only here: servers with a jobs API zip on the server
+    const { zipSync } = await import("../vendor/fflate-0.8.2/browser.js");
     // level 0: the images are already compressed
     save(new Blob([zipSync(entries, { level: 0 })], { type: "application/zip" }), "pixelsmith-batch.zip");
   }
