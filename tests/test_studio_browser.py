@@ -157,6 +157,12 @@ def exported_mask(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("L"))
 
 
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')
+                   && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+    .map((e) => e.id || e.name || e.outerHTML.slice(0, 60))"""
+
+
 # ---- tests -----------------------------------------------------------------------
 def test_every_tool_has_a_generated_form_and_unservable_ones_say_why(page, server, tools):
     open_tool(page, server, "erase")
@@ -167,12 +173,15 @@ def test_every_tool_has_a_generated_form_and_unservable_ones_say_why(page, serve
     assert page.locator('[data-field="output_format"] select').count() == 1
     assert page.locator('[data-field="image"] .dropzone').count() == 1
     assert page.get_attribute('[data-field="grow_mask"] input[type=number]', "max") == "20"
-    # every tool's form builds (the page fixture fails the test on any JavaScript error)
+    # every tool's form builds (the page fixture fails the test on any JavaScript error),
+    # and every control in it has an accessible name
     for name, tool in tools.items():
         page.click(f'#tool-list .tool[data-tool="{name}"]')
         assert page.inner_text("#tool-title") == tool["title"]
         fields = page.eval_on_selector_all("#fields [data-field]", "els => els.map(e => e.dataset.field)")
         assert sorted(fields) == sorted(tool["schema"]["properties"]), name
+        unnamed = page.evaluate(UNLABELLED_CONTROLS)
+        assert not unnamed, f"{name}: controls without a label: {unnamed}"
     unready = [t for t in tools.values() if not t["ready"]]
     if unready:
         tool = unready[0]
