@@ -48,7 +48,7 @@ class Settings:
     auth: bool | None = None  # None: on unless the host is a loopback address
     rate: float = 15.0  # requests per second per key (Stability: 150 per 10 s)
     burst: int = 150
-    concurrency: int = 0  # tool runs at once per worker; 0 = cores // 2, at least 1
+    concurrency: int = 0  # tool runs at once per worker; 0 = cores // 2 (at least 1), or 32 with Ray
     queue_size: int = 64  # requests that may wait for a slot
     queue_timeout: float = 120.0  # seconds one may wait
     rest_max_body: int = 10 * MiB
@@ -70,7 +70,11 @@ class Settings:
 
     @property
     def slots(self) -> int:
-        return self.concurrency or max(1, (os.cpu_count() or 2) // 2)
+        if self.concurrency:
+            return self.concurrency
+        if self.ray_address:  # the tools run on the cluster; this process only waits for them
+            return 32
+        return max(1, (os.cpu_count() or 2) // 2)
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))

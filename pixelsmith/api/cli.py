@@ -23,7 +23,7 @@ def serve(
                                       "'ray://host:10001', or 'local' to start one)"),
     auth: Optional[bool] = typer.Option(None, "--auth/--no-auth", help="Require API keys (default: on unless loopback)"),
     data_dir: Optional[str] = typer.Option(None, help=DATA_DIR_HELP),
-    concurrency: int = typer.Option(0, help="Tool runs at once per worker (0 = half the cores)"),
+    concurrency: int = typer.Option(0, help="Tool runs at once per worker (0 = half the cores; 32 with --ray)"),
     queue: int = typer.Option(64, help="Requests that may wait for a free slot before 503"),
     queue_timeout: float = typer.Option(120.0, help="Seconds a request may wait for a slot before 503"),
     rate: float = typer.Option(15.0, help="Requests per second per key (token bucket refill; 0 = unlimited)"),
