@@ -39,7 +39,9 @@ import numpy as np
 PATCH = 7
 FEATURES = 12  # PCA components kept per patch
 LOCAL_REACH = 8.0  # copy distance, in hole thicknesses, that costs one median patch distance
-TEXTURE_WEIGHT = 4.0  # weight of the local gradient-energy channels in the patch distance
+TEXTURE_WEIGHT = 4.0
+FINAL_WINDOW, FINAL_SHARPNESS = 7, 4.0  # the last vote at full resolution
+DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not voted  # weight of the local gradient-energy channels in the patch distance
 Progress = Callable[[int, int], None]
 
 
@@ -92,10 +94,11 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
             # The last vote at full resolution trusts only the best matches: averaging many
             # slightly shifted patches is what turns texture into blur.
             sharp = depth == 0 and it == iters - 1
-            solver.vote(window=3 if big else PATCH, sharpness=4.0 if sharp else 1.0)
+            solver.vote(window=3 if big else (FINAL_WINDOW if sharp else PATCH), sharpness=FINAL_SHARPNESS if sharp else 1.0)
         nnf = solver.nnf
         if progress:
             progress(total - depth, total)
+    _restore_detail(levels[0], solver)
     _correct_seam(levels[0], solver)
     out = rgb.copy()
     filled = np.clip(levels[0].img[..., :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -336,6 +339,23 @@ class _Solver:
                 wsum += wgt
         ok = wsum > 0
         return acc / np.where(ok, wsum, 1.0)[:, None], ok
+
+
+def _restore_detail(lv: _Level, solver: "_Solver", sigma: float = DETAIL_SIGMA) -> None:
+    """Voting averages overlapping patches, which softens fine texture. Keep the vote's low
+    frequencies and take the high frequencies from each pixel's own best match (a straight copy)."""
+    if sigma <= 0:
+        return
+    hy, hx = np.nonzero(lv.hole)
+    at = np.full(lv.hole.shape, -1, np.int64)
+    at[solver.ty, solver.tx] = solver.s
+    src = at[hy, hx]
+    copy = lv.img[..., :3].copy()
+    copy[hy, hx] = lv.img[..., :3].reshape(-1, 3)[src]
+    low_vote = cv2.GaussianBlur(lv.img[..., :3], (0, 0), sigma)
+    low_copy = cv2.GaussianBlur(copy, (0, 0), sigma)
+    detail = (low_vote + copy - low_copy)[hy, hx]
+    lv.img[hy, hx, :3] = np.clip(detail, 0, 1)
 
 
 def _correct_seam(lv: _Level, solver: "_Solver", fade: float = 24.0) -> None:
