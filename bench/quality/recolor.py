@@ -11,6 +11,7 @@ usual quick recolour); "tint" blends the target colour over the object at 60% (a
 
     .venv/bin/python bench/quality/recolor.py            # prints the tables, writes the contact sheet
     .venv/bin/python bench/quality/recolor.py --quick    # the notebook case only
+    .venv/bin/python bench/quality/recolor.py suit sweater   # only the cases on these photos
 
 The contact sheet (inputs, masks, outputs) goes to bench/results/recolor_sheet.png.
 """
@@ -98,12 +99,18 @@ def _blend(image: Image.Image, new: np.ndarray, mask: np.ndarray) -> Image.Image
     return composite(image.convert("RGB"), Image.fromarray(new), mask)
 
 
+PHOTOS = {"suit": "inpainting_input_image.png", "sweater": "search_and_replace_input.png"}  # notebook photos too
 CASES = [
     # image, select_prompt, prompt
     ("notebook", "jacket", "pink jacket"),
     ("notebook", "jacket", "dark green jacket"),
     ("notebook", "jacket", "pastel yellow"),
     ("notebook", "hair", "platinum blonde"),
+    ("suit", "jacket", "burgundy"),
+    ("suit", "trousers", "beige"),
+    ("suit", "shoes", "white"),
+    ("sweater", "sweater", "navy blue"),
+    ("sweater", "hair", "auburn"),
     ("chelsea", "cat", "purple"),
     ("coffee", "cup", "red"),
     ("astronaut", "the main object", "neon orange"),
@@ -112,7 +119,11 @@ CASES = [
 
 def load(name: str) -> Image.Image:
     if name == "notebook":
-        return Image.open(NOTEBOOK).convert("RGB")
+        image = Image.open(NOTEBOOK).convert("RGB")
+        image.info["notebook"] = True  # the hand-drawn regions apply
+        return image
+    if name in PHOTOS:
+        return Image.open(ROOT / "samples" / PHOTOS[name]).convert("RGB")
     import skimage.data
 
     return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
@@ -140,7 +151,7 @@ def run_case(image: Image.Image, select: str, prompt: str) -> dict:
                         "L_error": lightness_error(result, obj, target),
                         "outside_max": float(np.abs(np.asarray(result, np.int16) - np.asarray(image, np.int16))
                                              [grown == 0].max(initial=0))}
-        if image.size == (1024, 1024) and select == "jacket":
+        if image.size == (1024, 1024) and select == "jacket" and image.info.get("notebook"):
             for name, where in regions(obj.shape).items():
                 if name == "jacket":
                     rows[method]["jacket_hue"] = hue_fraction(result, where, target)
@@ -169,7 +180,9 @@ def contact_sheet(entries: list[tuple[str, Image.Image, np.ndarray, Image.Image]
 def main() -> None:
     quick = "--quick" in sys.argv
     entries = []
-    for name, select, prompt in CASES[:1] if quick else CASES:
+    only = [a for a in sys.argv[1:] if not a.startswith("--")]
+    cases = CASES[:1] if quick else [c for c in CASES if not only or c[0] in only]
+    for name, select, prompt in cases:
         image = load(name)
         r = run_case(image, select, prompt)
         print(f"\n{name} / select {select!r} / prompt {prompt!r} -> {r['target']}  "
@@ -179,7 +192,7 @@ def main() -> None:
         for method, row in r["rows"].items():
             print(f"{method:11s}" + "".join(f"{row[k]:15.3f}" for k in keys))
         entries.append((f"{name}: {select} -> {prompt}", image, r["mask"], r["image"]))
-    sheet = ROOT / "bench" / "results" / "recolor_sheet.png"
+    sheet = ROOT / "bench" / "results" / f"recolor_sheet{'-' + '-'.join(only) if only else ''}.png"
     contact_sheet(entries, sheet)
     print(f"\ncontact sheet: {sheet}")
 

@@ -187,7 +187,7 @@ def tone_curve(L: np.ndarray, Lm: float, Lt: float, hi: float) -> tuple[np.ndarr
     lightness, the highlight slope and the lightness actually aimed at.
     """
     if hi > Lm:  # leave the highlights room: a very light target lands a little lower, shading intact
-        Lt = min(Lt, 99.0 - MIN_HIGHLIGHT_SLOPE * (hi - Lm))
+        Lt = max(min(Lt, 99.0 - MIN_HIGHLIGHT_SLOPE * (hi - Lm)), Lt - 15.0)  # at most 15 lower
     k = float(lightness_to_y(Lt) / max(float(lightness_to_y(Lm)), 1e-5))
     kc = float(np.clip(k, 1 / 12, 12))
     residual = Lt - float(y_to_lightness(lightness_to_y(Lm) * kc))  # non-zero only when k was clamped

@@ -326,6 +326,8 @@ class BodyParts:
             zone = (_tube(shape, [pts[27], pts[29], pts[31], pts[27]], 0.6 * foot)
                     | _tube(shape, [pts[28], pts[30], pts[32], pts[28]], 0.6 * foot))
             core = None
+            # Brown leather passes for skin by colour; at the feet, shoes are the likelier reading.
+            not_body = self.face | self.hair
         else:
             raise Unprocessable(f"no garment kind {kind!r}")
         candidate = self.person & zone & ~not_body
@@ -370,8 +372,8 @@ class BodyParts:
         tidy = cv2.morphologyEx(gate.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         tidy = cv2.morphologyEx(tidy, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
         tidy = _fill_creases(cut & tidy & candidate, candidate, self.extent)
-        soft = _soften(rgb, tidy & ~(self.face | self.skin))
-        soft[self.face | self.skin] = 0.0  # never recolour a face or skin, whatever the smoothing did
+        soft = _soften(rgb, tidy & ~not_body)
+        soft[not_body] = 0.0  # never recolour a face, skin or hair, whatever the smoothing did
         return _drop_specks(soft)
 
 
