@@ -39,9 +39,9 @@ import numpy as np
 PATCH = 7
 FEATURES = 12  # PCA components kept per patch
 LOCAL_REACH = 8.0  # copy distance, in hole thicknesses, that costs one median patch distance
-TEXTURE_WEIGHT = 4.0
+TEXTURE_WEIGHT = 12.0  # weight of the two local gradient-energy channels in the patch distance
 FINAL_WINDOW, FINAL_SHARPNESS = 7, 4.0  # the last vote at full resolution
-DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not voted  # weight of the local gradient-energy channels in the patch distance
+DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not voted
 Progress = Callable[[int, int], None]
 
 
