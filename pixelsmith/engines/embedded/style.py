@@ -154,8 +154,8 @@ def transfer(hed, init_image: Image.Image, style_image: Image.Image, *, style_st
         else:
             x = F.interpolate(x.detach(), size=(size[1], size[0]), mode="bicubic", align_corners=False).clamp(0, 1)
         x = x.clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations, history_size=20, tolerance_grad=1e-9,
-                                tolerance_change=1e-12)
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations, history_size=20,
+                                tolerance_grad=1e-9, tolerance_change=1e-12)
 
         def closure():
             nonlocal done
@@ -175,9 +175,11 @@ def transfer(hed, init_image: Image.Image, style_image: Image.Image, *, style_st
                   **{f"init_{k}": v for k, v in loss.measure(init).items()}}
         seconds[f"scale_{side}"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    stylised = to_image(x)
     out_size = output_size(*init_rgb.size, output_pixels)
-    if upscaler is not None and stylised.width * 4 >= out_size[0]:
+    # With no style weight the optimum is the init image itself: return it at full resolution, not a resampled
+    # copy of its small version.
+    stylised = to_image(x) if style_w > 0 else init_rgb
+    if upscaler is not None and style_w > 0 and stylised.width * 4 >= out_size[0]:
         stylised = upscaler.upscale(stylised)
     stylised = stylised.resize(out_size, Image.Resampling.LANCZOS)
     keep = min(1.0, change_strength / 0.9)
