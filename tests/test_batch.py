@@ -101,25 +101,29 @@ def test_jsonl_rejects_non_json_line():
 
 # -- running -------------------------------------------------------------------------------------------
 def test_two_step_chain_feeds_each_output_into_the_next_step(tmp_path, samples, embedded_models):
-    """remove-background -> fast-upscale: the upscaled image keeps the cut-out's transparency."""
-    src = Image.open(samples / "remove_background_input.png").convert("RGB").resize((96, 96))
-    src.save(tmp_path / "person.png")
+    """fast-upscale -> fast-upscale: 40x36 -> 160x144 -> 640x576, still the same picture."""
+    src = Image.open(samples / "search_and_recolor_input.png").convert("RGB").crop((250, 150, 750, 600))
+    small = src.resize((40, 36), Image.Resampling.LANCZOS)
+    small.save(tmp_path / "face.png")
     manifest = write(tmp_path / "m.yaml", """
 output: out
-steps: [{tool: remove-background}, {tool: fast-upscale}]
-items: [person.png]
+steps: [{tool: fast-upscale}, {tool: fast-upscale, output_format: webp}]
+items: [face.png]
 """)
     result = run_batch(str(manifest), workers=1, show_progress=False, echo=lambda _l: None)
     assert result.ok and result.status.counts["done"] == 1
-    out = tmp_path / "out" / "person-fast-upscale.png"
-    img = Image.open(out)
-    assert img.size == (384, 384) and img.mode == "RGBA"
-    alpha = np.asarray(img)[..., 3]
-    assert (alpha < 16).mean() > 0.2 and (alpha > 240).mean() > 0.1  # background gone, subject kept
-    item = __import__("pixelsmith.jobs.store", fromlist=["x"]).SQLiteJobStore(result.store_path).items(
-        result.job_id)[0]
+    out = tmp_path / "out" / "face-fast-upscale.webp"
+    img = Image.open(out).convert("RGB")
+    assert img.size == (640, 576)  # 16x: the second step upscaled the first step's output
+    back = np.asarray(img.resize((40, 36), Image.Resampling.BOX), dtype=np.float64)
+    mse = ((back - np.asarray(small, dtype=np.float64)) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / mse) > 22  # the same picture, not noise or a blank
+    from pixelsmith.jobs.store import SQLiteJobStore
+
+    item = SQLiteJobStore(result.store_path).items(result.job_id)[0]
     assert item.checksum == sha(out)
-    assert [s["tool"] for s in item.result["steps"]] == ["remove-background", "fast-upscale"]
+    assert [(s["tool"], s["size"]) for s in item.result["steps"]] == [("fast-upscale", [160, 144]),
+                                                                       ("fast-upscale", [640, 576])]
 
 
 def test_corrupt_input_mid_batch_is_recorded_and_the_rest_finish(tmp_path, photos, embedded_models):

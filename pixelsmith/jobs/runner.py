@@ -95,9 +95,12 @@ def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float,
     expired at once and is replaced, so its item is back in the queue in well under a second
     instead of after the lease. A poison item that kills every worker is quarantined by the store
     after its attempts, so the restarts stay bounded."""
-    from pixelsmith.jobs.worker import start_workers, stop_workers
+    from pixelsmith.jobs.worker import start_workers, stop_workers, work_loop
 
-    procs = start_workers(store.path, job_id, max(1, workers), lease_s=lease_s)
+    if workers <= 1:  # one worker: this process, with the models and tools it has already imported
+        work_loop(store, job_id=job_id, lease_s=lease_s)
+        return
+    procs = start_workers(store.path, job_id, workers, lease_s=lease_s)
     restarts = 0
     try:
         while procs:
