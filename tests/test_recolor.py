@@ -136,3 +136,15 @@ def test_modifier_made_by_hand_when_no_name_has_it():
     colour = parse_color("neon teal")
     assert colour.phrase == "neon teal"
     assert _lch(colour)[1] > _lch(parse_color("teal"))[1]
+
+
+def test_transparency_is_kept(notebook, embedded_models):
+    small = notebook.resize((384, 384))
+    alpha = Image.linear_gradient("L").resize((384, 384)).point(lambda v: 64 + v // 2)
+    rgba = small.copy()
+    rgba.putalpha(alpha)
+    out = run("search-and-recolor", {"image": rgba, "select_prompt": "jacket", "prompt": "red"})
+    assert out.image.mode == "RGBA"
+    assert out.image.getchannel("A").tobytes() == alpha.tobytes()
+    changed = (np.asarray(out.image)[..., :3] != np.asarray(small)).any(-1)
+    assert 0.1 < changed.mean() < 0.45  # the jacket, at a smaller size
