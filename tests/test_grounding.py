@@ -111,3 +111,12 @@ def test_salient_subject_is_the_cat(embedded_models):
     assert obj[h // 2, w // 3]  # the cat's face
     assert not obj[:, -w // 15:].any()  # the background along the right edge
     assert 0.5 < obj.mean() < 0.9
+
+
+def test_a_cat_is_not_a_person(embedded_models):
+    # The selfie segmenter alone fires on the cat; without a pose or a face there is no person.
+    chelsea = Image.fromarray(skimage.data.chelsea())
+    for phrase in ("person", "jacket"):
+        with pytest.raises(Unprocessable) as caught:
+            ground(chelsea, phrase)
+        assert "no person" in caught.value.message

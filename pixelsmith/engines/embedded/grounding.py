@@ -232,17 +232,18 @@ def _grabcut(rgb: np.ndarray, labels: np.ndarray, iters: int = 3, max_side: int 
 def _ground_people(image: Image.Image, rgb: np.ndarray, kind: str, term: str, phrase: str) -> Grounded:
     people = new_session(PEOPLE_MODEL)
     person = people.person_mask(image)
-    if (person >= 0.5).mean() < 0.002:
+    parts = body_parts(image, rgb, person, people) if (person >= 0.5).mean() >= 0.002 else None
+    # The segmenter alone also fires on animals and statues: a person needs a body pose or a face too.
+    if parts is None or (parts.pose is None and not parts.faces):
         raise Unprocessable(f"found no person in the image for {phrase!r} (people, faces, hair, skin and garments "
                             "are found on people)")
+    meta = {"pose_found": parts.pose is not None, "faces": len(parts.faces)}
     if kind == "person":
-        return Grounded(_soften(rgb, person >= 0.5), kind, term, {"grounding": "mediapipe selfie segmentation"})
-    parts = body_parts(image, rgb, person, people)
+        return Grounded(_soften(rgb, parts.person), kind, term, {"grounding": "mediapipe segmentation", **meta})
     mask = parts.mask_for(kind, rgb)
     if (mask >= 0.5).sum() < 0.0005 * mask.size:
         raise Unprocessable(f"found no {term} on the person in the image for {phrase!r}")
-    return Grounded(mask, kind, term, {"grounding": "mediapipe pose + face mesh + colour-seeded grabcut",
-                                       "pose_found": parts.pose is not None, "faces": len(parts.faces)})
+    return Grounded(mask, kind, term, {"grounding": "mediapipe pose + face mesh + colour-seeded grabcut", **meta})
 
 
 def _soften(rgb: np.ndarray, hard: np.ndarray) -> np.ndarray:
