@@ -253,8 +253,8 @@ def test_async_results_through_the_jobs_service():
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "image/jpeg"
         assert Image.open(io.BytesIO(r.content)).size == (144, 144)
-        bad = gen_id[:32] + "0" * 32  # a forged id (right job, wrong check) is unknown
-        assert requests.get(f"{first.url}/v2beta/results/{bad}").status_code == 404
+        for bad in (gen_id[:32] + "0" * 32, gen_id[:63], "f" * 64):  # forged, truncated, unknown
+            assert requests.get(f"{first.url}/v2beta/results/{bad}").status_code == 404
     with LiveServer(Settings(data_dir=data_dir, access_log=False)) as second:
         again = requests.get(f"{second.url}/v2beta/results/{gen_id}")
         assert again.status_code == 200 and again.content == r.content

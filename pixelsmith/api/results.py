@@ -117,7 +117,8 @@ class ResultStore:
 class JobsResults:
     """The same interface over the jobs service (``pixelsmith.jobs``), so async REST work shares its store.
 
-    Job ids are 32 hex characters; Stability's generation ids are 64, so the
+    Stability's generation ids are 64 characters. The jobs service hands out 64-hex
+    job ids for single requests; should it hand out 32-character ones, the
     generation id is the job id followed by a 32-character check derived from it.
     The jobs service runs and resumes the work itself.
     """
@@ -134,13 +135,14 @@ class JobsResults:
 
     def submit(self, tool: str, fields: dict[str, Any], owner: str | None) -> str:
         job_id = self.jobs.submit_one(tool, fields, owner=owner)
-        return job_id + self._check(job_id)
+        return job_id if len(job_id) == 64 else job_id + self._check(job_id)
 
     def get(self, gen_id: str, owner: str | None) -> Any:
-        job_id, check = gen_id[:32], gen_id[32:]
-        if len(gen_id) != 64 or check != self._check(job_id):
+        if len(gen_id) != 64:
             return None
-        result = self.jobs.result(job_id, owner)
+        result = self.jobs.result(gen_id, owner)
+        if result is None and gen_id[32:] == self._check(gen_id[:32]):
+            result = self.jobs.result(gen_id[:32], owner)
         if result is None or time.time() - result.created > self.ttl:
             return None
         if result.status == "succeeded" and (result.path is None or not pathlib.Path(result.path).exists()):
