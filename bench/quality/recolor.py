@@ -2,7 +2,8 @@
 
 For each case: the fraction of the object's pixels whose hue is within 20 degrees of the target's (and
 visibly coloured, chroma >= 5), the correlation of the object's lightness with the input's (shading
-kept = close to 1), how far the object's median lightness is from the target's (L_error), the largest change outside the grown mask (must be 0) and, on the notebook photo,
+kept = close to 1), how far the object's median lightness is from the target's (L_error), the largest
+change outside the grown mask (must be 0) and, on the notebook photo,
 the mean change inside hand-drawn regions that must not change (face, hair, both backpack straps,
 background; tests/data/recolor_regions.json).
 

@@ -225,5 +225,6 @@ def recolor(rgb_u8: np.ndarray, obj: np.ndarray, weight: np.ndarray, target: Col
     out = rgb_u8.copy()
     out[sel] = lab_to_rgb_u8(fit_gamut(out_lab[None]))[0]
     stats = {"object_lightness": round(Lm, 1), "object_chroma": round(Cm, 1), "target": target.hex,
-             "target_lightness": round(Lt, 1), "aimed_lightness": round(aimed, 1), "target_chroma": round(Ct, 1), "highlight_slope": round(s, 3)}
+             "target_lightness": round(Lt, 1), "aimed_lightness": round(aimed, 1), "target_chroma": round(Ct, 1),
+             "highlight_slope": round(s, 3)}
     return out, stats
