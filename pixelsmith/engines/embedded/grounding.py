@@ -53,7 +53,7 @@ COCO_SYNONYMS: dict[str, tuple[str, ...]] = {
     "sports ball": ("ball", "football", "soccer ball", "basketball"), "hair drier": ("hair dryer",),
     "donut": ("doughnut",), "hot dog": ("hotdog",), "remote": ("remote control",), "refrigerator": ("fridge",),
     "teddy bear": ("teddy",), "wine glass": ("glass",), "laptop": ("notebook computer",),
-    "motorbike": (), "bench": (), "bird": (), "horse": (), "sheep": ("lamb",), "cow": ("cattle",),
+    "sheep": ("lamb",), "cow": ("cattle",),
 }
 PRIORITY = {"upper": 3, "lower": 3, "dress": 3, "shoes": 3, "face": 3, "hair": 3, "head": 3, "skin": 3,
             "hands": 3, "clothes": 3, "person": 1, "salient": 0}  # coco:* is 2
