@@ -192,3 +192,25 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, phot
     third = subprocess.run([*PIXELSMITH, "batch", str(manifest), "--no-progress"], capture_output=True, text=True,
                            timeout=60, cwd=tmp_path)
     assert third.returncode == 0 and "12 already done" in third.stdout and "0 processed" in third.stdout
+
+
+def test_fsspec_urls_for_inputs_and_outputs(tmp_path, photos, monkeypatch, embedded_models):
+    """Inputs and outputs by URL (fsspec's in-memory filesystem stands in for s3:// here)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for i in range(2):
+        fs.pipe_file(f"/bucket/in/p{i}.png", (photos / f"p{i:02d}.png").read_bytes())
+    monkeypatch.chdir(tmp_path)  # the store of a remote-output batch lives in ./.pixelsmith/
+    manifest = write(tmp_path / "m.yaml", "output: memory://bucket/out\nsteps: [fast-upscale]\n"
+                                          "items: ['memory://bucket/in/*.png']\n")
+    result = run_batch(str(manifest), workers=1, show_progress=False, echo=lambda _l: None)
+    assert result.ok and result.status.counts["done"] == 2
+    assert sorted(fs.ls("/bucket/out", detail=False)) == ["/bucket/out/p0-fast-upscale.png",
+                                                         "/bucket/out/p1-fast-upscale.png"]  # no temp names left
+    from pixelsmith.jobs.store import SQLiteJobStore
+
+    for item in SQLiteJobStore(result.store_path).items(result.job_id):
+        assert item.output.startswith("memory://bucket/out/")
+        assert hashlib.sha256(fs.cat_file(item.output.removeprefix("memory://"))).hexdigest() == item.checksum
+    assert result.store_path.startswith(".pixelsmith/")
