@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import Request
 
-from pixelsmith.errors import Forbidden, PixelsmithError, Unauthorized
+from pixelsmith.errors import Forbidden, Unauthorized
 
 KEY_PREFIX = "PSK"
 BEARER_PREFIX = "sk-"
@@ -219,4 +219,4 @@ async def authenticate(request: Request) -> ApiKey:
                        "(`pixelsmith keys create` on the server)")
 
 
-__all__ = ["ApiKey", "KeyStore", "NewKey", "PixelsmithError", "SigV4Rejected", "authenticate", "current_key"]
+__all__ = ["ApiKey", "KeyStore", "NewKey", "SigV4Rejected", "authenticate", "current_key"]

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelsmith.api import model_ids
 from pixelsmith.api.auth import ApiKey, SigV4Rejected, current_key
-from pixelsmith.errors import (Busy, Forbidden, InvalidRequest, NotFound, PayloadTooLarge, PixelsmithError,
+from pixelsmith.errors import (Busy, FieldProblem, Forbidden, InvalidRequest, NotFound, PayloadTooLarge, PixelsmithError,
                                RateLimited, ToolUnavailable, Unauthorized, UnknownModel, Unprocessable)
 from pixelsmith.tools import get_tool
 
@@ -89,14 +89,8 @@ def read_fields(body: bytes, content_type: str, target: model_ids.ModelTarget) -
         if name not in accepted:
             message = (f"Invalid field '{name}' in request. Available fields for {tool.name} are: "
                        + ", ".join(accepted))
-            raise InvalidRequest([_problem(message)], accepted_fields=accepted)
+            raise InvalidRequest([FieldProblem("", message, "unknown_field")], accepted_fields=accepted)
     return {**data, **target.fixed}
-
-
-def _problem(message: str) -> Any:
-    from pixelsmith.errors import FieldProblem
-
-    return FieldProblem("", message, "unknown_field")
 
 
 def router() -> APIRouter:

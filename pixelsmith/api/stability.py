@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pixelsmith.api.auth import ApiKey, current_key
 from pixelsmith.core import Output
 from pixelsmith.errors import InvalidRequest, NotFound, PixelsmithError, RateLimited, Unauthorized
-from pixelsmith.imaging.encode import mime_for
 from pixelsmith.tools import all_tools, get_tool
 from pixelsmith.tools.base import Tool
 
@@ -196,4 +195,4 @@ def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
     return render(out, wants_json(request))
 
 
-__all__ = ["error_response", "mime_for", "router"]
+__all__ = ["error_response", "render", "router"]
