@@ -133,3 +133,13 @@ def test_cli_erase_with_mask(tmp_path, brick):
     assert res.shape == pasted.shape
     assert (res[~hole] == pasted[~hole]).all()
     assert not ((res[..., 0] > 200) & (res[..., 1] < 60))[hole].any()  # the red object is gone
+
+
+def test_a_mask_over_everything_is_a_clear_422():
+    from pixelsmith.errors import Unprocessable
+
+    img = Image.open(ROOT / "samples" / "erase_input_desk.png").convert("RGB").resize((96, 96))
+    mask = np.full((96, 96), 255, np.uint8)
+    mask[:3, :3] = 0
+    with pytest.raises(Unprocessable, match="too little of the image"):
+        _run(img, Image.fromarray(mask), grow_mask=0)

@@ -92,3 +92,17 @@ def test_cli_outpaint(tmp_path, grass):
     assert proc.returncode == 0, proc.stderr
     img = Image.open(dst)
     assert img.format == "JPEG" and img.size == (144, 116)
+
+
+def test_very_large_canvases_are_synthesised_at_a_reduced_scale(grass):
+    # The bound that keeps a 9 MP image with 2000 px margins in memory, exercised on a small case.
+    from pixelsmith.engines.embedded.patchmatch import complete
+
+    truth, crop = grass
+    canvas = truth.copy()
+    hole = np.ones(truth.shape[:2], bool)
+    hole[20:180, 40:200] = False
+    canvas[hole] = 0
+    res = complete(canvas, hole, seed=1, max_canvas=12_000)
+    assert (res[~hole] == canvas[~hole]).all()
+    assert abs(res[hole].mean() - truth[hole].mean()) < 15 and res[hole].std() > 10

@@ -36,6 +36,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from pixelsmith.errors import Unprocessable
+
 PATCH = 7
 FEATURES = 12  # PCA components kept per patch
 LOCAL_REACH = 8.0  # copy distance, in hole thicknesses, that costs one median patch distance
@@ -54,7 +56,8 @@ class _Level:
 
 
 def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: float = 0.3,
-             max_pixels: int = 300_000, progress: Progress | None = None) -> np.ndarray:
+             max_pixels: int = 300_000, max_canvas: int = 6_000_000,
+             progress: Progress | None = None) -> np.ndarray:
     """Return ``rgb`` (uint8 HxWx3) with the ``hole`` pixels synthesised from the rest.
 
     ``creativity`` (0..1) loosens the preference for source patches near the target:
@@ -64,8 +67,15 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
     hole = np.asarray(hole, dtype=bool)
     if not hole.any():
         return rgb.copy()
-    if hole.all():
-        raise ValueError("nothing to copy from: the hole covers the whole image")
+    h, w = hole.shape
+    if h * w > max_canvas:
+        return _complete_reduced(rgb, hole, max_canvas, seed=seed, creativity=creativity,
+                                 max_pixels=max_pixels, progress=progress)
+    known = ~cv2.dilate(hole.astype(np.uint8), np.ones((PATCH, PATCH), np.uint8)).astype(bool)
+    known[:PATCH // 2, :] = known[-(PATCH // 2):, :] = known[:, :PATCH // 2] = known[:, -(PATCH // 2):] = False
+    if known.sum() < 16:
+        raise NothingToCopy("the mask leaves too little of the image to copy from "
+                            f"(at least a few {PATCH}x{PATCH} patches must lie outside it)")
     rng = np.random.default_rng(seed)
     img = rgb.astype(np.float32) / 255.0
     levels = _pyramid(np.concatenate([img, _texture(img, hole)], axis=2), hole)
@@ -103,6 +113,25 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
     out = rgb.copy()
     filled = np.clip(levels[0].img[..., :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out[hole] = filled[hole]
+    return out
+
+
+class NothingToCopy(Unprocessable):
+    """The hole leaves no whole patch outside it (a 422 for the caller)."""
+
+
+def _complete_reduced(rgb: np.ndarray, hole: np.ndarray, max_canvas: int, **kw) -> np.ndarray:
+    """Very large canvases (up to 50 MP for a 9 MP outpaint): synthesise at a reduced scale,
+    upsample the fill, keep every known pixel. Bounds time and memory; the fill is softer."""
+    h, w = hole.shape
+    k = (max_canvas / float(h * w)) ** 0.5
+    size = (max(int(w * k), 2 * PATCH), max(int(h * k), 2 * PATCH))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
+    filled = complete(small, small_hole, max_canvas=max_canvas, **kw)
+    up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+    out = rgb.copy()
+    out[hole] = up[hole]
     return out
 
 
