@@ -18,7 +18,7 @@ from pixelsmith.tools import style_transfer
 @pytest.fixture(scope="module")
 def short_schedule():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(style_transfer, "SCHEDULE", Schedule(((96, 10),)))
+        mp.setattr(style_transfer, "SCHEDULE", Schedule(((80, 8),)))
         yield
 
 

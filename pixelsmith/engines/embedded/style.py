@@ -41,7 +41,7 @@ TV_WEIGHT = 0.5  # total variation, against the high-frequency artefacts of pixe
 class Schedule:
     """Long side and L-BFGS iterations of each scale, coarse to fine."""
 
-    scales: tuple[tuple[int, int], ...] = ((256, 30), (512, 6))
+    scales: tuple[tuple[int, int], ...] = ((256, 24), (448, 5))
 
     def scaled(self, effort: float) -> "Schedule":
         return Schedule(tuple((side, max(1, round(n * effort))) for side, n in self.scales))
