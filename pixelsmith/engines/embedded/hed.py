@@ -40,7 +40,8 @@ class HedNet(nn.Module):
         self.blocks = nn.ModuleList()
         cin = 3
         for n, width in zip(BLOCKS, WIDTHS):
-            self.blocks.append(nn.ModuleList(nn.Conv2d(cin if i == 0 else width, width, 3, padding=1) for i in range(n)))
+            convs = (nn.Conv2d(cin if i == 0 else width, width, 3, padding=1) for i in range(n))
+            self.blocks.append(nn.ModuleList(convs))
             cin = width
         self.sides = nn.ModuleList(nn.Conv2d(w, 1, 1) for w in WIDTHS)
         self.fuse = nn.Conv2d(5, 1, 1)

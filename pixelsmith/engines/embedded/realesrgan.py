@@ -43,8 +43,7 @@ class RealEsrganSession:
 
     def __init__(self) -> None:
         self.workers = max(1, int(os.environ.get("PIXELSMITH_TILE_WORKERS", "0")) or threads())
-        self._nets: queue.SimpleQueue[ncnn.Net] = queue.SimpleQueue()
-        self._made = 0
+        self._nets: queue.SimpleQueue[ncnn.Net] = queue.SimpleQueue()  # idle nets; a new one is made when all are busy
 
     def _new_net(self) -> ncnn.Net:
         net = ncnn.Net()
@@ -58,7 +57,6 @@ class RealEsrganSession:
         try:
             return self._nets.get_nowait()
         except queue.Empty:
-            self._made += 1
             return self._new_net()
 
     def infer(self, tile: np.ndarray) -> np.ndarray:

@@ -61,7 +61,8 @@ def gram(feat: torch.Tensor) -> torch.Tensor:
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
 
 
 def to_image(x: torch.Tensor) -> Image.Image:
@@ -171,8 +172,8 @@ def transfer(hed, init_image: Image.Image, style_image: Image.Image, *, style_st
             opt.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
-        losses = {**{f"{k}": v for k, v in loss.measure(x).items()},
-                  **{f"init_{k}": v for k, v in loss.measure(init).items()}}
+        # At this scale: the result's losses and, for reference, the init image's (style 1, content 0).
+        losses = {**loss.measure(x), **{f"init_{k}": v for k, v in loss.measure(init).items()}}
         seconds[f"scale_{side}"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     out_size = output_size(*init_rgb.size, output_pixels)
