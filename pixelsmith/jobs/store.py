@@ -287,8 +287,9 @@ class SQLiteJobStore:
                     counts["requeued"] += 1
                 else:
                     counts["kept"] += 1
-            gone = [r["id"] for k, r in have.items() if k not in wanted and r["state"] in ("queued", "failed")]
-            for item_id in gone:  # items the manifest no longer names are not run
+            gone = [r["id"] for k, r in have.items() if k not in wanted and r["state"] != "running"
+                    and r["state"] != "cancelled"]
+            for item_id in gone:  # items the manifest no longer names: not run, not counted
                 conn.execute("UPDATE items SET state='cancelled', error='no longer in the manifest' WHERE id=?",
                              (item_id,))
             counts["removed"] = len(gone)
