@@ -271,3 +271,15 @@ def test_access_log_is_json_with_the_request_id():
     entry = next(e for e in lines if e.get("request_id") == r.headers["x-request-id"])
     assert entry["status"] == 400 and entry["api"] == "rest" and entry["model"] == "fast-upscale"
     assert entry["path"] == FAST and entry["ignored_fields"] == ["extra"] and entry["seconds"] >= 0
+
+
+def test_engine_header_forces_an_engine(server):
+    ok = requests.post(server.url + FAST, headers={"x-pixelsmith-engine": "embedded"}, files={"image": png()})
+    assert ok.status_code == 200, ok.text
+    bad = requests.post(server.url + FAST, headers={"x-pixelsmith-engine": "warp-drive"}, files={"image": png()})
+    body = assert_rest_error(bad, 400)
+    assert "unknown engine" in body["errors"][0]
+    # fast-upscale's diffusers recipe needs Swin2SR weights this machine has not pulled: refused, naming them.
+    forced = requests.post(server.url + FAST, headers={"x-pixelsmith-engine": "diffusers"}, files={"image": png()})
+    body = assert_rest_error(forced, 424)
+    assert "pixelsmith models pull" in body["errors"][0]

@@ -105,7 +105,8 @@ def router() -> APIRouter:
         request.state.model = target.model_id
         body = await request.body()  # bounded by the 25 MB body limit; parsed off the event loop
         fields = await anyio.to_thread.run_sync(read_fields, body, request.headers.get("content-type", ""), target)
-        out = await request.app.state.service.run(target.tool, fields)
+        out = await request.app.state.service.run(target.tool, fields,
+                                                  request.headers.get("x-pixelsmith-engine") or None)
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)
         body = ({"finish_reasons": [reason]} if reason else

@@ -35,14 +35,15 @@ class Service:
         self._tasks: set[asyncio.Task] = set()
 
     # -- synchronous requests -------------------------------------------------
-    async def run(self, tool_name: str, fields: dict[str, Any]) -> core.Output:
+    async def run(self, tool_name: str, fields: dict[str, Any], engine: str | None = None) -> core.Output:
+        """``engine`` (the X-Pixelsmith-Engine header) forces an engine for this request only."""
         self.metrics.queue_depth.inc()
         queued = True
         try:
             async with self.gate.slot():
                 self.metrics.queue_depth.dec()
                 queued = False
-                return await self._in_thread(self._parse_and_run, tool_name, fields)
+                return await self._in_thread(self._parse_and_run, tool_name, fields, engine)
         finally:
             if queued:
                 self.metrics.queue_depth.dec()
@@ -56,13 +57,13 @@ class Service:
         finally:
             self.metrics.running.dec()
 
-    def _parse_and_run(self, tool_name: str, fields: dict[str, Any]) -> core.Output:
+    def _parse_and_run(self, tool_name: str, fields: dict[str, Any], engine: str | None = None) -> core.Output:
         tool, request = core.parse(tool_name, fields)
-        return self._run_parsed(tool.name, request)
+        return self._run_parsed(tool.name, request, engine)
 
-    def _run_parsed(self, tool_name: str, request: Any) -> core.Output:
+    def _run_parsed(self, tool_name: str, request: Any, engine: str | None = None) -> core.Output:
         tool = get_tool(tool_name)
-        recipe = self._choose(tool)
+        recipe = core.choose(tool, engine) if engine else self._choose(tool)
         if self.ray is not None:
             out = self.ray.run(tool.name, request, recipe.engine)
         else:

