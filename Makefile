@@ -11,4 +11,4 @@ demo: setup
 
 test: setup
 	bash scripts/setup.sh --test-extras
-	.venv/bin/python -m pytest -q -x --durations=15
+	.venv/bin/python -m pytest -q --durations=25
