@@ -13,7 +13,6 @@ Three ways in, one result (the model's folder checked and marked ``.complete``):
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import pathlib
@@ -22,6 +21,7 @@ from typing import Callable
 
 from pixelsmith.engines.diffusers.catalog import KIND, LAYOUT
 from pixelsmith.models.catalog import CATALOG, HubRepo, get_model, is_installed, model_path
+from pixelsmith.models.fetch import sha256_file
 
 Log = Callable[[str], None]
 
@@ -205,20 +205,12 @@ def verify(folder: pathlib.Path, info, log: Log) -> list[str]:
         path = folder / sib.rfilename
         if not lfs or not path.is_file():
             continue
-        if _sha256(path) != lfs.sha256:
+        if sha256_file(path) != lfs.sha256:
             path.unlink()
             bad.append(sib.rfilename)
         else:
             log(f"  ok {sib.rfilename}")
     return bad
-
-
-def _sha256(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _size(folder: pathlib.Path) -> int:
