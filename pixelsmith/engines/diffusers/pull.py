@@ -105,6 +105,14 @@ def _clear(name: str) -> pathlib.Path:
     return folder
 
 
+def _replace(name: str) -> pathlib.Path:
+    """Unmark and remove the model's folder, for an import that rebuilds it whole (downloads resume instead)."""
+    folder = _clear(name)
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
 def import_folder(name: str, path: pathlib.Path, log: Log) -> None:
     src = path / name if (path / name).is_dir() else path
     if not src.is_dir():
@@ -112,9 +120,7 @@ def import_folder(name: str, path: pathlib.Path, log: Log) -> None:
     gaps = check_layout(name, src)
     if gaps:
         raise PullError(f"{name}: {src} does not look like this model; missing {', '.join(gaps)}")
-    dest = _clear(name)
-    if dest.exists():
-        shutil.rmtree(dest)
+    dest = _replace(name)
     shutil.copytree(src, dest, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".complete"))
     _mark(name, {"source": "folder", "path": str(src.resolve())})
     log(f"{name}: imported from {src}")
@@ -161,9 +167,7 @@ def from_cache(name: str, revision: str | None, log: Log) -> None:
     gaps = check_layout(name, snap)
     if gaps:
         raise PullError(f"{name}: the cached snapshot {snap} lacks {', '.join(gaps)}")
-    folder = _clear(name)
-    if folder.exists():
-        shutil.rmtree(folder)
+    folder = _replace(name)
     _link_tree(snap, folder)
     _mark(name, {"source": "hf-cache", "repo": repo.repo_id, "snapshot": str(snap)})
     log(f"{name}: linked to the cached snapshot {snap}")
