@@ -120,7 +120,7 @@ def main() -> None:
             print(f"{scene:24s} {name:10s} {cp:10.2f} {tr:8.2f} {ss:6.2f} {secs:8.2f}", flush=True)
             tiles.append(cv2.resize(res, (256, int(256 * h / w)), interpolation=cv2.INTER_AREA))
         row = np.concatenate(tiles, axis=1)
-        rows.append(cv2.copyMakeBorder(row, 0, 0, 0, 0, cv2.BORDER_CONSTANT))
+        rows.append(row)
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([cv2.copyMakeBorder(r, 0, 4, 0, width - r.shape[1], cv2.BORDER_CONSTANT) for r in rows])
     Image.fromarray(sheet).save(out_dir / "outpaint_sheet.png")
