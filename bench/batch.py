@@ -58,16 +58,19 @@ def rate_of(store_path: str, job_id: str) -> tuple[float, int, float]:
     return st.counts["done"] / span, st.counts["done"], statistics.median(i.seconds for i in items)
 
 
-def bench_local(folder: pathlib.Path, workers: int) -> float:
+def bench_local(folder: pathlib.Path, workers: int, threads: int | None = None) -> float:
+    """``threads=1``: each worker process gets one core, so 1 -> 2 workers adds a core (the
+    issue's "per added core"); ``None``: the cores are shared out (1 worker uses them all)."""
     from pixelsmith.jobs.runner import run_batch
 
     t0 = time.time()
-    res = run_batch(str(manifest(folder, f"out-w{workers}")), workers=workers, show_progress=False,
-                    echo=lambda _l: None)
+    res = run_batch(str(manifest(folder, f"out-w{workers}-t{threads or 0}")), workers=workers, threads=threads,
+                    show_progress=False, echo=lambda _l: None)
     wall = time.time() - t0
     rate, done, med = rate_of(res.store_path, res.job_id)
-    print(f"local workers={workers}: {done} items, {rate:.3f} items/s (median {med:.2f} s/item in a worker), "
-          f"wall {wall:.1f} s incl. start-up")
+    per = f"{threads} thread(s) each" if threads else "cores shared out"
+    print(f"local workers={workers} ({per}): {done} items, {rate:.3f} items/s (median {med:.2f} s/item in a "
+          f"worker), wall {wall:.1f} s incl. start-up")
     return rate
 
 
@@ -163,6 +166,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--only", choices=["store", "local", "ray", "recovery"])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="model threads per local worker (1: one core each, the per-added-core figure; "
+                         "0: cores shared out between the workers)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at start")
     if args.only in (None, "store"):
@@ -175,9 +181,11 @@ def main() -> None:
         make_images(folder / "in", args.count)
         rates = {}
         if args.only in (None, "local"):
-            rates[1] = bench_local(folder, 1)
-            rates[2] = bench_local(folder, 2)
-            print(f"scaling efficiency 1 -> 2 workers: {rates[2] / rates[1] / 2:.2f} (goal >= 0.85)")
+            threads = args.threads or None
+            rates[1] = bench_local(folder, 1, threads)
+            rates[2] = bench_local(folder, 2, threads)
+            what = "per added core" if threads == 1 else "same cores, split"
+            print(f"scaling efficiency 1 -> 2 workers ({what}): {rates[2] / rates[1] / 2:.2f} (goal >= 0.85)")
         if args.only in (None, "ray") and not args.skip_ray:
             r = bench_ray(folder)
             if 1 in rates:

@@ -15,6 +15,9 @@ def batch(
     resume: bool = typer.Option(True, "--resume/--fresh",
                                 help="--resume (default) skips items already done; --fresh runs every item again"),
     ray: str = typer.Option(None, "--ray", help="Run on Ray Data: a cluster address, or 'local' / 'auto'"),
+    threads: int = typer.Option(None, "--threads", min=1,
+                                help="Model threads per worker process (default: the cores shared out; set 1 "
+                                     "to give each worker one core)"),
     lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's claim on an item lasts without a heartbeat"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
 ) -> None:
@@ -24,7 +27,7 @@ def batch(
     address = None if ray in (None, "local") else ray
     try:
         result = run_batch(manifest, workers=workers, output=output, fresh=not resume, use_ray=ray is not None,
-                           ray_address=address, lease_s=lease, show_progress=progress,
+                           ray_address=address, lease_s=lease, threads=threads, show_progress=progress,
                            echo=lambda line: typer.echo(line, err=True))
     except PixelsmithError as exc:
         typer.echo(f"error: {exc.message}", err=True)

@@ -63,7 +63,7 @@ def prepare(manifest: Manifest, *, fresh: bool = False, store: SQLiteJobStore | 
 
 def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None, fresh: bool = False,
               ray_address: str | None = None, use_ray: bool = False, lease_s: float = DEFAULT_LEASE_S,
-              show_progress: bool = True, echo: Callable[[str], None] = print) -> BatchResult:
+              threads: int | None = None, show_progress: bool = True, echo: Callable[[str], None] = print) -> BatchResult:
     manifest = load(manifest_path, output=output)
     for tool, why in manifest.skipped_steps.items():
         echo(f"note: skipping step {tool}: {why}")
@@ -76,7 +76,7 @@ def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None
 
         drive = lambda: run_on_ray(store, job_id, address=ray_address, workers=workers, lease_s=lease_s)  # noqa: E731
     else:
-        drive = lambda: _run_local(store, job_id, workers, lease_s)  # noqa: E731
+        drive = lambda: _run_local(store, job_id, workers, lease_s, threads=threads)  # noqa: E731
     _with_progress(store, job_id, drive, show_progress=show_progress, echo=echo)
     status = store.job(job_id)
     failures = [(i.input, i.error or "") for i in store.items(job_id, state="failed")]
@@ -90,17 +90,18 @@ def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None
     return result
 
 
-def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float, *, max_restarts: int = 20) -> None:
+def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float, *, max_restarts: int = 20,
+               threads: int | None = None) -> None:
     """Supervise the worker processes: a worker that dies (crash, OOM kill, kill -9) has its leases
     expired at once and is replaced, so its item is back in the queue in well under a second
     instead of after the lease. A poison item that kills every worker is quarantined by the store
     after its attempts, so the restarts stay bounded."""
     from pixelsmith.jobs.worker import start_workers, stop_workers, work_loop
 
-    if workers <= 1:  # one worker: this process, with the models and tools it has already imported
+    if workers <= 1 and threads is None:  # one worker: this process, with the models it has already loaded
         work_loop(store, job_id=job_id, lease_s=lease_s)
         return
-    procs = start_workers(store.path, job_id, workers, lease_s=lease_s)
+    procs = start_workers(store.path, job_id, workers, lease_s=lease_s, threads=threads)
     restarts = 0
     try:
         while procs:
@@ -113,7 +114,8 @@ def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float,
                     store.reclaim_dead_workers()
                 if store.job(job_id).remaining and (p.exitcode != 0 or not procs) and restarts < max_restarts:
                     restarts += 1
-                    procs += start_workers(store.path, job_id, 1, lease_s=lease_s)
+                    procs += start_workers(store.path, job_id, 1, lease_s=lease_s,
+                                           threads=threads or max(1, (os.cpu_count() or 1) // workers))
     finally:
         stop_workers(procs)
 

@@ -123,10 +123,12 @@ def _process_main(db_path: str, job_id: str, lease_s: float, threads: int, paren
     work_loop(SQLiteJobStore(db_path), job_id=job_id, lease_s=lease_s, stop=stop)
 
 
-def start_workers(db_path: str, job_id: str, count: int, *, lease_s: float = DEFAULT_LEASE_S) -> list:
-    """Start ``count`` worker processes on the job; they exit when no item is left."""
+def start_workers(db_path: str, job_id: str, count: int, *, lease_s: float = DEFAULT_LEASE_S,
+                  threads: int | None = None) -> list:
+    """Start ``count`` worker processes on the job; they exit when no item is left.
+    ``threads``: model threads per worker (default: the cores shared out between the workers)."""
     ctx = mp.get_context("spawn")  # a clean interpreter: no inherited threads or model sessions
-    threads = max(1, (os.cpu_count() or 1) // count)
+    threads = threads or max(1, (os.cpu_count() or 1) // count)
     procs = []
     for _ in range(count):
         p = ctx.Process(target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid()), daemon=False)
