@@ -141,3 +141,39 @@ def run(tool_name: str, request: ToolRequest | dict[str, Any], *, engine: str | 
     has_seed = "seed" in tool.request.model_fields
     return Output(tool.name, recipe.engine, result.image, data, fmt, seed if has_seed else 0,
                   result.finish_reason, elapsed, {**result.metadata, **({"note": recipe.note} if recipe.note else {})})
+
+
+def run_many(calls: list[tuple[str, dict[str, Any] | ToolRequest]], *,
+             engine: str | None = None) -> list[Output | PixelsmithError]:
+    """Run requests together, one thread each; returns each one's Output or its error, in order.
+
+    The calls are announced to the diffusers batcher as one group, so same-shape
+    text-to-image requests among them run in one pipeline call however their
+    threads are scheduled (Ray Serve's ``@serve.batch`` hands its batches here).
+    One bad request comes back as its error; the others still run.
+    """
+    import logging
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixelsmith.engines.diffusers.batching import Group  # torch is imported lazily: cheap
+    from pixelsmith.errors import PixelsmithError
+
+    if not calls:
+        return []
+    group = Group(len(calls))
+
+    def one(call: tuple[str, dict[str, Any] | ToolRequest]) -> Output | PixelsmithError:
+        with group.member():
+            try:
+                return run(call[0], call[1], engine=engine)
+            except PixelsmithError as exc:
+                return exc
+            except Exception as exc:  # noqa: BLE001 - one request's bug must not fail its batch mates
+                logging.getLogger("pixelsmith").exception("%s failed in a group run", call[0])
+                error = PixelsmithError(f"{call[0]} failed: {type(exc).__name__}")
+                error.__cause__ = exc
+                return error
+
+    # one thread per call: a member still waiting for a thread could not reach the batcher in time
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="pixelsmith-run-many") as pool:
+        return list(pool.map(one, calls))

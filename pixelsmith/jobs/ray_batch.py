@@ -85,10 +85,6 @@ class _Heartbeat:
         self.thread.join(timeout=5)
 
 
-def _restartable() -> dict[str, Any]:
-    return {"max_restarts": -1, "max_task_retries": -1}  # a killed actor is replaced and its item retried
-
-
 def run_on_ray(store: JobStore, job_id: str, *, address: str | None = None, workers: int = 1,
                lease_s: float = DEFAULT_LEASE_S, cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0,
                chunk: int = 10_000) -> dict[str, int]:
@@ -119,8 +115,9 @@ def run_on_ray(store: JobStore, job_id: str, *, address: str | None = None, work
             ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 ItemRunner, batch_size=1, compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
                 num_cpus=cpus_per_actor,
-                num_gpus=gpus_per_actor or None, fn_constructor_kwargs={"threads": max(1, int(cpus_per_actor))},
-                **_restartable())  # deprecated spelling in Ray 2.60, still the one actor pools honour
+                num_gpus=gpus_per_actor or None, fn_constructor_kwargs={"threads": max(1, int(cpus_per_actor))})
+            # No restart arguments: Ray Data's actor pools default to max_restarts=-1 and
+            # max_task_retries=-1, so a killed actor is replaced and its item retried.
             for row in ds.iter_rows():
                 item_id = int(row["item_id"])
                 if row["error"]:

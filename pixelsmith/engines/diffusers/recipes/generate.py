@@ -9,7 +9,7 @@ from __future__ import annotations
 from PIL import Image
 
 from pixelsmith.engines.diffusers import pipelines as P
-from pixelsmith.engines.diffusers.batching import BATCHER, Item, stack
+from pixelsmith.engines.diffusers.batching import BATCHER, Item, stack, withdraw
 from pixelsmith.engines.diffusers.catalog import ROLE_MODELS
 from pixelsmith.engines.diffusers.recipes._common import BASE, PRIORITY, cfg_for, pick_base, run, styled
 from pixelsmith.tools.base import ToolResult
@@ -25,6 +25,7 @@ def generate(req: GenerateRequest, ctx) -> ToolResult:
     common = dict(generator=P.generator(ctx.seed), num_inference_steps=steps,
                   callback_on_step_end=P.progress_callback(ctx, steps))
     if req.image_to_image:
+        withdraw()  # not batched: a group's batch leader need not wait for this request
         pipe = P.build("img2img", base)
         size = P.working_size(pipe, *req.image.size)
         image = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
