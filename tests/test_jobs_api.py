@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pathlib
 import time
 import zipfile
 
@@ -30,8 +31,10 @@ def small_png(i: int) -> bytes:
 def server(tmp_path_factory, embedded_models):
     with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("srv")), auth=True, access_log=False)) as srv:
         keys = srv.app.state.keys
-        srv.a = {"authorization": f"Bearer {keys.create('a').bearer}"}
-        srv.b = {"authorization": f"Bearer {keys.create('b').bearer}"}
+        a, b = keys.create('a'), keys.create('b')
+        srv.a = {"authorization": f"Bearer {a.bearer}"}
+        srv.b = {"authorization": f"Bearer {b.bearer}"}
+        srv.a_id = a.key.id
         yield srv
 
 
@@ -40,6 +43,28 @@ def submit(server, headers, n: int, *, idem: str | None = None, steps='[{"tool":
     extra = {"idempotency-key": idem} if idem else {}
     return requests.post(server.url + "/v1/jobs", headers={**headers, **extra}, files=files,
                          data={"steps": steps}, timeout=30)
+
+
+def photo_png(width: int, height: int) -> bytes:
+    """A textured image big enough for several upscale tiles (the embedded net's tile is 384 px)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    img = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def submit_run(server, headers, image: bytes, step: dict, **files) -> requests.Response:
+    parts = [("files", ("photo.png", image, "image/png"))]
+    parts += [(name, (f"{name}.png", data, "image/png")) for name, data in files.items()]
+    return requests.post(server.url + "/v1/jobs", headers=headers, files=parts, timeout=30,
+                         data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]})
+
+
+def job_service(server):
+    return server.app.state.service.results.jobs  # the one JobService behind /v1/jobs and async results
 
 
 def wait_finished(server, headers, job_id: str, timeout: float = 90) -> dict:
@@ -132,3 +157,101 @@ def test_job_service_runs_one_request_for_async_results(tmp_path, embedded_model
         assert res.status == "failed" and "image" in res.error["errors"][0]
     finally:
         svc.stop()
+
+
+def test_a_run_records_its_progress_and_lists_with_its_item(server):
+    image = photo_png(800, 500)  # 3 x 2 tiles of at most 384 px at least
+    made = submit_run(server, server.a, image, {"tool": "fast-upscale", "output_format": "webp"})
+    assert made.status_code == 201, made.text
+    job = made.json()
+    assert job["priority"] > 0 and job["meta"]["kind"] == "run" and job["meta"]["tool"] == "fast-upscale"
+    seen = set()
+    deadline = time.time() + 180
+    while time.time() < deadline:  # progress while it runs, recorded by the worker from the recipe's reports
+        item = requests.get(f"{server.url}/v1/jobs/{job['id']}/items", headers=server.a, timeout=10).json()["items"][0]
+        if item["progress"]:
+            seen.add((item["progress"]["done"], item["progress"]["total"], item["progress"]["unit"]))
+        if item["state"] in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    assert item["state"] == "done", item
+    total = item["progress"]["total"]
+    assert total >= 6 and item["progress"] == {"done": total, "total": total, "unit": "tile"}
+    assert {s[2] for s in seen} == {"tile"} and all(1 <= d <= total for d, _, _ in seen)
+    assert item["result"]["steps"][-1]["seconds"] > 0 and item["seconds"] > 0
+    # the history reads it back from the list: the item with its result URL and uploaded input
+    runs = [j for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
+            if j["id"] == job["id"]]
+    listed = runs[0]["item"]
+    assert listed["url"] == f"/v1/jobs/{job['id']}/results/{item['id']}"
+    assert listed["steps"] == [{"tool": "fast-upscale", "output_format": "webp"}]
+    got = requests.get(server.url + listed["inputs"]["input"], headers=server.a, timeout=10)
+    assert got.status_code == 200 and got.content == image and got.headers["content-type"] == "image/png"
+    out = requests.get(server.url + listed["url"], headers=server.a, timeout=10)
+    assert Image.open(io.BytesIO(out.content)).size == (3200, 2000)
+    # a run is one image: more files are a batch
+    two = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data={
+        "steps": '[{"tool": "fast-upscale"}]', "kind": "run"}, files=[
+        ("files", ("a.png", small_png(1), "image/png")), ("files", ("b.png", small_png(2), "image/png"))])
+    assert two.status_code == 400 and "one image" in two.json()["message"]
+    odd = submit(server, server.a, 1, steps='[{"tool": "fast-upscale"}]')
+    assert odd.json()["priority"] == 0
+    strange = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data={
+        "steps": '[{"tool": "fast-upscale"}]', "kind": "urgent"}, files=[("files", ("a.png", small_png(1), "image/png"))])
+    assert strange.status_code == 400 and "kind" in strange.text
+
+
+def test_a_run_goes_before_queued_batch_items_and_shows_its_place(server):
+    batch = submit(server, server.a, 12).json()["id"]
+    run = submit_run(server, server.a, small_png(5), {"tool": "fast-upscale"}).json()["id"]
+    queued = requests.get(f"{server.url}/v1/jobs/{batch}/items?state=queued", headers=server.a, timeout=10).json()
+    # the run waits for no batch item: only the one being worked on (if any) is before it
+    status = requests.get(f"{server.url}/v1/jobs/{run}", headers=server.a, timeout=10).json()
+    if status["counts"]["queued"]:
+        assert status["queue"]["ahead"] == 0
+        assert all(i["ahead"] >= 1 for i in queued["items"]), "queued batch items wait behind the run"
+        aheads = [i["ahead"] for i in queued["items"]]
+        assert aheads == sorted(aheads) and len(set(aheads)) == len(aheads)
+    wait_finished(server, server.a, run)
+    wait_finished(server, server.a, batch, timeout=180)
+    run_item = requests.get(f"{server.url}/v1/jobs/{run}/items", headers=server.a, timeout=10).json()["items"][0]
+    batch_items = requests.get(f"{server.url}/v1/jobs/{batch}/items", headers=server.a, timeout=10).json()["items"]
+    later = [i for i in batch_items if i["started"] > run_item["started"]]
+    assert len(later) >= 8, "the run was claimed before most of the batch submitted ahead of it"
+
+
+def test_the_input_endpoint_serves_only_this_jobs_uploads_to_its_owner(server, tmp_path):
+    from pixelsmith.jobs.manifest import Step, WorkItem
+
+    image, mask = small_png(3), small_png(4)
+    job = submit_run(server, server.a, image, {"tool": "erase", "grow_mask": 3}, mask=mask).json()
+    item = requests.get(f"{server.url}/v1/jobs/{job['id']}/items", headers=server.a, timeout=10).json()["items"][0]
+    assert sorted(item["inputs"]) == ["input", "mask"]
+    assert requests.get(server.url + item["inputs"]["mask"], headers=server.a, timeout=10).content == mask
+    assert requests.get(server.url + item["inputs"]["input"], headers=server.a, timeout=10).content == image
+    # another key: as if the job did not exist
+    assert requests.get(server.url + item["inputs"]["input"], headers=server.b, timeout=10).status_code == 404
+    assert requests.get(server.url + item["inputs"]["input"], timeout=10).status_code == 401
+    base = f"{server.url}/v1/jobs/{job['id']}/items/{item['id']}/inputs"
+    for name in ("grow_mask", "output", "tool", "image"):  # not an uploaded image of this item
+        assert requests.get(f"{base}/{name}", headers=server.a, timeout=10).status_code == 404, name
+    # a job whose paths are not its own uploads (a manifest's files, another job's spool) serves none of them
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(small_png(6))
+    svc = job_service(server)
+    assert pathlib.Path(item["input"]).is_file()  # the first job's spooled upload: not the foreign job's own
+    foreign, _ = svc.store.create_job(
+        [WorkItem(str(tmp_path / "o.png"), str(secret), [Step("erase", {"mask": item["input"]})],
+                  str(tmp_path / "o.png"))],
+        owner=server.a_id, title="foreign", meta={"kind": "run", "spool": "not-a-spool"})
+    svc.store.cancel(foreign)
+    fitem = svc.store.items(foreign)[0]
+    listed = requests.get(f"{server.url}/v1/jobs/{foreign}/items", headers=server.a, timeout=10).json()["items"][0]
+    assert listed["inputs"] == {}
+    for name in ("input", "mask"):
+        got = requests.get(f"{server.url}/v1/jobs/{foreign}/items/{fitem.id}/inputs/{name}", headers=server.a,
+                           timeout=10)
+        assert got.status_code == 404, name
+    # and an item id from another job is not served through this one
+    assert requests.get(f"{server.url}/v1/jobs/{foreign}/items/{item['id']}/inputs/input", headers=server.a,
+                        timeout=10).status_code == 404

@@ -155,3 +155,71 @@ def test_concurrent_claims_never_hand_out_an_item_twice(tmp_path):
         t.join()
     assert sorted(got) == sorted(set(got)) and len(got) == 60
     assert store.job(job).counts["done"] == 60
+
+
+def test_higher_priority_items_are_claimed_first_and_queue_positions_follow(store, tmp_path):
+    batch, _ = store.create_job(items(4, tmp_path / "b"))
+    run, _ = store.create_job(items(1, tmp_path / "r"), priority=10, title="run")
+    assert store.job(run).priority == 10 and store.job(batch).priority == 0
+    queued = store.items(batch) + store.items(run)
+    ahead = store.queue_ahead(i.id for i in queued)
+    run_item = store.items(run)[0]
+    assert ahead[run_item.id] == 0
+    assert [ahead[i.id] for i in store.items(batch)] == [1, 2, 3, 4]
+    first = store.claim("w1")
+    assert first.job_id == run  # submitted last, claimed first
+    assert store.queue_ahead([first.item_id]) == {}  # running: no place in the queue
+    assert [store.claim("w1").job_id for _ in range(4)] == [batch] * 4
+
+
+def test_progress_is_recorded_for_the_lease_holder_and_refused_after_cancel(store, tmp_path):
+    job, _ = store.create_job(items(2, tmp_path))
+    c = store.claim("w1", job_id=job)
+    assert store.progress(c.item_id, "w1", 3, 16, "tile")
+    assert store.item(c.item_id).progress == {"done": 3, "total": 16, "unit": "tile"}
+    assert not store.progress(c.item_id, "w2", 4, 16, "tile")  # not its lease
+    store.cancel(job)
+    assert not store.progress(c.item_id, "w1", 5, 16, "tile")  # cancelled: the worker is told to stop
+    assert store.item(c.item_id).progress["done"] == 3
+    assert store.release(c.item_id, "w1")  # handing it back in a cancelled job cancels it
+    assert store.item(c.item_id).state == "cancelled"
+
+
+def test_an_older_jobs_db_is_migrated_and_keeps_its_jobs(tmp_path):
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)  # the schema before priorities and progress (pixelsmith <= this change)
+    conn.executescript("""
+        CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT, idem_key TEXT, title TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'active', created REAL NOT NULL, max_attempts INTEGER NOT NULL DEFAULT 3,
+            meta TEXT NOT NULL DEFAULT '{}');
+        CREATE UNIQUE INDEX jobs_idem ON jobs(ifnull(owner, ''), idem_key) WHERE idem_key IS NOT NULL;
+        CREATE TABLE items (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0, error TEXT, quarantined INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,
+            lease_expires REAL, not_before REAL NOT NULL DEFAULT 0, started REAL, finished REAL, seconds REAL,
+            checksum TEXT, size INTEGER, result TEXT, UNIQUE(job_id, key));
+        CREATE INDEX items_claim ON items(state, not_before, id);
+        CREATE INDEX items_job ON items(job_id, state);
+    """)
+    old = items(2, tmp_path)
+    conn.execute("INSERT INTO jobs(id, owner, title, created) VALUES ('old', 'k1', 'before the upgrade', 1.0)")
+    conn.executemany("INSERT INTO items(job_id, key, fingerprint, spec) VALUES ('old', ?, ?, ?)",
+                     [(w.key, w.fingerprint, json.dumps(w.spec())) for w in old])
+    conn.commit()
+    conn.close()
+
+    store = SQLiteJobStore(path)
+    assert store.job("old").title == "before the upgrade" and store.job("old").priority == 0
+    assert [i.progress for i in store.items("old")] == [None, None]
+    run, _ = store.create_job(items(1, tmp_path / "new"), priority=10)
+    assert store.claim("w").job_id == run  # the new column orders claims on the migrated file
+    c = store.claim("w")
+    assert c.job_id == "old" and store.progress(c.item_id, "w", 1, 2, "level")
+    store.close()
+    again = SQLiteJobStore(path)  # opening a migrated file again changes nothing
+    assert again.item(c.item_id).progress == {"done": 1, "total": 2, "unit": "level"}
+    names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "items_claim_priority" in names and "items_claim" not in names

@@ -1,9 +1,11 @@
 """The jobs HTTP API: submit a manifest or uploaded files with steps, follow it, fetch results.
 
-    POST /v1/jobs                       JSON manifest, or multipart files + steps (Idempotency-Key honoured)
-    GET  /v1/jobs                       the caller's jobs
-    GET  /v1/jobs/{id}                  progress counts, rate, ETA
-    GET  /v1/jobs/{id}/items            per-item state, attempts, error, checksum, timings
+    POST /v1/jobs                       JSON manifest, or multipart files + steps (Idempotency-Key honoured);
+                                        kind=run: one interactive item, claimed before batch items
+    GET  /v1/jobs                       the caller's jobs (runs with their item)
+    GET  /v1/jobs/{id}                  progress counts, rate, ETA, queue position, running items' progress
+    GET  /v1/jobs/{id}/items            per-item state, attempts, error, checksum, timings, progress, queue
+    GET  /v1/jobs/{id}/items/{item}/inputs/{name}   an uploaded input ("input") or image field (e.g. "mask")
     GET  /v1/jobs/{id}/results          listing (JSON) or ?format=zip
     GET  /v1/jobs/{id}/results/{item}   one output
     POST /v1/jobs/{id}/cancel
@@ -30,8 +32,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pixelsmith.errors import Forbidden, InvalidRequest, NotFound, PixelsmithError
 from pixelsmith.jobs.manifest import ManifestError, expand, resolve
 from pixelsmith.jobs.service import JobService
+from pixelsmith.jobs.store import PRIORITY_BATCH, PRIORITY_INTERACTIVE
 
 MAX_FILES = 1000
+# kind=run: a person waits at the studio for this one image, so it goes before batch work
+KINDS = {"batch": PRIORITY_BATCH, "run": PRIORITY_INTERACTIVE}
 
 
 def _no_auth() -> None:
@@ -93,10 +98,39 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         raise Forbidden(f"{what} {path!r} is not under an allowed prefix (PIXELSMITH_JOBS_ALLOW); "
                         "upload the files instead")
 
-    def status_body(status) -> dict[str, Any]:
+    def status_body(status, svc: JobService | None = None) -> dict[str, Any]:
         body = status.as_dict()
         body["meta"] = {k: v for k, v in body["meta"].items() if k in ("webhook", "webhook_sent", "kind", "tool")}
+        if svc is not None and status.meta.get("kind") == "run":  # a studio run: its one item, for the history
+            body["item"] = next(iter(item_bodies(svc, status, svc.store.items(status.id, limit=1))), None)
         return body
+
+    def item_bodies(svc: JobService, status, rows) -> list[dict[str, Any]]:
+        """Items as the API shows them: result URL, uploaded inputs' URLs, queue position when queued."""
+        ahead = svc.store.queue_ahead(r.id for r in rows if r.state == "queued")
+        out = []
+        for r in rows:
+            d = r.as_dict()
+            base = f"/v1/jobs/{status.id}/items/{r.id}/inputs"
+            d["inputs"] = {name: f"{base}/{name}" for name in uploaded_inputs(svc, status, r)}
+            if r.state == "done":
+                d["url"] = f"/v1/jobs/{status.id}/results/{r.id}"
+            if r.id in ahead:
+                d["ahead"] = ahead[r.id]
+            out.append(d)
+        return out
+
+    def uploaded_inputs(svc: JobService, status, item) -> dict[str, pathlib.Path]:
+        """The files this job's upload spooled for the item: its input and image fields (mask...)."""
+        tag = status.meta.get("spool")
+        found = {}
+        if svc.spooled(tag, item.input):
+            found["input"] = svc.spooled(tag, item.input)
+        for step in item.steps:
+            for name, value in step.items():
+                if name not in found and name != "tool" and isinstance(value, str) and svc.spooled(tag, value):
+                    found[name] = svc.spooled(tag, value)
+        return found
 
     @router.post("", status_code=201, summary="Submit a job: a JSON manifest, or multipart files + steps")
     async def submit(request: Request, key: Any = Depends(current_key)) -> Response:
@@ -111,6 +145,9 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         tag = uuid.uuid4().hex
         try:
             doc, webhook, spooled = await _read_submission(request, svc, tag)
+            kind = str(doc.pop("kind", None) or "batch")
+            if kind not in KINDS:
+                raise InvalidRequest.one("kind", f"must be one of {', '.join(KINDS)}")
             out_dir = doc.pop("output", None)
             if out_dir:
                 check_path(out_dir, "output")
@@ -133,26 +170,40 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
                         value = step.fields.get(name)
                         if isinstance(value, str) and value not in spooled:
                             check_path(value, name)
+            if kind == "run" and len(manifest.items) != 1:
+                raise InvalidRequest.one("files", "a run (kind=run) is one image; submit more as a batch")
         except PixelsmithError as exc:
             return _error(exc)
-        meta = {"kind": "api", **({"webhook": webhook} if webhook else {})}
+        meta = {"kind": "run" if kind == "run" else "api", **({"webhook": webhook} if webhook else {}),
+                **({"spool": tag} if spooled else {})}
+        if kind == "run":
+            meta["tool"] = manifest.items[0].steps[-1].tool if manifest.items[0].steps else ""
         job_id, created = svc.submit(manifest.items, owner=owner, idempotency_key=idem,
-                                     title=str(doc.get("title") or "job"), meta=meta)
-        return JSONResponse({**status_body(svc.store.job(job_id)), "new": created},
+                                     title=str(doc.get("title") or "job"), meta=meta, priority=KINDS[kind])
+        return JSONResponse({**status_body(svc.store.job(job_id), svc), "new": created},
                             status_code=201 if created else 200)
 
     @router.get("", summary="The caller's jobs")
     async def list_jobs(request: Request, key: Any = Depends(current_key)) -> Response:
         svc = get_service(request)
-        return JSONResponse({"jobs": [status_body(j) for j in svc.store.jobs(owner=owner_of(key))
+        return JSONResponse({"jobs": [status_body(j, svc) for j in svc.store.jobs(owner=owner_of(key))
                                       if j.owner == owner_of(key)]})
 
-    @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA")
+    @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA, queue position, running items")
     async def get_job(job_id: str, request: Request, key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
         try:
-            return JSONResponse(status_body(own(get_service(request), job_id, key)))
+            status = own(svc, job_id, key)
         except PixelsmithError as exc:
             return _error(exc)
+        body = status_body(status, svc)
+        first_queued = svc.store.items(job_id, state="queued", limit=1)
+        ahead = svc.store.queue_ahead(r.id for r in first_queued)
+        # ahead: queued items (any job) claimed before this job's next one; running: items being worked on now
+        body["queue"] = {"ahead": next(iter(ahead.values()), None), "running": svc.store.running_count()}
+        body["progress"] = [{"item": r.id, **r.progress} for r in svc.store.items(job_id, state="running", limit=100)
+                            if r.progress]
+        return JSONResponse(body)
 
     @router.get("/{job_id}/items", summary="Items: state, attempts, error, checksum, timings")
     async def get_items(job_id: str, request: Request, state: str | None = None, offset: int = 0, limit: int = 100,
@@ -163,13 +214,30 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         except PixelsmithError as exc:
             return _error(exc)
         rows = svc.store.items(job_id, state=state, offset=max(0, offset), limit=max(1, min(limit, 1000)))
-        items = []
-        for r in rows:
-            d = r.as_dict()
-            if r.state == "done":
-                d["url"] = f"/v1/jobs/{job_id}/results/{r.id}"
-            items.append(d)
-        return JSONResponse({"job": job_id, "total": status.total, "items": items})
+        return JSONResponse({"job": job_id, "total": status.total, "items": item_bodies(svc, status, rows),
+                             "running": svc.store.running_count()})
+
+    @router.get("/{job_id}/items/{item_id}/inputs/{name}",
+                summary="An item's uploaded input ('input') or uploaded image field (e.g. 'mask')")
+    async def input_file(job_id: str, item_id: int, name: str, request: Request,
+                         key: Any = Depends(current_key)) -> Response:
+        svc = get_service(request)
+        try:
+            status = own(svc, job_id, key)
+            item = svc.store.item(item_id)
+            if item.job_id != job_id:
+                raise NotFound(f"no item {item_id} in job {job_id}")
+            path = uploaded_inputs(svc, status, item).get(name)
+            if path is None:  # only files this job's upload spooled: never a manifest's or another job's path
+                raise NotFound(f"item {item_id} has no uploaded {name!r}")
+        except PixelsmithError as exc:
+            return _error(exc)
+        import mimetypes
+
+        # the spool's names: 0000-<uploaded name> for inputs, field-<name><ext> for image fields
+        shown = path.name.split("-", 1)[1] if path.name[:4].isdigit() and "-" in path.name else path.name
+        return Response(path.read_bytes(), media_type=mimetypes.guess_type(shown)[0] or "application/octet-stream",
+                        headers={"content-disposition": f'inline; filename="{shown}"'})
 
     @router.get("/{job_id}/results", summary="Finished outputs: a listing, or ?format=zip")
     async def results(job_id: str, request: Request, format: str = "json",
@@ -218,7 +286,8 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         except PixelsmithError as exc:
             return _error(exc)
         n = svc.store.cancel(job_id)
-        return JSONResponse({"cancelled": n, **status_body(svc.store.job(job_id))})
+        svc.poke()
+        return JSONResponse({"cancelled": n, **status_body(svc.store.job(job_id), svc)})
 
     return router
 
@@ -256,8 +325,9 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
         steps = [steps]
     extras: dict[str, str] = {}
     for name, value in form.multi_items():
-        if name not in ("files", "steps", "name", "webhook", "title") and hasattr(value, "read"):
-            extras[name] = svc.spool(tag, f"field-{_safe(name)}", await value.read())
+        if name not in ("files", "steps", "name", "webhook", "title", "kind") and hasattr(value, "read"):
+            ext = pathlib.PurePath(_safe(getattr(value, "filename", None) or "")).suffix[:8]
+            extras[name] = svc.spool(tag, f"field-{_safe(name)}{ext}", await value.read())
     items = []
     for n, f in enumerate(files):
         filename = _safe(getattr(f, "filename", None) or f"upload-{n}.png")
@@ -268,7 +338,7 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
                 for name, path in extras.items():
                     step.setdefault(name, path)
     doc = {"items": items, "steps": steps, "name": str(form.get("name") or "{index:04d}-{stem}-{tool}.{ext}"),
-           "title": str(form.get("title") or "upload")}
+           "title": str(form.get("title") or "upload"), "kind": form.get("kind")}
     return doc, form.get("webhook"), {i["input"] for i in items} | set(extras.values())
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelsmith.jobs.manifest import EXT_FOR_FORMAT, Step, WorkItem, check_step
-from pixelsmith.jobs.store import DEFAULT_LEASE_S, SQLiteJobStore
+from pixelsmith.jobs.store import DEFAULT_LEASE_S, PRIORITY_BATCH, SQLiteJobStore
 from pixelsmith.jobs.worker import work_loop
 
 
@@ -98,14 +98,24 @@ class JobService:
         return str(path)
 
     def submit(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
-               title: str = "", meta: dict[str, Any] | None = None) -> tuple[str, bool]:
+               title: str = "", meta: dict[str, Any] | None = None,
+               priority: int = PRIORITY_BATCH) -> tuple[str, bool]:
         job_id, created = self.store.create_job(items, owner=owner, idempotency_key=idempotency_key, title=title,
-                                                meta=meta)
+                                                meta=meta, priority=priority)
         self.poke()
         return job_id, created
 
     def output_dir(self, tag: str) -> pathlib.Path:
         return self.root / "outputs" / tag
+
+    def spooled(self, tag: str | None, path: str) -> pathlib.Path | None:
+        """``path`` as a file this job's upload spooled (under ``inputs/<tag>/``), or None for any
+        other path: a manifest's own files, another job's uploads, anything reached through ``..``."""
+        if not tag or not isinstance(path, str) or "://" in path:
+            return None
+        folder = (self.root / "inputs" / tag).resolve()
+        target = pathlib.Path(path).resolve()
+        return target if target.parent == folder and target.is_file() else None
 
     def submit_one(self, tool: str, fields: dict[str, Any], *, owner: str | None = None,
                    idempotency_key: str | None = None) -> str:

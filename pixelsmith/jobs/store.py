@@ -29,6 +29,8 @@ from pixelsmith.jobs.manifest import WorkItem
 STATES = ("queued", "running", "done", "failed", "cancelled")
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 3
+PRIORITY_BATCH = 0
+PRIORITY_INTERACTIVE = 10  # a person waiting at the studio: claimed before any batch item
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
 
@@ -64,6 +66,8 @@ class ItemRecord:
     label: str = ""
     notes: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] | None = None  # {done, total, unit} of the step running (or last run)
+    priority: int = PRIORITY_BATCH
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +87,7 @@ class JobStatus:
     rate: float | None  # items per second since the first item started
     eta_s: float | None
     meta: dict[str, Any] = field(default_factory=dict)
+    priority: int = PRIORITY_BATCH
 
     @property
     def remaining(self) -> int:
@@ -97,7 +102,7 @@ class JobStore(Protocol):
 
     def create_job(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
                    title: str = "", meta: dict[str, Any] | None = None,
-                   max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> tuple[str, bool]: ...
+                   max_attempts: int = DEFAULT_MAX_ATTEMPTS, priority: int = PRIORITY_BATCH) -> tuple[str, bool]: ...
     def sync_items(self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True,
                    fresh: bool = False) -> dict[str, int]: ...
     def claim(self, worker: str, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Claim | None: ...
@@ -106,6 +111,8 @@ class JobStore(Protocol):
                  result: dict[str, Any] | None = None) -> bool: ...
     def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str: ...
     def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool: ...
+    def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool: ...
+    def queue_ahead(self, item_ids: Iterable[int]) -> dict[int, int]: ...
     def update_meta(self, job_id: str, **values: Any) -> None:
         conn = self._conn()
         with self._tx(conn):
@@ -159,7 +166,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL DEFAULT 'active',
     created REAL NOT NULL,
     max_attempts INTEGER NOT NULL DEFAULT 3,
-    meta TEXT NOT NULL DEFAULT '{}'
+    meta TEXT NOT NULL DEFAULT '{}',
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(ifnull(owner, ''), idem_key) WHERE idem_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS items (
@@ -181,9 +189,26 @@ CREATE TABLE IF NOT EXISTS items (
     checksum TEXT,
     size INTEGER,
     result TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    progress_done INTEGER,
+    progress_total INTEGER,
+    progress_unit TEXT,
     UNIQUE(job_id, key)
 );
-CREATE INDEX IF NOT EXISTS items_claim ON items(state, not_before, id);
+"""
+# Columns added after the first release: (table, column, declaration). A jobs.db written by an older
+# version lacks them; they are added on open (existing jobs get priority 0, no progress).
+ADDED_COLUMNS = (
+    ("jobs", "priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("items", "progress_done", "INTEGER"),
+    ("items", "progress_total", "INTEGER"),
+    ("items", "progress_unit", "TEXT"),
+)
+# The claim walks this index in order (priority first), so claiming stays one short index scan.
+INDEXES = """
+DROP INDEX IF EXISTS items_claim;
+CREATE INDEX IF NOT EXISTS items_claim_priority ON items(state, priority DESC, not_before, id);
 CREATE INDEX IF NOT EXISTS items_job ON items(job_id, state);
 """
 
@@ -196,7 +221,20 @@ class SQLiteJobStore:
         self.backoff_base_s = backoff_base_s
         self._local = threading.local()
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._conn().executescript(SCHEMA)  # idempotent; busy_timeout serialises concurrent openers
+        conn = self._conn()
+        conn.executescript(SCHEMA)  # idempotent; busy_timeout serialises concurrent openers
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring a jobs.db from an older version up to this schema (columns, then indexes)."""
+        with self._tx(conn):  # one writer at a time: two processes opening an old file do not both ALTER
+            for table, column, decl in ADDED_COLUMNS:
+                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='items_claim_priority'").fetchone():
+                for statement in filter(str.strip, INDEXES.split(";")):
+                    conn.execute(statement)
 
     # -- connection and transactions ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -233,8 +271,10 @@ class SQLiteJobStore:
     # -- jobs ------------------------------------------------------------------------------------
     def create_job(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
                    title: str = "", meta: dict[str, Any] | None = None,
-                   max_attempts: int = DEFAULT_MAX_ATTEMPTS, job_id: str | None = None) -> tuple[str, bool]:
-        """A new job with its items, or the existing one for the same (owner, idempotency key)."""
+                   max_attempts: int = DEFAULT_MAX_ATTEMPTS, job_id: str | None = None,
+                   priority: int = PRIORITY_BATCH) -> tuple[str, bool]:
+        """A new job with its items, or the existing one for the same (owner, idempotency key).
+        Items of a higher ``priority`` are claimed before any queued item of a lower one."""
         conn = self._conn()
         with self._tx(conn):
             if idempotency_key is not None:
@@ -243,11 +283,12 @@ class SQLiteJobStore:
                 if row:
                     return row["id"], False
             job_id = job_id or uuid.uuid4().hex
-            conn.execute("INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta) "
-                         "VALUES (?,?,?,?,?,?,?)",
-                         (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {})))
-            conn.executemany("INSERT INTO items(job_id, key, fingerprint, spec) VALUES (?,?,?,?)",
-                             [(job_id, w.key, w.fingerprint, json.dumps(w.spec())) for w in items])
+            conn.execute("INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta, priority) "
+                         "VALUES (?,?,?,?,?,?,?,?)",
+                         (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}),
+                          priority))
+            conn.executemany("INSERT INTO items(job_id, key, fingerprint, spec, priority) VALUES (?,?,?,?,?)",
+                             [(job_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items])
         return job_id, True
 
     def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None:
@@ -273,8 +314,9 @@ class SQLiteJobStore:
             for w in items:
                 row = have.get(w.key)
                 if row is None:
-                    conn.execute("INSERT INTO items(job_id, key, fingerprint, spec) VALUES (?,?,?,?)",
-                                 (job_id, w.key, w.fingerprint, json.dumps(w.spec())))
+                    conn.execute("INSERT INTO items(job_id, key, fingerprint, spec, priority) "
+                                 "VALUES (?,?,?,?,(SELECT priority FROM jobs WHERE id=?))",
+                                 (job_id, w.key, w.fingerprint, json.dumps(w.spec()), job_id))
                     counts["added"] += 1
                     continue
                 again = fresh or row["fingerprint"] != w.fingerprint or (
@@ -338,12 +380,14 @@ class SQLiteJobStore:
             scope, args = ("AND i.job_id=?", (job_id,)) if job_id else ("", ())
             row = conn.execute(
                 "SELECT i.id FROM items i JOIN jobs j ON j.id=i.job_id WHERE i.state='queued' AND i.not_before<=? "
-                f"AND j.state='active' {scope} ORDER BY i.not_before, i.id LIMIT 1", (now, *args)).fetchone()
+                f"AND j.state='active' {scope} ORDER BY i.priority DESC, i.not_before, i.id LIMIT 1",
+                (now, *args)).fetchone()
             if row is None:
                 return None
             got = conn.execute(
                 "UPDATE items SET state='running', lease_owner=?, lease_expires=?, attempts=attempts+1, "
-                "started=coalesce(started, ?) WHERE id=? RETURNING id, job_id, key, attempts, spec",
+                "started=coalesce(started, ?), progress_done=NULL, progress_total=NULL, progress_unit=NULL "
+                "WHERE id=? RETURNING id, job_id, key, attempts, spec",
                 (worker, now + lease_s, now, row["id"])).fetchone()
         return Claim(got["id"], got["job_id"], got["key"], got["attempts"],
                      WorkItem.from_spec(got["key"], json.loads(got["spec"])))
@@ -397,14 +441,49 @@ class SQLiteJobStore:
             return "failed"
 
     def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool:
-        """Give an item back without counting the attempt (clean shutdown), or cancel it."""
+        """Give an item back without counting the attempt (clean shutdown), or cancel it. An item
+        of a cancelled job is cancelled rather than queued again."""
+        conn = self._conn()
+        with self._tx(conn):
+            job = conn.execute("SELECT j.state FROM items i JOIN jobs j ON j.id=i.job_id WHERE i.id=?",
+                               (item_id,)).fetchone()
+            if state == "queued" and job is not None and job["state"] == "cancelled":
+                state, reason = "cancelled", "cancelled"
+            cur = conn.execute(
+                "UPDATE items SET state=?, lease_owner=NULL, error=?, finished=CASE WHEN ?='cancelled' THEN ? "
+                "ELSE finished END, attempts=CASE WHEN ?='queued' THEN max(attempts-1, 0) ELSE attempts END "
+                "WHERE id=? AND state='running' AND lease_owner=?",
+                (state, reason, state, time.time(), state, item_id, worker))
+            return cur.rowcount == 1
+
+    def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool:
+        """Record how far the running item is; False when this worker no longer holds it or its job
+        was cancelled (the caller then stops the work)."""
         conn = self._conn()
         with self._tx(conn):
             cur = conn.execute(
-                "UPDATE items SET state=?, lease_owner=NULL, error=?, "
-                "attempts=CASE WHEN ?='queued' THEN max(attempts-1, 0) ELSE attempts END "
-                "WHERE id=? AND state='running' AND lease_owner=?", (state, reason, state, item_id, worker))
+                "UPDATE items SET progress_done=?, progress_total=?, progress_unit=? WHERE id=? AND state='running' "
+                "AND lease_owner=? AND job_id IN (SELECT id FROM jobs WHERE state='active')",
+                (done, total, unit, item_id, worker))
             return cur.rowcount == 1
+
+    def queue_ahead(self, item_ids: Iterable[int]) -> dict[int, int]:
+        """For each queued item, how many queued items will be claimed before it (the claim's order:
+        priority, then readiness, then age). Items that are not queued are left out."""
+        ids = list(item_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._conn().execute(
+            "SELECT i.id, (SELECT count(*) FROM items q JOIN jobs j ON j.id=q.job_id WHERE q.state='queued' "
+            "AND j.state='active' AND (q.priority > i.priority OR (q.priority = i.priority "
+            "AND (q.not_before, q.id) < (i.not_before, i.id)))) AS ahead "
+            f"FROM items i WHERE i.state='queued' AND i.id IN ({marks})", ids).fetchall()
+        return {r["id"]: r["ahead"] for r in rows}
+
+    def running_count(self) -> int:
+        """Items being worked on now, in any job (the workers' load, shown next to a queue position)."""
+        return self._conn().execute("SELECT count(*) FROM items WHERE state='running'").fetchone()[0]
 
     def reclaim_dead_workers(self) -> int:
         """Expire at once the leases of this host's workers whose process is gone (kill -9), so a
@@ -459,7 +538,7 @@ class SQLiteJobStore:
             eta = remaining / rate if rate and remaining else (0.0 if not remaining else None)
         state = row["state"] if row["state"] == "cancelled" or remaining else "finished"
         return JobStatus(row["id"], row["owner"], row["title"], state, row["created"], counts, total, span["a"],
-                         span["b"] if not remaining else None, rate, eta, json.loads(row["meta"]))
+                         span["b"] if not remaining else None, rate, eta, json.loads(row["meta"]), row["priority"])
 
     def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]:
         rows = self._conn().execute(
@@ -472,7 +551,9 @@ class SQLiteJobStore:
         return ItemRecord(r["id"], r["job_id"], r["key"], r["state"], r["attempts"], spec["input"], spec["output"],
                           spec["steps"], r["error"], bool(r["quarantined"]), r["checksum"], r["size"], r["seconds"],
                           r["started"], r["finished"], spec.get("label", ""), spec.get("notes", []),
-                          json.loads(r["result"]) if r["result"] else {})
+                          json.loads(r["result"]) if r["result"] else {},
+                          {"done": r["progress_done"], "total": r["progress_total"], "unit": r["progress_unit"]}
+                          if r["progress_total"] else None, r["priority"])
 
     def items(self, job_id: str, *, state: str | None = None, offset: int = 0,
               limit: int | None = None) -> list[ItemRecord]:

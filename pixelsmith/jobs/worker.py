@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pixelsmith.jobs.execute import ItemFailed, Stopped, run_item
 from pixelsmith.jobs.store import DEFAULT_LEASE_S, JobStore, SQLiteJobStore, worker_id
 
+PROGRESS_EVERY_S = 0.5
+
 
 @dataclass
 class WorkerStats:
@@ -50,6 +52,35 @@ class _Lease:
         self._thread.join(timeout=5)
 
 
+class _ProgressWriter:
+    """Records a running item's (done, total, unit) in the store, at most every ``every_s`` seconds
+    (plus each step's first and last report) so a recipe reporting per tile does not hammer SQLite.
+    A write the store refuses means the job was cancelled or the lease lost: the work stops there."""
+
+    def __init__(self, store: JobStore, worker: str, item_id: int, every_s: float = PROGRESS_EVERY_S):
+        self.store, self.worker, self.item_id, self.every_s = store, worker, item_id, every_s
+        self._last = 0.0
+        self._seen: tuple[int, int, str] | None = None
+        self._lock = threading.Lock()  # tiled recipes report from their thread pools
+
+    def __call__(self, done: int, total: int, unit: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            seen = self._seen
+            if seen and (seen[1], seen[2]) == (total, unit) and done <= seen[0]:
+                return  # a tile from another thread that finished out of order
+            edge = seen is None or (seen[1], seen[2]) != (total, unit) or done >= total
+            if not edge and now - self._last < self.every_s:
+                return
+            self._last, self._seen = now, (done, total, unit)
+            try:
+                held = self.store.progress(self.item_id, self.worker, int(done), int(total), unit)
+            except Exception:  # noqa: BLE001 - a busy database: progress is best effort, the work goes on
+                return
+        if not held:
+            raise Stopped()
+
+
 def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S,
               stop: threading.Event | None = None, wait_for_more: bool = False, worker: str | None = None,
               max_items: int | None = None) -> WorkerStats:
@@ -67,12 +98,13 @@ def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DE
             continue
         lease = _Lease(store, worker, claim.item_id, lease_s)
         try:
-            outcome = run_item(claim.work, keep_going=lambda: lease.held and not stop.is_set())
+            outcome = run_item(claim.work, keep_going=lambda: lease.held and not stop.is_set(),
+                               progress=_ProgressWriter(store, worker, claim.item_id))
         except Stopped:
             lease.stop()
-            if lease.held:  # asked to stop: hand the item back without counting the attempt
-                store.release(claim.item_id, worker)
-            else:
+            # asked to stop, or the job was cancelled: hand the item back without counting the attempt
+            # (release cancels it when its job is cancelled); a lease another worker took is not ours
+            if not store.release(claim.item_id, worker):
                 stats.lost += 1
             continue
         except ItemFailed as exc:

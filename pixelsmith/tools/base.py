@@ -185,6 +185,7 @@ class Recipe:
     run: Callable[..., ToolResult]
     priority: int = 0  # higher wins when several engines can serve a tool
     note: str = ""
+    progress_unit: str = "step"  # what the recipe's ctx.progress(done, total) counts: tile, level, iteration...
 
 
 @dataclass
@@ -200,11 +201,13 @@ class Tool:
     needs: str = ""  # what serves this tool when no recipe is installed (shown by `pixelsmith tools`)
     recipes: dict[str, Recipe] = field(default_factory=dict)
 
-    def recipe(self, engine: str, *, models: tuple[str, ...] | list[str] = (), priority: int = 0, note: str = ""):
-        """Decorator: register ``fn(request, ctx) -> ToolResult`` as this tool's recipe on ``engine``."""
+    def recipe(self, engine: str, *, models: tuple[str, ...] | list[str] = (), priority: int = 0, note: str = "",
+               progress_unit: str = "step"):
+        """Decorator: register ``fn(request, ctx) -> ToolResult`` as this tool's recipe on ``engine``.
+        ``progress_unit`` names what its ``ctx.progress(done, total)`` counts (shown as "Tile 3 of 16")."""
 
         def register(fn: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
-            self.recipes[engine] = Recipe(engine, tuple(models), fn, priority, note)
+            self.recipes[engine] = Recipe(engine, tuple(models), fn, priority, note, progress_unit)
             return fn
 
         return register

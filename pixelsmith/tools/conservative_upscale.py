@@ -91,7 +91,7 @@ def back_project(upscaled: np.ndarray, original: np.ndarray, rounds: int) -> np.
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-@TOOL.recipe("embedded", models=[MODEL], priority=10)
+@TOOL.recipe("embedded", models=[MODEL], priority=10, progress_unit="tile")
 def conservative_upscale(req: ConservativeUpscaleRequest, ctx) -> ToolResult:
     out, meta = upscale_preserving(req.image, ctx.session(MODEL), progress=ctx.progress)
     return ToolResult(out, seed=ctx.seed, metadata=meta)

@@ -19,7 +19,7 @@ TOOL = Tool(
 )
 
 
-@TOOL.recipe("embedded", models=[], priority=5,
+@TOOL.recipe("embedded", models=[], priority=5, progress_unit="level",
              note="embedded: exemplar-based completion (multi-scale PatchMatch), no model")
 def erase_embedded(req: EraseRequest, ctx) -> ToolResult:
     """Fill the grown mask with patches of the surroundings; outside it every pixel is kept."""

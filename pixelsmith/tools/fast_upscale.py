@@ -34,7 +34,7 @@ def output_size(width: int, height: int) -> tuple[int, int]:
     return w, h
 
 
-@TOOL.recipe("embedded", models=["realesr-animevideov3-x4"], priority=10)
+@TOOL.recipe("embedded", models=["realesr-animevideov3-x4"], priority=10, progress_unit="tile")
 def fast_upscale(req: FastUpscaleRequest, ctx) -> ToolResult:
     up = ctx.session("realesr-animevideov3-x4").upscale(req.image, progress=ctx.progress)
     target = output_size(*req.image.size)

@@ -34,7 +34,7 @@ TOOL = Tool(
 )
 
 
-@TOOL.recipe("embedded", models=[], priority=5,
+@TOOL.recipe("embedded", models=[], priority=5, progress_unit="level",
              note="embedded: exemplar-based completion (multi-scale PatchMatch); prompt and style_preset "
                   "have no effect on this engine")
 def outpaint_embedded(req: OutpaintRequest, ctx) -> ToolResult:

@@ -37,6 +37,7 @@ TOOL = Tool(
 
 
 @TOOL.recipe("embedded", models=["mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"], priority=10,
+             progress_unit="stage",
              note="embedded engine: fixed vocabulary (people, garments, COCO objects, main object); "
                   "the colour comes from prompt; negative_prompt, style_preset and seed have no effect")
 def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:

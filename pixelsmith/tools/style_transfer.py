@@ -33,7 +33,8 @@ SCHEDULE = None  # None: style.Schedule()'s scales and iterations; tests set a s
 NOTE = "embedded engine: optimisation-based neural style transfer; prompt and negative_prompt have no effect"
 
 
-@TOOL.recipe("embedded", models=["hed", "realesr-animevideov3-x4"], priority=10)
+@TOOL.recipe("embedded", models=["hed", "realesr-animevideov3-x4"], priority=10,
+             progress_unit="iteration")
 def style_transfer(req: StyleTransferRequest, ctx) -> ToolResult:
     from pixelsmith.engines.embedded.style import transfer, weights  # torch: imported only when used
 
