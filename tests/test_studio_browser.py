@@ -1,6 +1,9 @@
 """The web studio in a real browser: Debian's Chromium driven by Playwright
 against a live ``pixelsmith serve`` app on loopback, with the real embedded
-tools and weights. Screenshots of each main screen go to docs/img/.
+tools and weights. Single runs go through the server's jobs API (one-item jobs
+of kind "run"), so progress, queue position and the history come from its job
+store. Screenshots of each main screen go to a temporary folder, or to docs/img/
+with PIXELSMITH_STUDIO_SHOTS=docs/img.
 """
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ def inputs(tmp_path_factory) -> dict[str, pathlib.Path]:
         img.thumbnail((96, 96))  # fast-upscale x4 of these takes about a second on a CPU
         out[name] = folder / f"{name}.png"
         img.save(out[name])
+    # large enough for several tiles of the embedded upscaler (tiles of at most 384 px)
+    big = Image.open(SAMPLES / "upscale_input.jpg").convert("RGB").resize((800, 520))
+    out["big"] = folder / "big.png"
+    big.save(out["big"])
     broken = folder / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 20)
     out["broken"] = broken
@@ -89,7 +96,7 @@ def browser():
 @pytest.fixture(scope="module")
 def context(browser):
     # one context for the module: IndexedDB history persists across the tests' reloads
-    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)  # one context, as one person's browser
     yield ctx
     ctx.close()
 
@@ -111,6 +118,17 @@ def open_tool(page, server, name: str):
 
 def upload(page, field: str, path: pathlib.Path):
     page.set_input_files(f'#fields [data-field="{field}"] input[type=file]', str(path))
+
+
+RECORD_STATUS = """() => {
+    // every state the run status line and its bar go through, as the person would see them
+    window.statusLog = [];
+    const bar = document.querySelector('#run-progress'), text = document.querySelector('#run-text');
+    const note = () => window.statusLog.push({ text: text.textContent, hidden: bar.hidden,
+        determinate: bar.hasAttribute('value'), value: bar.value, max: bar.max });
+    new MutationObserver(note).observe(document.querySelector('#run-status'),
+        { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
 
 
 def run_and_wait(page):
@@ -307,7 +325,8 @@ def test_a_broken_file_gets_a_clear_error(page, server, inputs):
     error = page.locator("#run-error")
     assert error.is_visible()
     text = error.inner_text()
-    assert "HTTP 400" in text and "image" in text.lower()
+    # the run's job failed on the server, with the decoder's reason for this file
+    assert "Run failed" in text and "image" in text.lower(), text
     shot(page, "error")
 
 
@@ -411,50 +430,132 @@ def test_without_a_jobs_api_the_page_runs_the_batch_itself(page, server, inputs,
         assert Image.open(io.BytesIO(z.read(z.namelist()[0]))).size == tuple(4 * v for v in Image.open(inputs["tiny-a"]).size)
 
 
-def test_history_survives_a_reload_and_reopens_a_run(page, server, inputs):
+def test_a_run_shows_determinate_progress_with_its_unit(page, server, inputs, tmp_path):
     open_tool(page, server, "fast-upscale")
-    upload(page, "image", inputs["tiny-a"])
-    run_and_wait(page)
-    upload(page, "image", inputs["tiny-c"])
-    run_and_wait(page)
-    last_size = page.inner_text("#result-size")
-    page.goto(f"{server.url}/#history")
-    page.reload()  # runs are kept in the browser's IndexedDB
+    upload(page, "image", inputs["big"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    page.evaluate(RECORD_STATUS)
+    page.click("#run")
+    page.wait_for_function("() => /^Tile \\d+ of/.test(document.querySelector('#run-text').textContent) || "
+                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+    shot(page, "progress")
+    page.wait_for_function("() => !document.querySelector('#result').hidden || "
+                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    log = page.evaluate("() => window.statusLog")
+    import re
+
+    tiles = [(e, re.fullmatch(r"Tile (\d+) of (\d+)", e["text"])) for e in log]
+    tiles = [(e, int(m[1]), int(m[2])) for e, m in tiles if m]
+    assert tiles, f"no 'Tile k of n' seen: {[e['text'] for e in log][:40]}"
+    for entry, done, total in tiles:
+        assert total >= 6 and 1 <= done <= total
+        assert not entry["hidden"] and entry["determinate"] and entry["max"] == total and entry["value"] == done
+    out = Image.open(download(page, tmp_path))
+    assert out.size == (3200, 2080)
+    assert page.inner_text("#run-text").startswith("Done in")
+    seconds = float(page.inner_text("#result-time").removesuffix(" s"))
+    assert seconds > 0
+
+
+def test_queue_position_is_shown_while_the_worker_is_busy_and_cancel_stops_the_run(page, server, inputs):
+    big = inputs["big"].read_bytes()
+    # a batch takes the worker; two runs from a script queue ahead of the page's run
+    batch = requests.post(server.url + "/v1/jobs", files=[("files", (f"b{i}.png", big, "image/png")) for i in range(2)],
+                          data={"steps": json.dumps([{"tool": "fast-upscale"}])}, timeout=30).json()["id"]
+    others = [requests.post(server.url + "/v1/jobs", files={"files": ("r.png", big, "image/png")},
+                            data={"steps": json.dumps([{"tool": "fast-upscale"}]), "kind": "run"}, timeout=30).json()["id"]
+              for _ in range(2)]
+    try:
+        open_tool(page, server, "fast-upscale")
+        upload(page, "image", inputs["tiny-a"])
+        page.wait_for_function("() => window.studio.stage.base !== null")
+        page.evaluate(RECORD_STATUS)
+        page.click("#run")
+        page.wait_for_function("() => /^Queued — [12] ahead of you/.test(document.querySelector('#run-text').textContent)",
+                               timeout=RUN_TIMEOUT_MS)
+        shot(page, "queued")
+        job = page.evaluate("() => window.studio.runJob")
+        page.click("#cancel")
+        page.wait_for_function("() => document.querySelector('#run-text').textContent === 'Cancelled.'")
+        status = requests.get(f"{server.url}/v1/jobs/{job}", timeout=10).json()
+        assert status["state"] == "cancelled" and status["counts"]["done"] == 0
+    finally:
+        for job_id in [batch, *others]:
+            requests.post(f"{server.url}/v1/jobs/{job_id}/cancel", timeout=10)
+
+
+def history_runs(page) -> list[str]:
     page.wait_for_selector("#history-runs li.run")
-    tools_in_history = page.eval_on_selector_all("#history-runs li.run strong", "els => els.map(e => e.textContent)")
-    assert "fast-upscale" in tools_in_history
-    if requests.get(server.url + "/v1/jobs", timeout=10).status_code == 200:
-        # batch jobs come from the server's job store, whoever submitted them
-        with open(inputs["tiny-b"], "rb") as f:
-            job = requests.post(server.url + "/v1/jobs", files={"files": ("tiny-b.png", f, "image/png")},
-                                data={"steps": json.dumps([{"tool": "fast-upscale"}]), "title": "from a script"},
-                                timeout=30).json()
+    return page.eval_on_selector_all("#history-runs li.run strong", "els => els.map(e => e.textContent)")
+
+
+def test_history_comes_from_the_job_store_and_survives_a_reload_and_a_restart(browser, tmp_path_factory, inputs):
+    from pixelsmith.api.app import Settings
+    from pixelsmith.api.testing import LiveServer
+
+    data = str(tmp_path_factory.mktemp("studio-restart"))
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with LiveServer(Settings(data_dir=data, access_log=False)) as first:
+        open_tool(page, first, "fast-upscale")
+        upload(page, "image", inputs["tiny-a"])
+        run_and_wait(page)
+        upload(page, "image", inputs["tiny-c"])
+        page.click("#fields details.advanced summary")
+        page.select_option('[data-field="output_format"] select', "webp")
+        run_and_wait(page)
+        assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+        last_size = page.inner_text("#result-size")
+        with open(inputs["tiny-b"], "rb") as f:  # a batch from a script: listed under batch jobs
+            requests.post(first.url + "/v1/jobs", files={"files": ("tiny-b.png", f, "image/png")},
+                          data={"steps": json.dumps([{"tool": "fast-upscale"}]), "title": "from a script"}, timeout=30)
+        page.goto(f"{first.url}/#history")
         page.reload()
-        page.wait_for_selector(f"#history-jobs li.run:has-text('from a script')")
-        assert job["id"]
-    shot(page, "history")
-    # tick two runs and compare them in the before/after split
-    runs = page.locator("#history-runs li.run", has_text="fast-upscale")
-    runs.nth(0).locator("input[type=checkbox]").check()
-    runs.nth(1).locator("input[type=checkbox]").check()
-    page.click("#history-compare")
-    page.wait_for_function("() => window.studio.stage.result !== null && window.studio.stage.base !== null")
-    assert page.locator("#compare-group").is_visible()
-    page.click("#tab-history")
-    page.locator("#history-runs li.run", has_text="fast-upscale").first.get_by_role("button", name="Open").click()
-    page.wait_for_selector("#result:not([hidden])")
-    assert page.locator('#tool-list .tool[data-tool="fast-upscale"][aria-current="true"]').count() == 1
-    assert page.inner_text("#result-size") == last_size
-    # re-run: the same inputs and settings run again and land in the history
-    page.click("#tab-history")
-    page.wait_for_selector("#history-runs li.run")
-    before = page.locator("#history-runs li.run").count()
-    page.locator("#history-runs li.run", has_text="fast-upscale").first.get_by_role("button", name="Re-run").click()
-    page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
-                           timeout=RUN_TIMEOUT_MS)
-    assert page.inner_text("#result-size") == last_size
-    page.click("#tab-history")
-    page.wait_for_function(f"() => document.querySelectorAll('#history-runs li.run').length === {before + 1}")
+        assert history_runs(page) == ["fast-upscale", "fast-upscale"]
+        page.wait_for_selector("#history-jobs li.run:has-text('from a script')")
+        assert page.locator("#history-jobs li.run").count() == 1, "runs are not listed again as batch jobs"
+    assert page.evaluate("() => indexedDB.databases()") == [], "no images kept in the browser"
+
+    # the server restarts on the same data folder: the history is its job store
+    with LiveServer(Settings(data_dir=data, access_log=False)) as second:
+        page.goto(f"{second.url}/#history")
+        assert history_runs(page) == ["fast-upscale", "fast-upscale"]
+        newest = page.locator("#history-runs li.run").first
+        # its settings (fields that differ from the defaults), the result's size and the server's time
+        assert "output_format=webp" in newest.inner_text() and last_size.split(" ")[0] in newest.inner_text()
+        page.wait_for_function("() => document.querySelector('#history-runs li.run img').naturalWidth > 0")
+        shot(page, "history")
+        # open: the run's input, settings and result back on the stage
+        newest.get_by_role("button", name="Open").click()
+        page.wait_for_selector("#result:not([hidden])")
+        assert page.locator('#tool-list .tool[data-tool="fast-upscale"][aria-current="true"]').count() == 1
+        assert page.inner_text("#result-size") == last_size
+        assert page.input_value('[data-field="output_format"] select') == "webp"
+        assert "tiny-c.png" in page.inner_text('#fields [data-field="image"] .dz-info')
+        # compare two runs in the before/after split
+        page.click("#tab-history")
+        runs = page.locator("#history-runs li.run")
+        runs.nth(0).locator("input[type=checkbox]").check()
+        runs.nth(1).locator("input[type=checkbox]").check()
+        page.click("#history-compare")
+        page.wait_for_function("() => window.studio.stage.result !== null && window.studio.stage.base !== null")
+        assert page.locator("#compare-group").is_visible()
+        sizes = page.evaluate("() => [window.studio.stage.base.width, window.studio.stage.result.width]")
+        assert sorted(sizes) == sorted(4 * Image.open(inputs[k]).size[0] for k in ("tiny-a", "tiny-c"))
+        # re-run: the same input and settings run again, as a new run in the history
+        page.click("#tab-history")
+        page.locator("#history-runs li.run").first.get_by_role("button", name="Re-run").click()
+        page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
+                               timeout=RUN_TIMEOUT_MS)
+        assert page.inner_text("#result-size") == last_size
+        page.click("#tab-history")
+        page.wait_for_function("() => document.querySelectorAll('#history-runs li.run').length === 3")
+        assert "output_format=webp" in page.locator("#history-runs li.run").first.inner_text()
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def test_tablet_width_stacks_the_layout(browser, server, inputs):

@@ -131,3 +131,58 @@ export async function runTool(tool, form, { onStatus = () => {}, signal } = {}) 
     finishReason: body.finish_reason || "SUCCESS",
   };
 }
+
+// ---- runs as one-item jobs ----------------------------------------------------
+// A studio run is a job of kind "run" on the server's jobs API: the server
+// queues it ahead of batch work, records its progress and keeps it (inputs,
+// settings, result) in its job store, which is also the studio's history.
+
+const FINAL = new Set(["done", "failed", "cancelled"]);
+
+// POST /v1/jobs: the primary image as `files`, other images by field name, the rest as one step
+export async function submitRun(tool, values, primary) {
+  const form = new FormData();
+  const step = { tool: tool.name };
+  for (const [name, value] of Object.entries(values)) {
+    if (value instanceof Blob) form.append(name === primary ? "files" : name, value, value.name || `${name}.png`);
+    else step[name] = value;
+  }
+  form.append("steps", JSON.stringify([step]));
+  form.append("kind", "run");
+  form.append("title", tool.title || tool.name);
+  const response = await call("/v1/jobs", { method: "POST", body: form, headers: { accept: "application/json" } });
+  return (await response.json()).id;
+}
+
+// Poll the run's item until it is done, failed or cancelled; onStatus hears
+// each state (queue position while queued, {done,total,unit} while running).
+export async function followRun(jobId, { onStatus = () => {}, signal } = {}) {
+  for (let polls = 0; ; polls++) {
+    if (signal?.aborted) throw new ApiError(0, "cancelled", ["Cancelled."]);
+    const body = await getJSON(`/v1/jobs/${jobId}/items?limit=1`);
+    const item = body.items[0];
+    onStatus({ item, running: body.running ?? 0 });
+    if (FINAL.has(item.state)) return item;
+    await sleep(polls < 20 ? 250 : 500);
+  }
+}
+
+// A finished run item -> what the result panel shows
+export async function runResult(item) {
+  const response = await call(item.url);
+  const blob = await response.blob();
+  const steps = item.result?.steps || [];
+  const last = steps[steps.length - 1] || {};
+  return {
+    blob, mime: blob.type || "image/png", seed: last.seed ?? null, finishReason: "SUCCESS",
+    seconds: item.seconds ?? last.seconds ?? 0,
+  };
+}
+
+// An uploaded input of a stored run, as a File (its original name when the server gives one)
+export async function fetchFile(path, fallback) {
+  const response = await call(path);
+  const blob = await response.blob();
+  const named = (response.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
+  return new File([blob], named ? named[1] : fallback, { type: blob.type || "image/png" });
+}

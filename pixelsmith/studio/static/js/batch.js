@@ -323,7 +323,8 @@ export class BatchScreen {
     }
     try {
       const body = await getJSON("/v1/jobs");
-      const jobs = Array.isArray(body) ? body : body.jobs || [];
+      // single runs from the Tools screen are listed above, as runs
+      const jobs = (Array.isArray(body) ? body : body.jobs || []).filter((j) => j.meta?.kind !== "run");
       if (!jobs.length) list.append(el("li", { class: "empty", text: "No batch jobs yet." }));
       for (const job of jobs) {
         const c = countsOf(job, []);

@@ -1,11 +1,12 @@
 // The studio's glue: tabs, the tool list from GET /v1/tools, the generated
 // form, the stage, running a tool, results, snippets and the API key prompt.
 
-import { ApiError, auth, getJSON, origin, runTool, url } from "./api.js";
+import {
+  ApiError, auth, call, fetchFile, followRun, getJSON, origin, postJSON, runResult, runTool, submitRun, url,
+} from "./api.js";
 import { el, ToolForm } from "./form.js";
 import { Stage } from "./stage.js";
 import { boto3Snippet, cliSnippet, requestsSnippet } from "./snippets.js";
-import * as history from "./history.js";
 import { BatchScreen } from "./batch.js";
 
 const $ = (id) => document.getElementById(id);
@@ -295,7 +296,10 @@ async function showInput(file) {
 
 // ---- run ---------------------------------------------------------------------
 $("tool-form").addEventListener("submit", (e) => { e.preventDefault(); run(); });
-$("cancel").addEventListener("click", () => state.controller?.abort());
+$("cancel").addEventListener("click", () => {
+  if (state.runJob) postJSON(`/v1/jobs/${state.runJob}/cancel`, {}).catch(() => {}); // the server stops it too
+  state.controller?.abort();
+});
 
 async function requestValues() {
   const values = state.form.values();
@@ -316,57 +320,94 @@ async function run() {
     showError(new ApiError(0, "missing", missing.map((s) => `${s.title}: is required`)));
     return;
   }
+  const controller = new AbortController();
+  state.controller = controller;
+  $("run").disabled = true;
+  $("cancel").hidden = false;
+  const status = runStatus();
+  try {
+    // a run is a one-item job on the server (queued ahead of batches, kept in its history);
+    // a tool with no input image, or a server without the jobs API, runs on the REST route
+    const asJob = Boolean(state.form.primary && values[state.form.primary]) && await batch.detectMode();
+    const out = asJob ? await runAsJob(tool, values, controller, status) : await runDirect(tool, values, controller, status);
+    const bitmap = await createImageBitmap(out.blob);
+    await showResult({ ...out, width: bitmap.width, height: bitmap.height, tool: tool.name }, bitmap, values);
+    $("run-text").textContent = `Done in ${out.seconds.toFixed(1)} s.`;
+  } catch (err) {
+    $("run-text").textContent = "";
+    if (err.name === "AbortError" || err.name === "cancelled" || controller.signal.aborted) $("run-text").textContent = "Cancelled.";
+    else showError(err);
+  } finally {
+    status.stop();
+    $("cancel").hidden = true;
+    $("run").disabled = !tool.ready;
+    state.controller = null;
+    state.runJob = null;
+  }
+}
+
+// The progress line: "Queued — 2 ahead of you", then "Tile 3 of 16" on a
+// determinate bar, or the elapsed time while the recipe reports nothing.
+function runStatus() {
+  const bar = $("run-progress");
+  const text = $("run-text");
+  const started = performance.now();
+  let line = () => "Sending…";
+  bar.hidden = false;
+  bar.removeAttribute("value");
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const tick = setInterval(() => { text.textContent = line(); }, 100);
+  return {
+    queued(ahead, running) {
+      bar.removeAttribute("value");
+      line = () => (ahead > 0 ? `Queued — ${ahead} ahead of you` : running > 0 ? "Queued — next, when the server is free" : "Queued — next")
+        + ` · ${elapsed()}`;
+      text.textContent = line();
+    },
+    steps(done, total, unit) {
+      bar.max = total;
+      bar.value = done;
+      const word = unit ? unit[0].toUpperCase() + unit.slice(1) : "Step";
+      line = () => `${word} ${done} of ${total}`;
+      text.textContent = line();
+    },
+    running(what = "Running") {
+      bar.removeAttribute("value");
+      line = () => `${what}… ${elapsed()}`;
+    },
+    stop() { clearInterval(tick); bar.hidden = true; },
+  };
+}
+
+async function runAsJob(tool, values, controller, status) {
+  const jobId = await submitRun(tool, values, state.form.primary);
+  state.runJob = jobId;
+  const item = await followRun(jobId, {
+    signal: controller.signal,
+    onStatus: ({ item: it, running }) => {
+      if (it.state === "queued") status.queued(it.ahead ?? 0, running);
+      else if (it.state === "running" && it.progress) status.steps(it.progress.done, it.progress.total, it.progress.unit);
+      else if (it.state === "running") status.running();
+    },
+  });
+  if (item.state === "cancelled") throw new ApiError(0, "cancelled", ["Cancelled."]);
+  if (item.state === "failed") throw new ApiError(0, "Run failed", [item.error || "the server gave no reason"]);
+  return { ...(await runResult(item)), job: jobId, item: item.id };
+}
+
+async function runDirect(tool, values, controller, status) {
   const form = new FormData();
   for (const [k, v] of Object.entries(values)) {
     if (v instanceof Blob) form.append(k, v, v.name || `${k}.png`);
     else form.append(k, String(v));
   }
-  const controller = new AbortController();
-  state.controller = controller;
   const started = performance.now();
-  const progress = $("run-progress");
-  progress.hidden = false;
-  progress.removeAttribute("value");
-  $("run").disabled = true;
-  $("cancel").hidden = false;
-  let phase = "Running";
-  let load = "";
-  const tick = setInterval(() => {
-    $("run-text").textContent = `${phase}… ${((performance.now() - started) / 1000).toFixed(1)} s${load}`;
-  }, 100);
-  // the server's queue (from /readyz): how busy it is while this request waits or runs
-  const watchQueue = setInterval(async () => {
-    try {
-      const r = await (await fetch(url("readyz"))).json();
-      const others = Math.max(0, (r.running ?? 1) - 1);
-      load = r.queued ? ` · ${r.queued} waiting in the server's queue` : others ? ` · ${others} other run(s) on the server` : "";
-    } catch { load = ""; }
-  }, 1000);
-  try {
-    const out = await runTool(tool, form, {
-      signal: controller.signal,
-      onStatus: (s) => { phase = s.phase === "queued" ? "Working on the server" : "Running"; },
-    });
-    const seconds = (performance.now() - started) / 1000;
-    const bitmap = await createImageBitmap(out.blob);
-    await showResult({ ...out, seconds, width: bitmap.width, height: bitmap.height, tool: tool.name }, bitmap, values);
-    $("run-text").textContent = `Done in ${seconds.toFixed(1)} s.`;
-    history.addRun({
-      tool: tool.name, values, result: out.blob, mime: out.mime, seed: out.seed, seconds,
-      finishReason: out.finishReason, width: bitmap.width, height: bitmap.height,
-    }).catch(() => {});
-  } catch (err) {
-    $("run-text").textContent = "";
-    if (err.name === "AbortError" || controller.signal.aborted) $("run-text").textContent = "Cancelled.";
-    else showError(err);
-  } finally {
-    clearInterval(tick);
-    clearInterval(watchQueue);
-    progress.hidden = true;
-    $("cancel").hidden = true;
-    $("run").disabled = !tool.ready;
-    state.controller = null;
-  }
+  status.running();
+  const out = await runTool(tool, form, {
+    signal: controller.signal,
+    onStatus: (st) => status.running(st.phase === "queued" ? "Working on the server" : "Running"),
+  });
+  return { ...out, seconds: (performance.now() - started) / 1000 };
 }
 
 async function showResult(result, bitmap, values) {
@@ -462,69 +503,101 @@ $("snippet-copy").addEventListener("click", async () => {
 });
 
 // ---- history -----------------------------------------------------------------
-const selected = new Set();
+// Runs come from the server's job store (GET /v1/jobs, kind "run"): they outlive
+// reloads and server restarts, and no image is kept in the browser. Thumbnails
+// need the API key, so they are fetched, not linked, and kept for this page only.
+const selected = new Map();
+const thumbs = new Map();
+
+async function listRuns() {
+  const body = await getJSON("/v1/jobs");
+  return (body.jobs || []).filter((j) => j.meta?.kind === "run" && j.item);
+}
+
+function stepFields(item) {
+  const step = (item.steps || [])[0] || {};
+  return Object.fromEntries(Object.entries(step).filter(([k]) => k !== "tool" && !(k in (item.inputs || {}))));
+}
+
+async function thumbnail(item) {
+  if (!thumbs.has(item.url)) thumbs.set(item.url, call(item.url).then((r) => r.blob()).then((b) => URL.createObjectURL(b)));
+  try { return await thumbs.get(item.url); } catch { thumbs.delete(item.url); return null; }
+}
+
 async function renderHistory() {
   const list = $("history-runs");
   let runs = [];
-  try { runs = await history.listRuns(); } catch { /* private mode: no IndexedDB */ }
+  let problem = "";
+  try { runs = await listRuns(); } catch (err) { problem = `Runs could not be listed: ${err.message}`; }
   list.replaceChildren();
-  if (!runs.length) list.append(el("li", { class: "empty", text: "No runs yet." }));
-  for (const entry of runs) {
-    const url = URL.createObjectURL(entry.result);
-    const check = el("input", { type: "checkbox", "aria-label": `Select ${entry.tool} run for compare` });
-    check.checked = selected.has(entry.id);
+  if (!runs.length) list.append(el("li", { class: "empty", text: problem || "No runs yet." }));
+  for (const job of runs) {
+    const item = job.item;
+    const tool = job.meta.tool || item.steps?.[0]?.tool || job.title;
+    const img = el("img", { alt: `${tool} result`, loading: "lazy" });
+    if (item.state === "done") thumbnail(item).then((src) => { if (src) img.src = src; });
+    const check = el("input", { type: "checkbox", "aria-label": `Select ${tool} run for compare`, disabled: item.state !== "done" });
+    check.checked = selected.has(job.id);
     check.addEventListener("change", () => {
-      check.checked ? selected.add(entry.id) : selected.delete(entry.id);
+      check.checked ? selected.set(job.id, job) : selected.delete(job.id);
       $("history-compare").disabled = selected.size !== 2;
     });
-    const open = el("button", { type: "button", text: "Open" });
-    open.addEventListener("click", () => openRun(entry, false));
-    const rerun = el("button", { type: "button", text: "Re-run" });
-    rerun.addEventListener("click", () => openRun(entry, true));
-    const del = el("button", { type: "button", class: "ghost", text: "Delete" });
-    del.addEventListener("click", async () => { await history.deleteRun(entry.id); selected.delete(entry.id); renderHistory(); });
-    const when = new Date(entry.at).toLocaleString();
-    const fields = Object.entries(entry.values).filter(([, v]) => !(v instanceof Blob)).map(([k, v]) => `${k}=${v}`).join(", ");
-    list.append(el("li", { class: "run" },
-      el("img", { src: url, alt: `${entry.tool} result`, loading: "lazy" }),
+    const open = el("button", { type: "button", text: "Open", disabled: item.state !== "done" });
+    open.addEventListener("click", () => openRun(job, false).catch(showError));
+    const rerun = el("button", { type: "button", text: "Re-run", disabled: !item.inputs?.input });
+    rerun.addEventListener("click", () => openRun(job, true).catch(showError));
+    const when = new Date(job.created * 1000).toLocaleString();
+    const last = (item.result?.steps || []).slice(-1)[0] || {};
+    const facts = [when, item.state === "done" ? `${(item.seconds ?? 0).toFixed(1)} s` : item.state,
+      item.result?.size ? item.result.size.join("×") : "", last.seed ? `seed ${last.seed}` : ""].filter(Boolean);
+    const fields = Object.entries(stepFields(item)).map(([k, v]) => `${k}=${v}`).join(", ");
+    list.append(el("li", { class: `run ${item.state}`, "data-job": job.id },
+      img,
       el("div", { class: "meta" },
-        el("strong", { text: entry.tool }),
-        el("span", { text: `${when} · ${entry.seconds.toFixed(1)} s · ${entry.width}×${entry.height}${entry.seed ? ` · seed ${entry.seed}` : ""}` }),
-        el("span", { class: "fields", text: fields })),
-      el("div", { class: "actions" }, check, open, rerun, del)));
+        el("strong", { text: tool }),
+        el("span", { text: facts.join(" · ") }),
+        el("span", { class: "fields", text: item.error || fields })),
+      el("div", { class: "actions" }, check, open, rerun)));
   }
   $("history-compare").disabled = selected.size !== 2;
   batch.renderJobs($("history-jobs"));
 }
 
 // put a stored run back on the stage; `again` runs it once more with the same inputs and settings
-async function openRun(entry, again) {
-  selectTool(entry.tool);
-  setHash(`tool=${entry.tool}`);
+async function openRun(job, again) {
+  const item = job.item;
+  const toolName = job.meta.tool || item.steps?.[0]?.tool;
+  selectTool(toolName);
+  setHash(`tool=${toolName}`);
   showScreen("screen-tools");
   const form = state.form;
-  for (const [k, v] of Object.entries(entry.values)) {
-    if (!(v instanceof Blob)) form.set(k, v);
-    else if (k === form.primary) await setInput(v);
-    else if (k === "mask" && stage.maskEnabled) stage.loadMask(await createImageBitmap(v));
-    else form.setImage(k, v);
+  for (const [k, v] of Object.entries(stepFields(item))) form.set(k, v);
+  for (const [name, path] of Object.entries(item.inputs || {})) {
+    const file = await fetchFile(path, `${name}.png`);
+    if (name === "input") await setInput(file);
+    else if (name === "mask" && stage.maskEnabled) { form.setImage(name, file); stage.loadMask(await createImageBitmap(file)); }
+    else form.setImage(name, file);
   }
   if (again) return run();
-  const bitmap = await createImageBitmap(entry.result);
-  await showResult({ blob: entry.result, mime: entry.mime, seed: entry.seed, finishReason: entry.finishReason,
-    seconds: entry.seconds, width: bitmap.width, height: bitmap.height, tool: entry.tool }, bitmap, entry.values);
+  const out = await runResult(item);
+  const bitmap = await createImageBitmap(out.blob);
+  await showResult({ ...out, width: bitmap.width, height: bitmap.height, tool: toolName, job: job.id, item: item.id },
+    bitmap, { ...stepFields(item) });
 }
 
 $("history-compare").addEventListener("click", async () => {
-  const [a, b] = await Promise.all([...selected].map((id) => history.getRun(id)));
+  const [a, b] = [...selected.values()];
   if (!a || !b) return;
   showScreen("screen-tools");
-  const [ba, bb] = await Promise.all([createImageBitmap(a.result), createImageBitmap(b.result)]);
+  const [ra, rb] = await Promise.all([runResult(a.item), runResult(b.item)]);
+  const [ba, bb] = await Promise.all([createImageBitmap(ra.blob), createImageBitmap(rb.blob)]);
+  clearResult();
   stage.setBase(ba);
   stage.setResult(bb, { x: 0, y: 0, w: ba.width, h: ba.height });
   $("stage-empty").hidden = true;
   $("compare-group").hidden = false;
-  $("stage-hint").textContent = `Before: ${a.tool} (${new Date(a.at).toLocaleTimeString()}); after: ${b.tool} (${new Date(b.at).toLocaleTimeString()}).`;
+  const label = (j) => `${j.meta.tool} (${new Date(j.created * 1000).toLocaleTimeString()})`;
+  $("stage-hint").textContent = `Before: ${label(a)}; after: ${label(b)}.`;
 });
 
 // ---- start -------------------------------------------------------------------

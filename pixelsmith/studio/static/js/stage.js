@@ -1,7 +1,8 @@
 // The stage: the input image on a canvas with zoom and pan, a mask layer
 // painted with a brush/eraser (size, hardness, undo/redo, invert, clear),
 // outpaint handles that drag the canvas edges, and a before/after split
-// between the input and the result.
+// between the input and the result. Zoom: wheel, +/-/0, or pinch with two
+// fingers (pointer events); pan: drag, middle button, Space, arrow keys.
 
 const MAX_UNDO = 20;
 const HANDLE = 9; // half-size of an outpaint handle, in CSS px
@@ -33,6 +34,8 @@ export class Stage {
     this.maskVersion = 0; // bumped on every mask change; the pink overlay is re-tinted only then
     this.pointer = null;
     this.drag = null;
+    this.touches = new Map(); // pointers down now (two of them pinch)
+    this.pinch = null;
     this.spaceDown = false;
     new ResizeObserver(() => this.resize()).observe(root);
     this.bindPointer();
@@ -177,8 +180,10 @@ export class Stage {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, this.cssH); ctx.stroke();
-      label(ctx, "before", x - 8, 18, "right");
-      label(ctx, "after", x + 8, 18, "left");
+      // in the stage's top corners: the outpaint handles sit at the middle of each edge,
+      // where labels beside the split line (50% by default) would cover the top one
+      label(ctx, "before", 10, 20, "left");
+      label(ctx, "after", this.cssW - 10, 20, "right");
     }
     if (this.marginsEnabled && this.base) {
       for (const h of this.handles()) {
@@ -332,6 +337,9 @@ export class Stage {
       c.focus();
       const p = this.local(e);
       c.setPointerCapture(e.pointerId);
+      this.touches.set(e.pointerId, p);
+      if (this.touches.size === 2) { this.startPinch(); e.preventDefault(); return; }
+      if (this.touches.size > 2) return;
       const handle = this.marginsEnabled && this.base
         ? this.handles().find((h) => Math.abs(h.x - p.x) <= HANDLE + 4 && Math.abs(h.y - p.y) <= HANDLE + 4) : null;
       if (handle) {
@@ -350,6 +358,8 @@ export class Stage {
     c.addEventListener("pointermove", (e) => {
       const p = this.local(e);
       this.pointer = p;
+      if (this.touches.has(e.pointerId)) this.touches.set(e.pointerId, p);
+      if (this.pinch) { this.movePinch(); return; }
       const d = this.drag;
       if (!d) { this.draw(); return; }
       if (d.kind === "pan") { this.pan(p.x - d.from.x, p.y - d.from.y); d.from = p; return; }
@@ -363,7 +373,12 @@ export class Stage {
         this.onMargins({ ...this.margins });
       }
     });
-    const end = () => {
+    const end = (e) => {
+      this.touches.delete(e.pointerId);
+      if (this.pinch) { // lifting one finger ends the pinch; the other does not start a stroke
+        if (this.touches.size < 2) this.pinch = null;
+        return;
+      }
       if (this.drag?.kind === "paint") this.onMask();
       const refit = this.drag?.kind === "margin"; // keep the whole extended canvas in view
       this.drag = null;
@@ -377,6 +392,28 @@ export class Stage {
       const p = this.local(e);
       this.zoom(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
     }, { passive: false });
+  }
+
+  // two pointers: zoom by the change in their distance, about their midpoint, and pan with it
+  startPinch() {
+    if (this.drag?.kind === "paint" && this.undoStack.length) { // the first finger's stroke was the pinch's start
+      this.maskCtx.putImageData(this.undoStack.pop(), 0, 0);
+      this.maskVersion++;
+    }
+    this.drag = null;
+    const [a, b] = [...this.touches.values()];
+    this.pinch = { dist: Math.max(1, Math.hypot(b.x - a.x, b.y - a.y)), mid: { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 } };
+    this.draw();
+  }
+
+  movePinch() {
+    const [a, b] = [...this.touches.values()];
+    const dist = Math.max(1, Math.hypot(b.x - a.x, b.y - a.y));
+    const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+    this.view.x += mid.x - this.pinch.mid.x;
+    this.view.y += mid.y - this.pinch.mid.y;
+    this.zoom(dist / this.pinch.dist, mid.x, mid.y);
+    this.pinch = { dist, mid };
   }
 
   bindKeys() {
