@@ -111,3 +111,28 @@ def test_server_killed_mid_job_resumes_on_restart_exactly_once(tmp_path, samples
     for r in records:
         assert hashlib.sha256(pathlib.Path(r.output).read_bytes()).hexdigest() == r.checksum
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_progress_is_recorded_and_a_cancel_stops_the_running_item(tmp_path, samples, embedded_models):
+    """The worker writes the recipe's (done, total, unit) on the item; once the job is cancelled the
+    next write is refused and the work stops mid-recipe: no output, the item cancelled, not retried."""
+    src = Image.open(samples / "upscale_input.jpg").convert("RGB").resize((1000, 700))  # 3 x 2 tiles or more
+    src.save(tmp_path / "big.png")
+    out = str(tmp_path / "out" / "big.png")
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    job, _ = store.create_job([WorkItem(out, str(tmp_path / "big.png"), [Step("fast-upscale")], out)])
+    item = store.items(job)[0].id
+    worker = threading.Thread(target=work_loop, args=(store,), kwargs={"job_id": job}, daemon=True)
+    worker.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and store.item(item).progress is None:
+        time.sleep(0.02)
+    seen = store.item(item).progress
+    assert seen is not None and seen["unit"] == "tile" and seen["total"] >= 6
+    store.cancel(job)
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    final = store.item(item)
+    assert final.state == "cancelled" and final.attempts == 1
+    assert final.progress["done"] < final.progress["total"], "stopped before the last tile"
+    assert not os.path.exists(out)
