@@ -294,6 +294,46 @@ def test_an_uploaded_mask_becomes_the_painted_layer(page, server, inputs, tmp_pa
     assert ((exported_mask(page) > 127) == ~want).mean() > 0.999
 
 
+PINCH = """([x, y, spread]) => {
+    // two touch pointers on the canvas moving apart, as a pinch on a tablet sends them
+    const c = document.querySelector('#stage-canvas'), r = c.getBoundingClientRect();
+    const send = (type, id, dx) => c.dispatchEvent(new PointerEvent(type, { pointerId: id, pointerType: 'touch',
+        isPrimary: id === 1, bubbles: true, cancelable: true, button: 0, buttons: type === 'pointerup' ? 0 : 1,
+        clientX: r.left + x + dx, clientY: r.top + y }));
+    send('pointerdown', 1, -20);
+    send('pointerdown', 2, 20);
+    for (let k = 1; k <= 5; k++) { send('pointermove', 1, -20 - k * spread / 5); send('pointermove', 2, 20 + k * spread / 5); }
+    send('pointerup', 1, -20 - spread);
+    send('pointerup', 2, 20 + spread);
+}"""
+
+
+def test_zoom_with_keys_and_pinch_leaves_the_mask_alone(page, server, inputs):
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["desk"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    scale = lambda: page.evaluate("() => window.studio.stage.view.scale")  # noqa: E731
+    fitted = scale()
+    page.focus("#stage-canvas")
+    page.keyboard.press("+")
+    assert scale() > fitted
+    page.keyboard.press("0")
+    assert scale() == fitted
+    page.keyboard.press("-")
+    assert scale() < fitted
+    page.keyboard.press("0")
+    # a pinch with the brush selected zooms about the fingers' midpoint and paints nothing
+    page.check('input[name="pointer"][value="brush"]', force=True)
+    box = page.locator("#stage-canvas").bounding_box()
+    mid = canvas_point(page, 100, 100)
+    anchor = page.evaluate("([x, y]) => window.studio.stage.toImage(x, y)", [mid[0] - box["x"], mid[1] - box["y"]])
+    page.evaluate(PINCH, [mid[0] - box["x"], mid[1] - box["y"], 120])
+    assert scale() > fitted * 2
+    after = page.evaluate("([x, y]) => window.studio.stage.toImage(x, y)", [mid[0] - box["x"], mid[1] - box["y"]])
+    assert abs(after["x"] - anchor["x"]) < 2 and abs(after["y"] - anchor["y"]) < 2, "the pinched point stays put"
+    assert exported_mask(page).max() == 0, "the first finger's touch did not leave a stroke"
+
+
 def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):
     open_tool(page, server, "remove-background")
     assert tools["remove-background"]["ready"], "remove-background runs on the embedded engine"

@@ -336,7 +336,7 @@ export class Stage {
     c.addEventListener("pointerdown", (e) => {
       c.focus();
       const p = this.local(e);
-      c.setPointerCapture(e.pointerId);
+      try { c.setPointerCapture(e.pointerId); } catch { /* a pointer the browser no longer tracks */ }
       this.touches.set(e.pointerId, p);
       if (this.touches.size === 2) { this.startPinch(); e.preventDefault(); return; }
       if (this.touches.size > 2) return;
