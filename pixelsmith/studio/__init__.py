@@ -2,8 +2,10 @@
 
 The page is plain HTML, CSS and JavaScript modules in ``static/`` (no build
 step, nothing fetched at run time). It talks only to the server's public APIs:
-``GET /v1/tools`` for the tools and their request models' JSON Schema, the
-Stability REST routes to run a tool, and ``/v1/jobs`` for batches and history.
+``GET /v1/tools`` for the tools and their request models' JSON Schema,
+``/v1/jobs`` for runs (one-item jobs of kind "run", with queue position and
+progress), batches and the history, and the Stability REST routes for tools
+with no input image or a server without the jobs API.
 This module only serves files; it holds no image logic.
 """
 from __future__ import annotations
