@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import pytest
 from PIL import Image
 
 from pixelsmith.jobs import execute
@@ -136,3 +137,28 @@ def test_progress_is_recorded_and_a_cancel_stops_the_running_item(tmp_path, samp
     assert final.state == "cancelled" and final.attempts == 1
     assert final.progress["done"] < final.progress["total"], "stopped before the last tile"
     assert not os.path.exists(out)
+
+
+def test_progress_writes_are_throttled_ordered_and_stop_when_refused():
+    from pixelsmith.jobs.execute import Stopped
+    from pixelsmith.jobs.worker import _ProgressWriter
+
+    class Store:
+        def __init__(self):
+            self.writes, self.refuse = [], False
+
+        def progress(self, item_id, worker, done, total, unit):
+            self.writes.append((done, total, unit))
+            return not self.refuse
+
+    store = Store()
+    write = _ProgressWriter(store, "w", 1, every_s=3600)  # no time-based write within this test
+    for done in range(1, 101):
+        write(done, 100, "tile")
+    write(40, 100, "tile")  # a late report from another tile thread: never goes backwards
+    assert store.writes == [(1, 100, "tile"), (100, 100, "tile")]  # the first and the last
+    write(1, 100, "tile", step=1)  # the chain's next step starts again from 1
+    assert store.writes[-1] == (1, 100, "tile")
+    store.refuse = True  # the job was cancelled: the store refuses, the work stops
+    with pytest.raises(Stopped):
+        write(100, 100, "tile", step=1)

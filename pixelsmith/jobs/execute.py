@@ -96,10 +96,10 @@ def classify(exc: BaseException) -> ItemFailed:
 
 
 def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
-             progress: Callable[[int, int, str], None] | None = None) -> Outcome:
+             progress: Callable[[int, int, str, int], None] | None = None) -> Outcome:
     """Run the chain and write the output; raises :class:`ItemFailed` or :class:`Stopped`.
-    ``progress(done, total, unit)`` hears the running step's recipe report (tiles, levels, steps...);
-    it may raise :class:`Stopped` to end the work early."""
+    ``progress(done, total, unit, step)`` hears the recipe of the chain's step number ``step`` report
+    (tiles, levels, steps...); it may raise :class:`Stopped` to end the work early."""
     from pixelsmith import core
     from pixelsmith.tools import get_tool
 
@@ -122,7 +122,7 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
                 fields[primary] = current
             if "seed" in model.model_fields and not fields.get("seed"):
                 fields["seed"] = item_seed(work.key, index)
-            out = core.run(tool.name, tool.parse(fields), progress=_reporter(tool, progress))
+            out = core.run(tool.name, tool.parse(fields), progress=_reporter(tool, progress, index))
             steps_meta.append({"tool": tool.name, "engine": out.engine, "seconds": round(out.seconds, 3),
                                "size": list(out.image.size), **({"seed": out.seed} if out.seed else {})})
             current = out.image  # the next step takes the PIL image: no re-encode between steps
@@ -139,7 +139,8 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
                    {"steps": steps_meta, "format": out.format, "size": list(out.image.size)})
 
 
-def _reporter(tool: Any, progress: Callable[[int, int, str], None] | None) -> Callable[[int, int], None] | None:
+def _reporter(tool: Any, progress: Callable[[int, int, str, int], None] | None,
+              step: int) -> Callable[[int, int], None] | None:
     """core.run's (done, total) hook, with the unit of the recipe core will pick (the same choice)."""
     if progress is None:
         return None
@@ -149,4 +150,4 @@ def _reporter(tool: Any, progress: Callable[[int, int, str], None] | None) -> Ca
         unit = core.choose(tool, None).progress_unit
     except Exception:  # noqa: BLE001 - no recipe can run: core.run raises the real error next
         unit = "step"
-    return lambda done, total: progress(done, total, unit)
+    return lambda done, total: progress(done, total, unit, step)

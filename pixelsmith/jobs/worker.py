@@ -60,19 +60,18 @@ class _ProgressWriter:
     def __init__(self, store: JobStore, worker: str, item_id: int, every_s: float = PROGRESS_EVERY_S):
         self.store, self.worker, self.item_id, self.every_s = store, worker, item_id, every_s
         self._last = 0.0
-        self._seen: tuple[int, int, str] | None = None
+        self._seen: tuple[int, tuple[int, int, str]] | None = None  # the last write: done, (step, total, unit)
         self._lock = threading.Lock()  # tiled recipes report from their thread pools
 
-    def __call__(self, done: int, total: int, unit: str) -> None:
+    def __call__(self, done: int, total: int, unit: str, step: int = 0) -> None:
         with self._lock:
             now = time.monotonic()
-            seen = self._seen
-            if seen and (seen[1], seen[2]) == (total, unit) and done <= seen[0]:
+            same = self._seen is not None and self._seen[1] == (step, total, unit)
+            if same and done <= self._seen[0]:
                 return  # a tile from another thread that finished out of order
-            edge = seen is None or (seen[1], seen[2]) != (total, unit) or done >= total
-            if not edge and now - self._last < self.every_s:
+            if same and done < total and now - self._last < self.every_s:
                 return
-            self._last, self._seen = now, (done, total, unit)
+            self._last, self._seen = now, (done, (step, total, unit))
             try:
                 held = self.store.progress(self.item_id, self.worker, int(done), int(total), unit)
             except Exception:  # noqa: BLE001 - a busy database: progress is best effort, the work goes on
