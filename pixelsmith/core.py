@@ -157,9 +157,11 @@ def run_many(calls: list[tuple[str, dict[str, Any] | ToolRequest]], *,
 
     from pixelsmith.engines.diffusers.batching import Group  # torch is imported lazily: cheap
     from pixelsmith.errors import PixelsmithError
+    from pixelsmith.tools import all_tools
 
     if not calls:
         return []
+    all_tools()  # fill the tool registry before the threads look tools up in it
     group = Group(len(calls))
 
     def one(call: tuple[str, dict[str, Any] | ToolRequest]) -> Output | PixelsmithError:

@@ -1,11 +1,12 @@
 """Ray: a local two-node cluster on loopback (head + one worker node via `ray start`), a manifest
-through Ray Data with a Ray worker killed mid-batch (exactly once, by checksums), and one request
-through Ray Serve. Run alone with `pytest -m ray`."""
+through Ray Data with a Ray worker killed mid-batch (exactly once, by checksums), and
+`pixelsmith serve --ray` answering REST and Bedrock requests through Ray Serve. Run alone with `pytest -m ray`."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import io
+import json
 import os
 import pathlib
 import signal
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -33,8 +35,25 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(embedded_models):
-    with LocalCluster(worker_nodes=1, cpus_per_node=1) as c:  # torn down by pid in a finally
+def cluster(embedded_models, tmp_path_factory):
+    """Head + one worker node. Their models folder holds the embedded weights and a tiny random-weight
+    SD3.5 (CPU, 2 steps), so the diffusers deployment can serve generate without real weights."""
+    from pixelsmith.config import models_dir
+    from pixelsmith.engines.diffusers import tiny
+    from pixelsmith.engines.diffusers.pull import pull
+    from pixelsmith.models.catalog import CATALOG
+
+    models, built = tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("tiny")
+    for entry in models_dir().iterdir():
+        if entry.name in CATALOG and CATALOG[entry.name].engine == "embedded":
+            (models / entry.name).symlink_to(entry)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PIXELSMITH_MODELS", str(models))
+        tiny.build_all(built, names=["sd3.5-large"])
+        pull(["sd3.5-large"], source=built, log=lambda line: None)
+    ray_cluster = LocalCluster(worker_nodes=1, cpus_per_node=1)
+    ray_cluster.env.update(PIXELSMITH_MODELS=str(models), PIXELSMITH_DEVICE="cpu", PIXELSMITH_DIFFUSION_STEPS="2")
+    with ray_cluster as c:  # torn down by pid in a finally
         yield c.address, c.temp
 
 
@@ -77,40 +96,96 @@ def test_ray_data_batch_is_exactly_once_when_a_ray_worker_is_killed(cluster, tmp
         assert Image.open(io.BytesIO(data)).size == (512, 512)
     names = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".pixelsmith-batch"))
     assert names == sorted(f"r{i}-fast-upscale.webp" for i in range(10))  # once each, no *.part
-    pids = {__import__("json").loads(r[3])["ray_pid"] for r in rows}
+    pids = {json.loads(r[3])["ray_pid"] for r in rows}
     assert killed not in pids or len(pids) >= 2  # the work went on in another actor process
 
 
-def test_ray_serve_answers_a_request(cluster, tmp_path):
-    address, _temp = cluster
+def png_bytes(size: tuple[int, int] = (64, 64)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp_path):
+    """`pixelsmith serve --ray ADDRESS` as a user runs it: the server app on Ray Serve, keys required."""
+    address, temp = cluster
+    data = tmp_path / "server"
+    made = subprocess.run([sys.executable, "-m", "pixelsmith", "keys", "create", "--json", "--data-dir", str(data)],
+                          env=ENV, capture_output=True, text=True, check=True)
+    bearer = {"Authorization": f"Bearer {json.loads(made.stdout)['bearer']}"}
     port = free_port()
-    code = ("from pixelsmith.jobs.ray_serve import serve_on_ray; "
-            f"serve_on_ray({address!r}, '127.0.0.1', {port}, engines=['embedded'])")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:  # no --engine: both groups; which engine runs a tool follows what is installed
+        proc = subprocess.Popen([sys.executable, "-m", "pixelsmith", "serve", "--ray", address, "--port", str(port),
+                                 "--auth", "--data-dir", str(data)], stdout=out, stderr=subprocess.STDOUT,
+                                # a Serve batch of up to 3, held up to 5 s for the rest to come: one batch below
+                                env={**ENV, "PIXELSMITH_MAX_BATCH": "3", "PIXELSMITH_SERVE_BATCH_WAIT_S": "5"})
     try:
         deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/ray/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # the proxy is up before the app is
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(1)
-        img = Image.new("RGB", (64, 64), (10, 200, 90))
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        resp = requests.post(f"http://127.0.0.1:{port}/ray/v1/run/fast-upscale", timeout=60,
-                             json={"image": base64.b64encode(buf.getvalue()).decode(), "output_format": "png"})
-        assert resp.status_code == 200, resp.text
-        assert resp.headers["x-engine"] == "embedded"
-        assert Image.open(io.BytesIO(resp.content)).size == (256, 256)
-        bad = requests.post(f"http://127.0.0.1:{port}/ray/v1/run/fast-upscale", json={}, timeout=30)
-        assert bad.status_code == 400
+        while "pixelsmith serving on Ray Serve" not in log.read_text():
+            assert proc.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.5)
+        assert f"serving on Ray Serve at {url}  auth ON" in log.read_text()
+        assert "deployments: Gateway, tools-embedded, tools-diffusers" in log.read_text()
+        replicas = [_cmdline(p) for p in cluster_pids(temp)]
+        assert any("tools-embedded" in c for c in replicas) and any("Gateway" in c for c in replicas)
+
+        # Stability REST v2beta, multipart
+        image = png_bytes()
+        refused = requests.post(url + "/v2beta/stable-image/upscale/fast", files={"image": image}, timeout=30)
+        assert refused.status_code == 401 and refused.json()["name"] == "unauthorized"
+        r = requests.post(url + "/v2beta/stable-image/upscale/fast", files={"image": image},
+                          data={"output_format": "png"}, headers={**bearer, "Accept": "image/*"}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(r.content)).size == (256, 256)
+        bad = requests.post(url + "/v2beta/stable-image/upscale/fast", data={"output_format": "png"},
+                            files={"other": b"x"}, headers=bearer, timeout=30)
+        assert bad.status_code == 400 and bad.json()["name"] == "bad_request"
+
+        # Amazon Bedrock InvokeModel, JSON
+        invoke = url + "/model/us.stability.stable-fast-upscale-v1:0/invoke"
+        body = json.dumps({"image": base64.b64encode(png_bytes((32, 48))).decode(), "output_format": "png"})
+        r = requests.post(invoke, data=body, headers={**bearer, "Content-Type": "application/json"}, timeout=60)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["finish_reasons"] == [None]
+        assert Image.open(io.BytesIO(base64.b64decode(out["images"][0]))).size == (128, 192)
+        r = requests.post(invoke, data=json.dumps({"output_format": "png"}),
+                          headers={**bearer, "Content-Type": "application/json"}, timeout=30)
+        assert r.status_code == 400 and r.headers["x-amzn-ErrorType"].startswith("ValidationException")
+
+        # Concurrent text-to-image requests to the diffusers deployment: one @serve.batch, one pipeline call.
+        generate = url + "/model/stability.sd3-5-large-v1:0/invoke"
+
+        def invoke_generate(seed: int) -> requests.Response:
+            return requests.post(generate, data=json.dumps({"prompt": "a red cat", "seed": seed}),
+                                 headers={**bearer, "Content-Type": "application/json"}, timeout=150)
+
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(invoke_generate, (21, 22, 23)))
+        for seed, r in zip((21, 22, 23), answers):
+            assert r.status_code == 200, r.text
+            assert r.json()["seeds"] == [seed]
+            assert Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0]))).size == (64, 64)
+        replica_logs = "".join(f.read_text(errors="replace")
+                               for f in pathlib.Path(temp).glob("session_latest/logs/serve/*tools-diffusers*"))
+        assert "serve batch of 3 generate request(s); pipeline batch sizes [3]" in replica_logs
+
+        # The gateway only routed: the tool ran (and loaded its model) in the tools-embedded replica.
+        metrics = requests.get(url + "/metrics", timeout=30).text
+        assert 'pixelsmith_tool_seconds_count{engine="embedded",tool="fast-upscale"} 2.0' in metrics
+        assert "pixelsmith_model_load_seconds{" not in metrics
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: shuts Serve down on the cluster
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+    assert proc.returncode == 0 and "Ray Serve shut down" in log.read_text()
+    for _ in range(60):  # the replicas exit shortly after
+        if not any("tools-embedded" in _cmdline(p) for p in cluster_pids(temp)):
+            break
+        time.sleep(0.5)
+    assert not any("tools-embedded" in _cmdline(p) for p in cluster_pids(temp))

@@ -83,3 +83,44 @@ def test_a_bad_request_comes_back_as_its_error_and_the_others_still_batch(tiny_s
 
 def test_run_many_of_nothing_is_nothing():
     assert core.run_many([]) == []
+
+
+# --- the Ray Serve glue that needs no cluster ----------------------------------------------------------
+
+def test_errors_cross_from_a_replica_in_their_own_type():
+    """A replica's typed error comes back as plain data and is raised again with its fields intact."""
+    from pixelsmith.errors import FieldProblem, RateLimited
+    from pixelsmith.jobs.ray_serve import decode_result, encode_result
+
+    sent = InvalidRequest([FieldProblem("prompt", "is required", "missing")], accepted_fields=["prompt", "seed"])
+    with pytest.raises(InvalidRequest) as info:
+        decode_result("generate", encode_result(sent))
+    assert info.value.details == ["prompt: is required"] and info.value.accepted_fields == ["prompt", "seed"]
+    assert info.value.status == 400 and info.value.problems[0].code == "missing"
+    with pytest.raises(RateLimited) as limited:
+        decode_result("generate", encode_result(RateLimited("slow down", retry_after=3.0)))
+    assert limited.value.retry_after == 3.0 and limited.value.message == "slow down"
+
+
+def test_the_gateway_builds_the_server_from_the_settings_it_was_given(tmp_path, monkeypatch):
+    from pixelsmith.api.app import SETTINGS_ENV, Settings
+    from pixelsmith.errors import ToolUnavailable
+    from pixelsmith.jobs.ray_serve import ENGINES_ENV, ServeBackend, build_gateway_app
+
+    given = Settings(host="0.0.0.0", data_dir=str(tmp_path), rate=2.5, burst=7, queue_size=3, preload=True,
+                     engine="embedded", ray_address="auto")
+    monkeypatch.setenv(SETTINGS_ENV, given.to_env())
+    monkeypatch.setenv(ENGINES_ENV, "embedded")
+    app = build_gateway_app()
+    settings = app.state.settings
+    assert (settings.auth_enabled, settings.data_dir, settings.rate, settings.burst, settings.queue_size,
+            settings.engine) == (True, str(tmp_path), 2.5, 7, 3, "embedded")
+    assert settings.preload is False  # the tool replicas load the models, not the gateway
+    backend = app.state.service.backend
+    assert isinstance(backend, ServeBackend)
+    with pytest.raises(ToolUnavailable, match="not deployed"):  # refused before any Ray call
+        backend.run("generate", {"prompt": "a cat"}, "diffusers")
+
+    monkeypatch.delenv(SETTINGS_ENV)  # deployed some other way: keys stay required
+    monkeypatch.setenv("PIXELSMITH_DATA", str(tmp_path))
+    assert build_gateway_app().state.settings.auth_enabled is True

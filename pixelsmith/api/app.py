@@ -55,7 +55,7 @@ class Settings:
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600
     engine: str | None = None  # force one engine (default: the best installed)
-    ray_address: str | None = None  # run tools on a Ray cluster ("auto", "ray://host:10001", "local")
+    ray_address: str | None = None  # served on Ray Serve at this cluster (set by `serve --ray`; tool runs wait there)
     preload: bool = False  # load every servable model at start-up (/readyz waits for it)
     access_log: bool = True
     results: str = "auto"  # where async REST results live: "jobs" (the jobs service), "local", or "auto"
@@ -195,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
     jobs = _job_service(settings)
     results = JobsResults(jobs, ttl=settings.result_ttl) if jobs is not None else ResultStore(data, settings.result_ttl)
-    service = Service(gate, metrics, results, settings.engine, settings.ray_address)
+    service = Service(gate, metrics, results, settings.engine)
 
     app = FastAPI(title="pixelsmith", version=_version(),
                   description="Self-hosted Stability AI Image Services: Stability REST v2beta and Amazon Bedrock "

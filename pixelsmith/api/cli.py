@@ -19,8 +19,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind; auth is on by default unless it is loopback"),
     port: int = typer.Option(8000, help="TCP port"),
     workers: int = typer.Option(1, help="Worker processes (each loads its own models)"),
-    ray: Optional[str] = typer.Option(None, "--ray", help="Run tools on a Ray cluster at this address ('auto', "
-                                      "'ray://host:10001', or 'local' to start one)"),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Deploy on Ray Serve at this Ray cluster ('auto', "
+                                      "'HOST:6379', 'ray://host:10001', or 'local' to start Ray in this process)"),
     auth: Optional[bool] = typer.Option(None, "--auth/--no-auth", help="Require API keys (default: on unless loopback)"),
     data_dir: Optional[str] = typer.Option(None, help=DATA_DIR_HELP),
     concurrency: int = typer.Option(0, help="Tool runs at once per worker (0 = half the cores; 32 with --ray)"),
@@ -47,10 +47,13 @@ def serve(
     setup(log_level)
     keys = len([k for k in _store(data_dir).list() if k.active])
     state = "ON: clients must send an API key" if settings.auth_enabled else "OFF (loopback only; --auth to require keys)"
-    typer.echo(f"pixelsmith serving on http://{host}:{port}  auth {state}; {keys} active key(s) in "
-               f"{settings.data_path}", err=True)
     if settings.auth_enabled and not keys:
         typer.echo("no API keys yet: create one with `pixelsmith keys create`", err=True)
+    if ray:
+        _serve_on_ray(settings, ray, workers, f"auth {state}; {keys} active key(s) in {settings.data_path}")
+        return
+    typer.echo(f"pixelsmith serving on http://{host}:{port}  auth {state}; {keys} active key(s) in "
+               f"{settings.data_path}", err=True)
     common = dict(host=host, port=port, log_level=log_level, access_log=False, proxy_headers=True,
                   forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"), timeout_keep_alive=30)
     if workers > 1:
@@ -59,6 +62,28 @@ def serve(
         uvicorn.run("pixelsmith.api.app:app_from_env", factory=True, workers=workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)
+
+
+def _serve_on_ray(settings, address: str, workers: int, auth_line: str) -> None:
+    """The same server as a Ray Serve app: the gateway replica gets these settings, tools run in deployments."""
+    from pixelsmith.engines import ENGINES
+    from pixelsmith.jobs.ray_serve import serve_on_ray
+
+    if workers > 1:
+        typer.echo("note: --workers is ignored with --ray; Ray Serve scales the replicas", err=True)
+    # the gateway replica reads keys and results here: resolved now, not from the replica's own environment
+    settings.data_dir = str(settings.data_path)
+    engines = ([settings.engine] if settings.engine else
+               [e for e, spec in ENGINES.items() if not spec.missing_packages()])
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"deploying pixelsmith on Ray Serve (Ray: {address}) ...", err=True)
+
+    def ready() -> None:
+        typer.echo(f"pixelsmith serving on Ray Serve at {url}  {auth_line}; deployments: Gateway, "
+                   f"{', '.join('tools-' + e for e in engines)}. Ctrl-C shuts Serve down", err=True)
+
+    serve_on_ray(address, settings.host, settings.port, engines=engines, settings=settings, on_ready=ready)
+    typer.echo("Ray Serve shut down", err=True)
 
 
 def _loopback(host: str) -> bool:

@@ -23,10 +23,11 @@ CHOICE_TTL = 10.0  # seconds a tool's chosen recipe is reused before installs ar
 
 
 class Service:
-    def __init__(self, gate: Gate, metrics: Metrics, results: ResultStore | JobsResults, engine: str | None = None,
-                 ray_address: str | None = None):
+    def __init__(self, gate: Gate, metrics: Metrics, results: ResultStore | JobsResults, engine: str | None = None):
         self.gate = gate
-        self.ray = RayBackend(ray_address) if ray_address else None
+        # Where tool runs go: None runs them in this process; Ray Serve's gateway sets its
+        # ServeBackend (``run(tool, request, engine) -> core.Output``, see pixelsmith.jobs.ray_serve).
+        self.backend: Any = None
         self.metrics = metrics
         self.results = results
         self.engine = engine
@@ -64,8 +65,8 @@ class Service:
     def _run_parsed(self, tool_name: str, request: Any, engine: str | None = None) -> core.Output:
         tool = get_tool(tool_name)
         recipe = core.choose(tool, engine) if engine else self._choose(tool)
-        if self.ray is not None:
-            out = self.ray.run(tool.name, request, recipe.engine)
+        if self.backend is not None:
+            out = self.backend.run(tool.name, request, recipe.engine)
         else:
             self._load_models(recipe)
             out = core.run(tool.name, request, engine=recipe.engine)
@@ -165,28 +166,3 @@ class Service:
         for task in list(self._tasks):
             task.cancel()
 
-
-class RayBackend:
-    """Runs tools as Ray tasks (``pixelsmith serve --ray ADDRESS``); the server keeps HTTP, limits and metrics.
-
-    Requests travel as their JSON form (images as PNG base64) and are validated
-    again on the worker, which loads its own models; the encoded image comes back.
-    """
-
-    def __init__(self, address: str):
-        import ray
-
-        ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
-                 log_to_driver=False, include_dashboard=False)
-        self._ray = ray
-        self._task = ray.remote(_ray_run)
-
-    def run(self, tool_name: str, request: Any, engine: str) -> core.Output:
-        data, fmt, seed, reason, seconds, used = self._ray.get(
-            self._task.remote(tool_name, request.model_dump(mode="json"), engine))
-        return core.Output(tool_name, used, None, data, fmt, seed, reason, seconds)  # type: ignore[arg-type]
-
-
-def _ray_run(tool_name: str, fields: dict[str, Any], engine: str) -> tuple:
-    out = core.run(tool_name, fields, engine=engine)
-    return out.data, out.format, out.seed, out.finish_reason, out.seconds, out.engine

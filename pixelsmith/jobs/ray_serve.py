@@ -1,156 +1,201 @@
-"""``pixelsmith serve --ray``: the tools as Ray Serve deployments, one per engine group.
+"""``pixelsmith serve --ray ADDRESS``: the pixelsmith server as a Ray Serve application.
 
-* ``ToolGroup`` deployments wrap :func:`pixelsmith.core.run`; each replica loads
-  its models once (the engines cache sessions per process). The embedded group
-  takes a CPU per replica, the diffusers group a GPU fraction; both autoscale on
-  queued requests per replica.
-* The ``Gateway`` ingress serves the pixelsmith HTTP server app when it is
-  installed (Stability REST + Bedrock + jobs API), with its tool runs sent to
-  the group deployments through :class:`ServeBackend`; otherwise a minimal
-  ``POST /v1/run/{tool}`` JSON endpoint.
+* One ``tools-<engine>`` deployment per engine group wraps :func:`pixelsmith.core.run`;
+  each replica loads its models once (at start with ``--preload``; the engines
+  cache them per process). The embedded group takes a CPU per replica, the
+  diffusers group a GPU fraction; both autoscale on ongoing requests per replica.
+* The diffusers group's ``generate`` method is a ``@serve.batch``: Serve hands it
+  up to PIXELSMITH_MAX_BATCH (default 4) requests that arrived together, and
+  :func:`pixelsmith.core.run_many` runs them as one announced group, so the
+  same-shape text-to-image requests among them share one pipeline call.
+* The ``Gateway`` ingress serves the full server app (Stability REST, Bedrock,
+  jobs API, studio) built by ``create_app`` from the Settings the ``serve``
+  command was given (passed in the replica's environment), auth included; its
+  tool runs go to the group deployments through :class:`ServeBackend`.
 
-``serve_on_ray(address, host, port)`` is what ``pixelsmith serve --ray`` calls.
-:class:`ServeBackend` has the ``run(tool, request, engine) -> Output`` shape the
-server's Ray backend uses, so the server can route to the deployments instead
-of plain Ray tasks.
+Errors travel back as plain data (typed errors do not survive pickling: their
+constructors take other arguments than their message) and are raised again in
+the gateway, so the caller gets them in its own API's error shape.
 """
 from __future__ import annotations
 
-import base64
+import asyncio
 import os
 from typing import Any
 
-from fastapi import Request  # module level: FastAPI resolves the endpoints' string annotations here
-
-GROUPS = {
-    # engine -> replica resources and autoscaling; the GPU fraction lets several diffusion
-    # replicas share one card when their models fit (see docs/scale.md)
-    "embedded": {"ray_actor_options": {"num_cpus": 1},
-                 "autoscaling_config": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 2}},
-    "diffusers": {"ray_actor_options": {"num_cpus": 1, "num_gpus": float(os.environ.get("PIXELSMITH_GPU_FRACTION",
-                                                                                       "0") or 0)},
-                  "autoscaling_config": {"min_replicas": 0, "max_replicas": 4, "target_ongoing_requests": 2}},
-}
+APP_NAME = "pixelsmith"
+ENGINES_ENV = "PIXELSMITH_SERVE_ENGINES"  # the deployed groups, told to the gateway
 
 
-def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: base64.b64encode(v).decode() if isinstance(v, (bytes, bytearray)) else v for k, v in fields.items()}
+def max_batch() -> int:
+    return max(1, int(os.environ.get("PIXELSMITH_MAX_BATCH", "4")))
 
 
-def run_tool(tool: str, fields: dict[str, Any], engine: str | None) -> dict[str, Any]:
-    """One tool run in a replica: JSON fields in (images base64), encoded image out."""
+def batch_wait_s() -> float:
+    """How long Serve holds a first request for others to join its batch."""
+    return float(os.environ.get("PIXELSMITH_SERVE_BATCH_WAIT_S", "0.05"))
+
+
+def group_options(engine: str) -> dict[str, Any]:
+    """Replica resources and autoscaling per engine group (read when deploying)."""
+    if engine == "diffusers":
+        batch = max_batch()
+        gpus = float(os.environ.get("PIXELSMITH_GPU_FRACTION", "0") or 0)
+        # the GPU fraction lets several diffusion replicas share one card when their models fit (docs/scale.md);
+        # room for one batch running and one gathering; the replicas' batcher takes the same batch size
+        return {"ray_actor_options": {"num_cpus": 1, "num_gpus": gpus,
+                                      "runtime_env": {"env_vars": {"PIXELSMITH_MAX_BATCH": str(batch)}}},
+                "max_ongoing_requests": 2 * batch,
+                "autoscaling_config": {"min_replicas": 0, "max_replicas": 4, "target_ongoing_requests": batch}}
+    return {"ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 4,
+            "autoscaling_config": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 2}}
+
+
+# -- results and errors across processes ---------------------------------------------------------
+
+def encode_result(result: Any) -> dict[str, Any]:
+    """A core.Output, or a PixelsmithError, as plain data for the trip to the gateway."""
+    from pixelsmith.errors import PixelsmithError
+
+    if isinstance(result, PixelsmithError):
+        return {"error": {"type": type(result), "message": result.message, "state": dict(vars(result))}}
+    return {"data": result.data, "format": result.format, "seed": result.seed, "engine": result.engine,
+            "finish_reason": result.finish_reason, "seconds": result.seconds,
+            "metadata": {**result.metadata, "ray_pid": os.getpid()}}
+
+
+def decode_result(tool: str, res: dict[str, Any]) -> Any:
+    """The replica's answer as a core.Output, or its typed error raised here."""
     from pixelsmith import core
 
-    out = core.run(tool, fields, engine=engine)
-    return {"data": out.data, "format": out.format, "seed": out.seed, "finish_reason": out.finish_reason,
-            "seconds": out.seconds, "engine": out.engine, "pid": os.getpid()}
+    if "error" in res:
+        err = res["error"]
+        exc = Exception.__new__(err["type"])
+        Exception.__init__(exc, err["message"])
+        vars(exc).update(err["state"])
+        raise exc
+    return core.Output(tool, res["engine"], None, res["data"], res["format"], res["seed"],  # type: ignore[arg-type]
+                       res["finish_reason"], res["seconds"], res["metadata"])
 
 
-def _deployments():
+def _run_one(tool: str, fields: dict[str, Any], engine: str) -> dict[str, Any]:
+    from pixelsmith import core
+    from pixelsmith.errors import PixelsmithError
+
+    try:
+        return encode_result(core.run(tool, fields, engine=engine))
+    except PixelsmithError as exc:
+        return encode_result(exc)
+
+
+def _preload(engine: str) -> None:
+    """Load the models of every tool this engine can serve here (as the server's --preload does)."""
+    from pixelsmith import core
+    from pixelsmith.tools import all_tools
+
+    for tool in all_tools():
+        recipe = tool.recipes.get(engine)
+        if recipe is not None and core.missing_for(recipe) is None:
+            for model in recipe.models:
+                core.Context(engine=engine, seed=0).session(model)
+
+
+# -- deployments -----------------------------------------------------------------------------------
+
+def _deployments() -> tuple[Any, Any]:
     from ray import serve
 
-    @serve.deployment(name="ToolGroup", max_ongoing_requests=4)
-    class ToolGroup:
-        def __init__(self, engine: str):
+    class _Group:
+        def __init__(self, engine: str, preload: bool = False):
             self.engine = engine
             os.environ.setdefault("PIXELSMITH_THREADS", "1")
             from pixelsmith.tools import all_tools
 
             all_tools()
+            if preload:
+                _preload(engine)
 
-        def run(self, tool: str, fields: dict[str, Any]) -> dict[str, Any]:
-            return run_tool(tool, fields, self.engine)
+        async def run(self, tool: str, fields: dict[str, Any]) -> dict[str, Any]:
+            return await asyncio.to_thread(_run_one, tool, fields, self.engine)
 
-    return ToolGroup
+    ToolGroup = serve.deployment(name="ToolGroup")(_Group)
+
+    class _DiffusionGroup(_Group):
+        @serve.batch(max_batch_size=max_batch(), batch_wait_timeout_s=batch_wait_s())
+        async def generate(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """A Serve batch of generate requests, run as one group (one pipeline call per shape)."""
+            import logging
+
+            from pixelsmith import core
+            from pixelsmith.engines.diffusers.batching import BATCHER
+
+            before = len(BATCHER.batches)
+            results = await asyncio.to_thread(core.run_many, [("generate", f) for f in batch], engine=self.engine)
+            logging.getLogger("ray.serve").info("serve batch of %d generate request(s); pipeline batch sizes %s",
+                                                len(batch), BATCHER.batches[before:])
+            return [encode_result(r) for r in results]
+
+    DiffusionGroup = serve.deployment(name="DiffusionGroup")(_DiffusionGroup)
+    return ToolGroup, DiffusionGroup
 
 
 class ServeBackend:
-    """``run(tool, request, engine) -> core.Output`` through the group deployments' handles."""
+    """The server's tool-run backend on Ray Serve: ``run(tool, request, engine) -> core.Output``.
 
-    def __init__(self, handles: dict[str, Any]):
-        self.handles = handles
+    Each engine's deployment handle is looked up on first use (the gateway's app
+    is built before the handles can be fetched).
+    """
+
+    def __init__(self, engines: list[str] | None = None):
+        import threading
+
+        self.engines = engines
+        self.handles: dict[str, Any] = {}
+        self._lock = threading.Lock()  # requests arrive on many threads; one handle per engine
+
+    def _handle(self, tool: str, engine: str) -> Any:
+        if self.engines is not None and engine not in self.engines:
+            from pixelsmith.errors import Missing, ToolUnavailable
+
+            raise ToolUnavailable(tool, [Missing(engine, [], "", "is not deployed on this Ray Serve app "
+                                                 f"(deployed: {', '.join(self.engines)})")])
+        with self._lock:
+            if engine not in self.handles:
+                from ray import serve
+
+                self.handles[engine] = serve.get_deployment_handle(f"tools-{engine}", app_name=APP_NAME)
+            return self.handles[engine]
 
     def run(self, tool_name: str, request: Any, engine: str) -> Any:
-        from pixelsmith import core
-
         fields = request.model_dump(mode="json") if hasattr(request, "model_dump") else dict(request)
-        handle = self.handles.get(engine) or next(iter(self.handles.values()))
-        res = handle.run.remote(tool_name, fields).result()
-        return core.Output(tool_name, res["engine"], None, res["data"], res["format"], res["seed"],  # type: ignore
-                           res["finish_reason"], res["seconds"], {"ray_pid": res["pid"]})
-
-
-APP_NAME = "pixelsmith"
-
-
-def _handle(engine: str) -> Any:
-    from ray import serve
-
-    return serve.get_deployment_handle(f"tools-{engine}", app_name=APP_NAME)
-
-
-class _LazyBackend(ServeBackend):
-    """Handles looked up by engine when first used (the replica builds the app before they exist)."""
-
-    def __init__(self) -> None:
-        super().__init__({})
-
-    def run(self, tool_name: str, request: Any, engine: str) -> Any:
-        if engine not in self.handles:
-            self.handles[engine] = _handle(engine)
-        return super().run(tool_name, request, engine)
+        handle = self._handle(tool_name, engine)
+        if engine == "diffusers" and tool_name == "generate":
+            res = handle.generate.remote(fields).result()  # joins a @serve.batch
+        else:
+            res = handle.run.remote(tool_name, fields).result()
+        return decode_result(tool_name, res)
 
 
 def build_gateway_app() -> Any:
     """Built inside the Gateway replica (a FastAPI app does not travel between processes)."""
-    import logging
+    from pixelsmith.api.app import SETTINGS_ENV, Settings, create_app
 
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, Response
-
-    app: FastAPI
-    try:  # the full server (REST, Bedrock, jobs API) when that front end is installed
-        from pixelsmith.api.app import Settings, create_app
-
-        app = create_app(Settings(host="0.0.0.0", auth=os.environ.get("PIXELSMITH_AUTH", "1") != "0"))
-        service = getattr(app.state, "service", None)
-        if service is not None and hasattr(service, "ray"):
-            service.ray = _LazyBackend()  # the server's tool runs go to the group deployments
-    except Exception as exc:  # noqa: BLE001 - the minimal endpoints below still serve
-        logging.getLogger("pixelsmith").warning("full server app unavailable on Ray Serve: %s", exc)
-        app = FastAPI(title="pixelsmith on Ray Serve")
-    minimal = FastAPI()
-
-    @minimal.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @minimal.post("/v1/run/{tool}")
-    async def run(tool: str, request: Request) -> Response:
-        from pixelsmith import core
-        from pixelsmith.errors import PixelsmithError
-        from pixelsmith.tools import get_tool
-
-        try:
-            spec = get_tool(tool)
-            recipe = core.choose(spec, None)
-            fields = await request.json()
-            spec.parse(fields)  # refuse a bad request here, before it takes a replica's time
-            res = await _handle(recipe.engine).run.remote(spec.name, fields)
-        except PixelsmithError as exc:
-            return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details},
-                                status_code=exc.status)
-        return Response(res["data"], media_type=f"image/{res['format']}",
-                        headers={"seed": str(res["seed"]), "x-engine": res["engine"], "x-replica-pid": str(res["pid"])})
-
-    app.mount("/ray", minimal)  # always there: /ray/healthz, /ray/v1/run/{tool}
+    if os.environ.get(SETTINGS_ENV):
+        settings = Settings.from_env()
+    else:  # deployed without serve_on_ray: keep the safe default, keys required
+        settings = Settings(host="0.0.0.0", auth=True)
+    settings.preload = False  # the group replicas load the models, not the gateway
+    settings.ray_address = settings.ray_address or "serve"  # tool runs wait on the cluster: many slots
+    app = create_app(settings)
+    engines = [e for e in os.environ.get(ENGINES_ENV, "").split(",") if e] or None
+    app.state.service.backend = ServeBackend(engines)
     return app
 
 
-def _gateway():
+def _gateway(max_ongoing: int) -> Any:
     from ray import serve
 
-    @serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0})
+    @serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=max_ongoing)
     @serve.ingress(build_gateway_app)
     class Gateway:
         def __init__(self, **groups: Any):
@@ -159,32 +204,62 @@ def _gateway():
     return Gateway
 
 
-def build_application(engines: list[str] | None = None):
-    """The Serve application: one ToolGroup deployment per engine group, behind the Gateway."""
+def build_application(engines: list[str] | None = None, settings: Any = None) -> Any:
+    """The Serve application: a ``tools-<engine>`` deployment per engine group, behind the Gateway."""
+    from pixelsmith.api.app import SETTINGS_ENV, Settings
     from pixelsmith.engines import ENGINES
 
-    ToolGroup = _deployments()
+    settings = settings or Settings(host="0.0.0.0")
     engines = engines or [e for e, spec in ENGINES.items() if not spec.missing_packages()]
-    groups = {e: ToolGroup.options(name=f"tools-{e}", **GROUPS.get(e, GROUPS["embedded"])).bind(e) for e in engines}
-    return _gateway().bind(**groups)
+    ToolGroup, DiffusionGroup = _deployments()
+    groups = {e: (DiffusionGroup if e == "diffusers" else ToolGroup).options(name=f"tools-{e}", **group_options(e))
+              .bind(e, settings.preload) for e in engines}
+    env = {SETTINGS_ENV: settings.to_env(), ENGINES_ENV: ",".join(engines)}
+    gateway = _gateway(settings.slots + settings.queue_size)  # the gateway's own gate answers 503 past that
+    return gateway.options(ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": env}}).bind(**groups)
 
 
 def serve_on_ray(address: str | None = None, host: str = "127.0.0.1", port: int = 8000, *,
-                 engines: list[str] | None = None, blocking: bool = True) -> Any:
-    """Deploy pixelsmith on Ray Serve at ``address`` ('local' or None starts a local Ray)."""
+                 engines: list[str] | None = None, settings: Any = None, blocking: bool = True,
+                 on_ready: Any = None) -> Any:
+    """Deploy pixelsmith on Ray Serve at ``address`` ('local' or None starts Ray in this process).
+
+    ``settings`` (pixelsmith.api.app.Settings) configure the gateway's server:
+    auth, limits, data folder, forced engine. Blocking, it waits until Ctrl-C
+    (or SIGTERM), then shuts Serve down.
+    """
+    import dataclasses
+    import signal
+    import time
+
     from ray import serve
 
+    from pixelsmith.api.app import Settings
     from pixelsmith.jobs.ray_batch import connect
 
-    connect(address)
+    settings = dataclasses.replace(settings) if settings is not None else Settings(host=host, port=port)
+    settings.host, settings.port, settings.ray_address = host, port, address or "local"
+    if settings.engine and not engines:
+        engines = [settings.engine]
+    ray = connect(address)
     serve.start(http_options={"host": host, "port": port})
-    handle = serve.run(build_application(engines), name=APP_NAME, route_prefix="/", blocking=False)
-    if blocking:
-        import time
+    handle = serve.run(build_application(engines, settings), name=APP_NAME, route_prefix="/", blocking=False)
+    if on_ready is not None:
+        on_ready()
+    if not blocking:
+        return handle
 
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            serve.shutdown()
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM (docker stop, systemd) shuts down like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        if address in (None, "local"):
+            ray.shutdown()
     return handle

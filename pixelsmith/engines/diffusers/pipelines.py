@@ -39,13 +39,17 @@ def steps_for(base: str, steps: int | None = None) -> int:
     return steps or DEFAULTS.get(base, (28, 4.0))[0]
 
 
+_CLASSES_LOCK = threading.Lock()
+
+
 def build(kind: str, base: str, controlnet: str | None = None) -> Any:
     """kind: txt2img | img2img | inpaint | control."""
-    import diffusers
+    with _CLASSES_LOCK:  # diffusers' lazy attributes fail (AttributeError) when threads resolve them first at once
+        import diffusers
 
-    cls = {"txt2img": diffusers.StableDiffusion3Pipeline, "img2img": diffusers.StableDiffusion3Img2ImgPipeline,
-           "inpaint": diffusers.StableDiffusion3InpaintPipeline,
-           "control": diffusers.StableDiffusion3ControlNetPipeline}[kind]
+        cls = {"txt2img": diffusers.StableDiffusion3Pipeline, "img2img": diffusers.StableDiffusion3Img2ImgPipeline,
+               "inpaint": diffusers.StableDiffusion3InpaintPipeline,
+               "control": diffusers.StableDiffusion3ControlNetPipeline}[kind]
     parts = {p: C.sd3_part(base, p) for p in PARTS}
     extra = {"controlnet": C.controlnet(controlnet)} if kind == "control" else {}
     pipe = cls(scheduler=C.scheduler(base), **parts, **extra)
