@@ -255,3 +255,104 @@ def test_the_input_endpoint_serves_only_this_jobs_uploads_to_its_owner(server, t
     # and an item id from another job is not served through this one
     assert requests.get(f"{server.url}/v1/jobs/{foreign}/items/{item['id']}/inputs/input", headers=server.a,
                         timeout=10).status_code == 404
+
+
+# --- runs without an input image (text-to-image) ---------------------------------------------------
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """A models folder of this test's own: the embedded weights linked in, no diffusion weights (yet)."""
+    from pixelsmith.config import models_dir
+
+    real = models_dir()
+    root = tmp_path / "models"
+    root.mkdir()
+    for name in ("realesrgan-x4plus", "isnet-general", "realesr-animevideov3-x4"):
+        if (real / name).exists():
+            (root / name).symlink_to(real / name)
+    monkeypatch.setenv("PIXELSMITH_MODELS", str(root))
+    return root
+
+
+def submit_text_run(server, headers, step: dict) -> requests.Response:
+    """A run with no files at all: a plain form, as curl -d or a page's FormData without images sends it."""
+    return requests.post(server.url + "/v1/jobs", headers=headers, timeout=30,
+                         data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]})
+
+
+def run_item(server, headers, job_id: str) -> dict:
+    wait_finished(server, headers, job_id, timeout=180)
+    return requests.get(f"{server.url}/v1/jobs/{job_id}/items", headers=headers, timeout=10).json()["items"][0]
+
+
+def test_a_run_without_files_is_a_job_when_its_tool_needs_no_image(server, models):
+    made = submit_text_run(server, server.a, {"tool": "generate", "prompt": "a red cat"})
+    assert made.status_code == 201, made.text
+    job = made.json()
+    assert job["meta"]["kind"] == "run" and job["meta"]["tool"] == "generate" and job["priority"] > 0
+    # no diffusion weights here: the item fails once (no retries: it would fail again) with the pull command
+    item = run_item(server, server.a, job["id"])
+    assert item["state"] == "failed" and item["attempts"] == 1, item
+    assert "pixelsmith models pull sd3.5-large" in item["error"]
+    assert item["input"] is None and item["inputs"] == {}
+    listed = [j for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
+              if j["id"] == job["id"]][0]
+    assert listed["item"]["steps"] == [{"tool": "generate", "prompt": "a red cat"}]
+    assert listed["item"]["error"] == item["error"] and "url" not in listed["item"]
+    assert requests.get(f"{server.url}/v1/jobs/{job['id']}/results/{item['id']}", headers=server.a,
+                        timeout=10).status_code == 404
+
+
+def test_a_run_or_batch_that_needs_an_image_and_has_none_is_refused(server):
+    upscale = submit_text_run(server, server.a, {"tool": "fast-upscale"})
+    assert upscale.status_code == 400 and "fast-upscale needs an input image" in upscale.json()["message"]
+    # validated as it will run: image-to-image without the image is a bad request, not a failed item
+    img2img = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
+        "kind": "run", "steps": [{"tool": "generate", "prompt": "a cat", "mode": "image-to-image"}]})
+    assert img2img.status_code == 400 and "image-to-image needs an image" in img2img.json()["message"]
+    for batch in ({"steps": '[{"tool": "generate", "prompt": "a cat"}]'},
+                  {"steps": '[{"tool": "generate", "prompt": "a cat"}]', "kind": "batch"}):
+        refused = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data=batch)
+        assert refused.status_code == 400 and "upload one or more images" in refused.json()["message"]
+    manifest = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
+        "items": [{"label": "x"}], "steps": [{"tool": "generate", "prompt": "a cat"}]})
+    assert manifest.status_code == 400 and "needs 'input'" in manifest.json()["message"]
+
+
+def test_a_text_to_image_run_on_the_tiny_pipeline_writes_its_result(server, models, tmp_path, monkeypatch):
+    pytest.importorskip("diffusers")
+    import torch
+
+    from pixelsmith import core
+    from pixelsmith.engines.diffusers import components, tiny
+    from pixelsmith.engines.diffusers.pull import pull
+
+    monkeypatch.setenv("PIXELSMITH_DIFFUSION_STEPS", "2")
+    monkeypatch.setenv("PIXELSMITH_DEVICE", "cpu")
+    tiny.build_all(tmp_path / "tiny", names=["sd3.5-large"])
+    assert pull(["sd3.5-large"], source=tmp_path / "tiny", log=lambda line: None) == ["sd3.5-large"]
+    components.STORE.clear()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        step = {"tool": "generate", "prompt": "a red cat", "seed": 7, "aspect_ratio": "16:9"}
+        job = submit_text_run(server, server.a, step).json()
+        item = run_item(server, server.a, job["id"])
+        assert item["state"] == "done", item
+        assert item["result"]["steps"][0]["engine"] == "diffusers" and item["result"]["steps"][0]["seed"] == 7
+        listing = requests.get(f"{server.url}/v1/jobs/{job['id']}/results", headers=server.a, timeout=10).json()
+        [result] = listing["results"]
+        assert result["name"].endswith("-generate.png") and result["url"] == item["url"]
+        got = requests.get(server.url + item["url"], headers=server.a, timeout=10)
+        assert got.headers["content-type"] == "image/png"
+        assert hashlib.sha256(got.content).hexdigest() == got.headers["x-checksum-sha256"] == item["checksum"]
+        assert Image.open(io.BytesIO(got.content)).size == (80, 48)  # 16:9 at the tiny model's native 64 px
+        # the very image the engine makes for this prompt and seed: the step's fields reached the model
+        direct = core.run("generate", {k: v for k, v in step.items() if k != "tool"}, engine="diffusers")
+        assert got.content == direct.data
+        # the output file is whole: no temporary file left beside it
+        out = pathlib.Path(result["output"])
+        assert out.read_bytes() == got.content and [p.name for p in out.parent.iterdir()] == [out.name]
+    finally:
+        torch.set_num_threads(threads)
+        components.STORE.clear()

@@ -1,7 +1,8 @@
 """The jobs HTTP API: submit a manifest or uploaded files with steps, follow it, fetch results.
 
     POST /v1/jobs                       JSON manifest, or multipart files + steps (Idempotency-Key honoured);
-                                        kind=run: one interactive item, claimed before batch items
+                                        kind=run: one interactive item, claimed before batch items; without
+                                        files when its tool needs no input image (text-to-image)
     GET  /v1/jobs                       the caller's jobs (runs with their item)
     GET  /v1/jobs/{id}                  progress counts, rate, ETA, queue position, running items' progress
     GET  /v1/jobs/{id}/items            per-item state, attempts, error, checksum, timings, progress, queue
@@ -156,11 +157,15 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
                 if isinstance(given, str) and resolve(str(svc.root), given) not in spooled:
                     check_path(resolve(str(svc.root), given), "input")
             out_root = out_dir or str(svc.output_dir(tag))
-            manifest = expand(doc, str(svc.root), output=out_root, check_tools=False)
+            if kind == "run" and not doc.get("items"):
+                # no image given: one item without input (its tool makes the image, e.g. text-to-image),
+                # named after the job's tag; a tool that needs an image is refused by expand
+                doc["items"] = [{"label": tag[:8]}]
+            manifest = expand(doc, str(svc.root), output=out_root, check_tools=False, inputless=kind == "run")
             from pixelsmith.tools import get_tool
 
             for item in manifest.items:  # every path must be an upload of this request or allowed
-                if item.input not in spooled:
+                if item.input is not None and item.input not in spooled:
                     check_path(item.input, "input")
                 target = item.output if "://" in item.output else str(pathlib.Path(item.output).resolve())
                 if not target.startswith(out_root.rstrip("/") + "/"):  # a name template with ../
@@ -297,7 +302,8 @@ def _name_in(item) -> str:
 
 
 async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any], Any, set[str]]:
-    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON.
+    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON
+    (no files: a run whose tool makes the image).
     Also returns the paths this request uploaded (the only local paths it may use unchecked)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
@@ -309,11 +315,12 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
             raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
         webhook = doc.pop("webhook", None)
         return doc, webhook, set()
-    if not ctype.startswith("multipart/form-data"):
+    # a plain urlencoded form carries no files, but a text-to-image run needs none
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise InvalidRequest.one("", "send a JSON manifest or multipart/form-data with files and steps")
     form = await request.form()
     files = [f for f in form.getlist("files") if hasattr(f, "read")]
-    if not files:
+    if not files and form.get("kind") != "run":  # a run may make its image (text-to-image); a batch needs files
         raise InvalidRequest.one("files", "upload one or more images as 'files'")
     if len(files) > MAX_FILES:
         raise InvalidRequest.one("files", f"at most {MAX_FILES} files per job")

@@ -1,5 +1,8 @@
 """Run one work item: read its input, run its chain of steps, write its output atomically.
 
+An item without input (a text-to-image run) starts with no image: its first
+tool's primary image stays empty and that tool makes the picture.
+
 Inputs, extra images (masks, style images) and outputs are fsspec paths, so a
 cluster can read and write shared storage (``s3://...`` once ``s3fs`` is
 installed); local paths use :func:`pixelsmith.fsutil.atomic_write`.
@@ -106,7 +109,7 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
     started = time.perf_counter()
     steps_meta: list[dict[str, Any]] = []
     try:
-        current: Any = read_bytes(work.input)
+        current: Any = read_bytes(work.input) if work.input is not None else None
         out = None
         for index, step in enumerate(work.steps):
             if keep_going is not None and not keep_going():
@@ -118,7 +121,7 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
                 if isinstance(fields.get(name), str):
                     fields[name] = read_bytes(fields[name])
             primary = model.primary_image()
-            if primary:
+            if primary and current is not None:
                 fields[primary] = current
             if "seed" in model.model_fields and not fields.get("seed"):
                 fields["seed"] = item_seed(work.key, index)

@@ -16,7 +16,9 @@ A manifest is YAML (one document) or JSONL (one item per line; a line without
 
 Each step's primary image (``Tool.request.primary_image()``) is the previous
 step's output (the item's input for the first step); other image fields are
-paths relative to the manifest. Every step's fields are validated against the
+paths relative to the manifest. Only the jobs API's runs (``kind=run``) may have
+an item without ``input``: its first tool makes the image (text-to-image), so
+that tool's primary image must be optional. Every step's fields are validated against the
 tool's request model before anything runs, so a typo fails the whole batch
 up front instead of item by item.
 """
@@ -57,7 +59,7 @@ class WorkItem:
     """One concrete unit of work: one input file through one chain to one output path."""
 
     key: str  # unique within a job: the output path
-    input: str
+    input: str | None  # None: the first step makes the image (a text-to-image run)
     steps: list[Step]
     output: str
     label: str = ""
@@ -177,8 +179,9 @@ def _steps(raw: Any, where: str) -> list[Step]:
     return steps
 
 
-def check_step(step: Step, base: str, where: str) -> Step:
-    """Validate a step's fields against its tool's request model (image paths made absolute)."""
+def check_step(step: Step, base: str, where: str, *, has_input: bool = True) -> Step:
+    """Validate a step's fields against its tool's request model (image paths made absolute).
+    ``has_input=False``: the step gets no primary image (the first step of an item without input)."""
     from pixelsmith.tools import get_tool
 
     try:
@@ -190,6 +193,9 @@ def check_step(step: Step, base: str, where: str) -> Step:
     fields = dict(step.fields)
     if primary in fields:
         raise ManifestError(f"{where}: '{primary}' comes from the previous step (or the item's input); remove it")
+    if not has_input and primary and model.model_fields[primary].is_required():
+        raise ManifestError(f"{where}: {tool.name} needs an input image ('{primary}'): upload it as 'files' "
+                            "or give the item an 'input'")
     images = set(model.image_fields())
     for name in list(fields):
         if name in images and fields[name] is not None:
@@ -203,7 +209,7 @@ def check_step(step: Step, base: str, where: str) -> Step:
     from PIL import Image
 
     probe = {k: v for k, v in fields.items() if k not in images}
-    if primary:
+    if primary and has_input:  # without input the request is validated as it will run (e.g. text-to-image)
         probe[primary] = Image.new("RGB", (512, 512))
     try:
         model.model_validate(probe)
@@ -221,8 +227,9 @@ def check_step(step: Step, base: str, where: str) -> Step:
     return Step(tool.name, fields)
 
 
-def render_name(template: str, *, input_path: str, steps: list[Step], index: int, label: str) -> str:
-    stem = posixpath.splitext(posixpath.basename(input_path))[0]
+def render_name(template: str, *, input_path: str | None, steps: list[Step], index: int, label: str) -> str:
+    input_path = input_path or ""  # no input (a text-to-image run): the label stands for the stem
+    stem = posixpath.splitext(posixpath.basename(input_path))[0] or label or "untitled"
     fmt = steps[-1].fields.get("output_format", "png") if steps else "png"
     values = {
         "stem": stem, "name": posixpath.basename(input_path), "ext": EXT_FOR_FORMAT.get(fmt, fmt),
@@ -237,8 +244,9 @@ def render_name(template: str, *, input_path: str, steps: list[Step], index: int
 
 
 def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_tools: bool = True,
-           source: str = "") -> Manifest:
-    """Resolve globs and folders, validate steps, and name every output."""
+           source: str = "", inputless: bool = False) -> Manifest:
+    """Resolve globs and folders, validate steps, and name every output.
+    ``inputless``: an item may omit ``input`` (the jobs API's runs), if its first tool needs no image."""
     from pixelsmith import core
     from pixelsmith.tools import get_tool
 
@@ -261,13 +269,14 @@ def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_t
     for n, raw in enumerate(raw_items, 1):
         if isinstance(raw, str):
             raw = {"input": raw}
-        if not isinstance(raw, dict) or "input" not in raw:
+        has_input = isinstance(raw, dict) and raw.get("input") is not None
+        if not isinstance(raw, dict) or not (has_input or inputless):
             raise ManifestError(f"item {n}: needs 'input' (a file, glob or folder)")
         extra = set(raw) - {"input", "steps", "name", "label"}
         if extra:
             raise ManifestError(f"item {n}: unknown key(s) {', '.join(sorted(extra))}")
-        where = f"item {n} ({raw['input']})"
-        chain = [check_step(s, base, f"{where}, step {i}")
+        where = f"item {n} ({raw['input']})" if has_input else f"item {n}"
+        chain = [check_step(s, base, f"{where}, step {i}", has_input=has_input or i > 1)
                  for i, s in enumerate(_steps(raw.get("steps", doc.get("steps")), where), 1)]
         notes = []
         if check_tools and skip:
@@ -281,22 +290,24 @@ def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_t
                 else:
                     kept.append(s)
             chain = kept
-        inputs = expand_inputs(resolve(base, raw["input"]))
+            if not has_input and chain:  # the step that now comes first gets no image either
+                chain[0] = check_step(chain[0], base, f"{where}, first step kept", has_input=False)
+        inputs: list[str | None] = expand_inputs(resolve(base, raw["input"])) if has_input else [None]
         if not inputs:
             raise ManifestError(f"{where}: matches no image files")
         if not chain:
             continue  # every step skipped: nothing to do for this item (the note says why)
         for path in inputs:
             label = str(raw.get("label", "")) if len(inputs) == 1 else ""
+            stem = posixpath.splitext(posixpath.basename(path))[0] if path else ""
             name = render_name(str(raw.get("name") or template), input_path=path, steps=chain,
                                index=len(items) + 1, label=label)
             out = posixpath.join(out_dir, name) if _is_url(out_dir) else str(pathlib.Path(out_dir) / name)
             if out in by_output:
-                raise ManifestError(f"two items would write {out}: {by_output[out]} and {path}; "
+                raise ManifestError(f"two items would write {out}: {by_output[out]} and {path or where}; "
                                     "use {parent} or {index} in the name template")
-            by_output[out] = path
-            items.append(WorkItem(out, path, chain, out, label or posixpath.splitext(posixpath.basename(path))[0],
-                                  list(notes)))
+            by_output[out] = path or where
+            items.append(WorkItem(out, path, chain, out, label or stem, list(notes)))
     sheet = doc.get("contact_sheet")
     if sheet is True:
         sheet = "index.html"

@@ -143,11 +143,12 @@ class JobService:
                     step_fields[name] = path
             else:
                 step_fields[name] = value
-        if input_path is None:
+        if input_path is None and primary and model.model_fields[primary].is_required():
             from pixelsmith.errors import InvalidRequest
 
-            raise InvalidRequest.one(primary or "image", "is required")
-        step = check_step(Step(spec.name, step_fields), str(self.root), "request")
+            raise InvalidRequest.one(primary, "is required")
+        # no primary image (text-to-image): the item has no input and its tool makes the picture
+        step = check_step(Step(spec.name, step_fields), str(self.root), "request", has_input=input_path is not None)
         ext = EXT_FOR_FORMAT.get(step.fields.get("output_format", "png"), "png")
         out = str(self.output_dir(tag) / f"result.{ext}")
         import secrets
