@@ -115,8 +115,8 @@ def _deployments() -> tuple[Any, Any]:
             if preload:
                 _preload(engine)
 
-        async def run(self, tool: str, fields: dict[str, Any]) -> dict[str, Any]:
-            return await asyncio.to_thread(_run_one, tool, fields, self.engine)
+        def run(self, tool: str, fields: dict[str, Any]) -> dict[str, Any]:
+            return _run_one(tool, fields, self.engine)  # Serve runs sync methods in its thread pool
 
     ToolGroup = serve.deployment(name="ToolGroup")(_Group)
 
