@@ -640,3 +640,66 @@ def test_keys_are_asked_for_and_kept_for_the_session(browser, tmp_path_factory, 
         assert page.evaluate("() => sessionStorage.getItem('pixelsmith.apiKey')") == key
         assert page.evaluate("() => localStorage.length") == 0, "the key is never stored beyond the tab"
         ctx.close()
+
+
+def test_text_to_image_runs_as_a_job_fails_clearly_then_runs_on_tiny_weights(browser, tmp_path_factory, monkeypatch):
+    """generate has no input image: it is a one-item job all the same (never the REST route), so its
+    failure reason, its prompt in the history, its thumbnail and Re-run come from the job store."""
+    pytest.importorskip("diffusers")
+    from pixelsmith.api.app import Settings
+    from pixelsmith.api.testing import LiveServer
+    from pixelsmith.engines.diffusers import components, tiny
+    from pixelsmith.engines.diffusers.pull import pull
+
+    models = tmp_path_factory.mktemp("t2i-models")  # no diffusion weights: generate cannot be served
+    monkeypatch.setenv("PIXELSMITH_MODELS", str(models))
+    monkeypatch.setenv("PIXELSMITH_DIFFUSION_STEPS", "2")
+    monkeypatch.setenv("PIXELSMITH_DEVICE", "cpu")
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("t2i-server")), access_log=False)) as live:
+        open_tool(page, live, "generate")
+        page.fill('[data-field="prompt"] textarea', "a red cat")
+        # the page disables tools the server says it cannot serve; the run itself must say why too
+        page.evaluate("() => { window.studio.tool.ready = true; document.querySelector('#run').disabled = false; }")
+        run_and_wait(page)
+        assert "pixelsmith models pull sd3.5-large" in page.inner_text("#run-error")
+        assert [u.removeprefix(live.url) for u in posts] == ["/v1/jobs"], "the run went through the jobs API"
+
+        # tiny random weights installed: generate is servable, the result comes from the job
+        built = tmp_path_factory.mktemp("t2i-tiny")
+        tiny.build_all(built, names=["sd3.5-large"])
+        pull(["sd3.5-large"], source=built, log=lambda _: None)
+        components.STORE.clear()
+        try:
+            open_tool(page, live, "generate")
+            assert page.locator("#run").is_enabled()
+            page.fill('[data-field="prompt"] textarea', "a blue dog")
+            run_and_wait(page)
+            assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+            size = page.inner_text("#result-size")
+            assert size.startswith("64×64")
+            page.click("#tab-history")
+            page.wait_for_function("() => document.querySelectorAll('#history-runs li.run').length === 2")
+            done, failed = page.locator("#history-runs li.run").all()
+            assert "“a blue dog”" in done.inner_text() and "“a red cat”" in failed.inner_text()
+            assert "pixelsmith models pull sd3.5-large" in failed.inner_text()
+            page.wait_for_function("() => document.querySelector('#history-runs li.run.done img').naturalWidth === 64")
+            done.get_by_role("button", name="Re-run").click()
+            page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
+                                   timeout=RUN_TIMEOUT_MS)
+            assert page.inner_text("#result-size") == size
+            assert page.input_value('[data-field="prompt"] textarea') == "a blue dog"
+            assert page.evaluate("() => window.studio.stage.base") is None, "text-to-image: no input on the stage"
+            assert not [u for u in posts if "/v2beta/" in u], "no run took the REST route"
+            page.click("#tab-history")
+            page.wait_for_function("() => document.querySelectorAll('#history-runs li.run').length === 3")
+            assert "“a blue dog”" in page.locator("#history-runs li.run.done").first.inner_text()
+        finally:
+            components.STORE.clear()
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

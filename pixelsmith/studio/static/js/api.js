@@ -139,7 +139,8 @@ export async function runTool(tool, form, { onStatus = () => {}, signal } = {}) 
 
 const FINAL = new Set(["done", "failed", "cancelled"]);
 
-// POST /v1/jobs: the primary image as `files`, other images by field name, the rest as one step
+// POST /v1/jobs: the primary image as `files` (none for text-to-image: the tool makes the image),
+// other images by field name, the rest as one step
 export async function submitRun(tool, values, primary) {
   const form = new FormData();
   const step = { tool: tool.name };

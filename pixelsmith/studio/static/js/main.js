@@ -131,8 +131,10 @@ document.addEventListener("keydown", (e) => {
 
 function updateHint() {
   let hint = "";
-  if (!stage.base && state.form?.primary) hint = "Add an image to start.";
-  else if (stage.maskEnabled) {
+  if (!stage.base && state.form?.primary) {
+    hint = state.form.spec(state.form.primary).required ? "Add an image to start."
+      : "Fill in the form and run; add an image only to start from it."; // text-to-image: the image is optional
+  } else if (stage.maskEnabled) {
     hint = stage.tool === "pan"
       ? "Drag to pan, wheel to zoom. Press B to paint the mask."
       : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
@@ -326,9 +328,9 @@ async function run() {
   $("cancel").hidden = false;
   const status = runStatus();
   try {
-    // a run is a one-item job on the server (queued ahead of batches, kept in its history);
-    // a tool with no input image, or a server without the jobs API, runs on the REST route
-    const asJob = Boolean(state.form.primary && values[state.form.primary]) && await batch.detectMode();
+    // a run is a one-item job on the server (queued ahead of batches, kept in its history), with or
+    // without an input image (text-to-image); only a server without the jobs API gets the REST route
+    const asJob = await batch.detectMode();
     const out = asJob ? await runAsJob(tool, values, controller, status) : await runDirect(tool, values, controller, status);
     const bitmap = await createImageBitmap(out.blob);
     await showResult({ ...out, width: bitmap.width, height: bitmap.height, tool: tool.name }, bitmap, values);
@@ -514,6 +516,9 @@ async function listRuns() {
   return (body.jobs || []).filter((j) => j.meta?.kind === "run" && j.item);
 }
 
+// the prompt stands for a run without an input image (text-to-image): the history shows it on its own line
+const promptOf = (item) => (item.steps || [])[0]?.prompt || "";
+
 function stepFields(item) {
   const step = (item.steps || [])[0] || {};
   return Object.fromEntries(Object.entries(step).filter(([k]) => k !== "tool" && !(k in (item.inputs || {}))));
@@ -544,19 +549,23 @@ async function renderHistory() {
     });
     const open = el("button", { type: "button", text: "Open", disabled: item.state !== "done" });
     open.addEventListener("click", () => openRun(job, false).catch(showError));
-    const rerun = el("button", { type: "button", text: "Re-run", disabled: !item.inputs?.input });
+    // a run made without an input image re-runs from its settings alone; one whose input is gone cannot
+    const rerun = el("button", { type: "button", text: "Re-run", disabled: Boolean(item.input) && !item.inputs?.input });
     rerun.addEventListener("click", () => openRun(job, true).catch(showError));
     const when = new Date(job.created * 1000).toLocaleString();
     const last = (item.result?.steps || []).slice(-1)[0] || {};
     const facts = [when, item.state === "done" ? `${(item.seconds ?? 0).toFixed(1)} s` : item.state,
       item.result?.size ? item.result.size.join("×") : "", last.seed ? `seed ${last.seed}` : ""].filter(Boolean);
-    const fields = Object.entries(stepFields(item)).map(([k, v]) => `${k}=${v}`).join(", ");
+    const fields = Object.entries(stepFields(item)).filter(([k]) => k !== "prompt").map(([k, v]) => `${k}=${v}`).join(", ");
+    const prompt = promptOf(item);
     list.append(el("li", { class: `run ${item.state}`, "data-job": job.id },
       img,
       el("div", { class: "meta" },
         el("strong", { text: tool }),
         el("span", { text: facts.join(" · ") }),
-        el("span", { class: "fields", text: item.error || fields })),
+        ...(prompt ? [el("span", { class: "prompt", text: `“${prompt}”` })] : []),
+        ...(fields ? [el("span", { class: "fields", text: fields })] : []),
+        ...(item.error ? [el("span", { class: "reason", text: item.error })] : [])),
       el("div", { class: "actions" }, check, open, rerun)));
   }
   $("history-compare").disabled = selected.size !== 2;
@@ -567,6 +576,7 @@ async function renderHistory() {
 async function openRun(job, again) {
   const item = job.item;
   const toolName = job.meta.tool || item.steps?.[0]?.tool;
+  if (!item.input) { state.input = null; } // made without an input image: none carried over from the stage
   selectTool(toolName);
   setHash(`tool=${toolName}`);
   showScreen("screen-tools");
