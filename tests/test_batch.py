@@ -94,6 +94,23 @@ def test_manifest_errors_say_what_is_wrong(tmp_path, body, message):
         load(write(tmp_path / "m.yaml", body))
 
 
+def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_the_image(tmp_path, monkeypatch):
+    from pixelsmith.jobs.manifest import expand
+
+    doc = {"items": [{"label": "t2i"}], "steps": [{"tool": "generate", "prompt": "a cat"}, "fast-upscale"]}
+    with pytest.raises(ManifestError, match="needs 'input'"):  # a batch manifest: every item has an input
+        expand(dict(doc), str(tmp_path))
+    [item] = expand(dict(doc), str(tmp_path), output=str(tmp_path / "o"), inputless=True).items
+    assert item.input is None and item.output == str(tmp_path / "o" / "t2i-fast-upscale.png")
+    assert item.key == item.output and item.label == "t2i"
+    with pytest.raises(ManifestError, match="fast-upscale needs an input image"):
+        expand({"items": [{}], "steps": ["fast-upscale"]}, str(tmp_path), inputless=True)
+    # no diffusion weights: generate is skipped, and the step now first would get no image either
+    monkeypatch.setenv("PIXELSMITH_MODELS", str(tmp_path / "no-models"))
+    with pytest.raises(ManifestError, match="fast-upscale needs an input image"):
+        expand({**doc, "skip_unavailable": True}, str(tmp_path), inputless=True)
+
+
 def test_jsonl_rejects_non_json_line():
     with pytest.raises(ManifestError, match="line 2"):
         parse_text('{"input": "a.png"}\nnot json', jsonl=True)
