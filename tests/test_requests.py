@@ -146,3 +146,24 @@ def test_remove_background_formats_union():
     # REST allows png/webp; Bedrock documents jpeg too: the union is accepted (docs/api-choices.md).
     for fmt in ("png", "webp", "jpeg"):
         assert get_tool("remove-background").parse({"image": b64png(), "output_format": fmt}).output_format == fmt
+
+
+def test_registry_first_load_is_safe_from_many_threads():
+    """A fresh process whose first tool lookups come from several threads at once (a server's
+    first requests) finds every tool: nobody sees a half-filled registry."""
+    import subprocess
+    import sys
+
+    code = ("import threading\n"
+            "from pixelsmith.tools import get_tool\n"
+            "names = ['erase', 'generate', 'fast-upscale', 'style-transfer'] * 4\n"
+            "errors = []\n"
+            "def look(n):\n"
+            "    try: get_tool(n)\n"
+            "    except Exception as exc: errors.append(repr(exc))\n"
+            "ts = [threading.Thread(target=look, args=(n,)) for n in names]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "print('errors', errors)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "errors []" in out.stdout, out.stdout

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 
 from pixelsmith.errors import UnknownTool
 from pixelsmith.tools.base import Tool
@@ -20,20 +21,28 @@ _MODULES = (
 _RECIPE_PACKAGES = ("pixelsmith.engines.diffusers.recipes",)
 
 TOOLS: dict[str, Tool] = {}
+_LOCK = threading.Lock()
+_LOADED = threading.Event()
 
 
 def _load() -> None:
-    if TOOLS:
+    # Server threads may ask for their first tool at the same moment: one loads, the others wait,
+    # and nobody reads a half-filled registry (TOOLS is filled before the event is set).
+    if _LOADED.is_set():
         return
-    for mod in _MODULES:
-        tool = importlib.import_module(f"pixelsmith.tools.{mod}").TOOL
-        TOOLS[tool.name] = tool
-    for pkg in _RECIPE_PACKAGES:
-        try:
-            importlib.import_module(pkg)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not pkg.startswith(exc.name):
-                raise
+    with _LOCK:
+        if _LOADED.is_set():
+            return
+        for mod in _MODULES:
+            tool = importlib.import_module(f"pixelsmith.tools.{mod}").TOOL
+            TOOLS[tool.name] = tool
+        for pkg in _RECIPE_PACKAGES:
+            try:
+                importlib.import_module(pkg)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not pkg.startswith(exc.name):
+                    raise
+        _LOADED.set()
 
 
 def all_tools() -> list[Tool]:
