@@ -94,7 +94,8 @@ def test_manifest_errors_say_what_is_wrong(tmp_path, body, message):
         load(write(tmp_path / "m.yaml", body))
 
 
-def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_the_image(tmp_path, monkeypatch):
+def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_the_image(tmp_path, monkeypatch,
+                                                                                        embedded_models):
     from pixelsmith.jobs.manifest import expand
 
     doc = {"items": [{"label": "t2i"}], "steps": [{"tool": "generate", "prompt": "a cat"}, "fast-upscale"]}
@@ -105,8 +106,16 @@ def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_t
     assert item.key == item.output and item.label == "t2i"
     with pytest.raises(ManifestError, match="fast-upscale needs an input image"):
         expand({"items": [{}], "steps": ["fast-upscale"]}, str(tmp_path), inputless=True)
-    # no diffusion weights: generate is skipped, and the step now first would get no image either
-    monkeypatch.setenv("PIXELSMITH_MODELS", str(tmp_path / "no-models"))
+    # no diffusion weights (the embedded ones only): generate is skipped, and the step now first would
+    # get no image either
+    from pixelsmith.config import models_dir
+
+    embedded = tmp_path / "embedded-only"
+    embedded.mkdir()
+    for folder in models_dir().iterdir():
+        if folder.name.startswith(("realesr", "isnet")):
+            (embedded / folder.name).symlink_to(folder)
+    monkeypatch.setenv("PIXELSMITH_MODELS", str(embedded))
     with pytest.raises(ManifestError, match="fast-upscale needs an input image"):
         expand({**doc, "skip_unavailable": True}, str(tmp_path), inputless=True)
 
