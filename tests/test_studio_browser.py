@@ -663,6 +663,7 @@ def test_text_to_image_runs_as_a_job_fails_clearly_then_runs_on_tiny_weights(bro
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("t2i-server")), access_log=False)) as live:
         open_tool(page, live, "generate")
+        assert "Optional" in page.inner_text("#stage-empty-text"), "the image is optional for text-to-image"
         page.fill('[data-field="prompt"] textarea', "a red cat")
         # the page disables tools the server says it cannot serve; the run itself must say why too
         page.evaluate("() => { window.studio.tool.ready = true; document.querySelector('#run').disabled = false; }")

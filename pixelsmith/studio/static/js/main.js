@@ -241,6 +241,10 @@ function selectTool(name) {
   $("mask-tools").hidden = !stage.maskEnabled;
   stage.tool = stage.maskEnabled ? document.querySelector('input[name="pointer"]:checked').value : "pan";
   $("stage-empty").hidden = !form.primary ? true : Boolean(state.input);
+  // text-to-image tools take an image only to start from it: say so where the drop target is
+  $("stage-empty-text").textContent = form.primary && !form.spec(form.primary).required
+    ? "Optional: drop or paste an image here to start from it (image-to-image), or just run."
+    : "Drop an image here, paste it, or use the form's file picker.";
   clearResult();
   hideError();
   if (form.primary && state.input) {
