@@ -113,7 +113,7 @@ def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DE
                 stats.retried += 1
             else:
                 stats.failed += 1
-                stats.errors.append(f"{claim.work.input}: {exc.reason}")
+                stats.errors.append(f"{claim.work.input or claim.work.output}: {exc.reason}")
             continue
         lease.stop()
         if store.complete(claim.item_id, worker, checksum=outcome.checksum, size=outcome.size,
