@@ -19,7 +19,8 @@ from pixelsmith.models import get_model, is_installed
 from pixelsmith.tools import get_tool
 from pixelsmith.tools.base import MAX_SEED, Recipe, Tool, ToolRequest
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]  # what a recipe calls: (done, total)
+RunProgress = Callable[[int, int, str], None]  # what a caller of run hears: (done, total, unit)
 
 
 @dataclass
@@ -124,15 +125,17 @@ def parse(tool_name: str, fields: dict[str, Any]) -> tuple[Tool, ToolRequest]:
 
 
 def run(tool_name: str, request: ToolRequest | dict[str, Any], *, engine: str | None = None,
-        progress: Progress | None = None) -> Output:
-    """Run one tool on one request and return the encoded result."""
+        progress: RunProgress | None = None) -> Output:
+    """Run one tool on one request and return the encoded result. ``progress(done, total, unit)``
+    hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...)."""
     tool = get_tool(tool_name)
     req = request if isinstance(request, ToolRequest) else tool.parse(request)
     if not isinstance(req, tool.request):
         raise InvalidRequest.one("", f"request is a {type(req).__name__}, not a {tool.request.__name__}")
     recipe = choose(tool, engine)
     seed = resolve_seed(getattr(req, "seed", 0))
-    ctx = Context(engine=recipe.engine, seed=seed, progress=progress)
+    report = (lambda done, total: progress(done, total, recipe.progress_unit)) if progress else None
+    ctx = Context(engine=recipe.engine, seed=seed, progress=report)
     started = time.perf_counter()
     result = recipe.run(req, ctx)
     fmt = getattr(req, "output_format", "png")

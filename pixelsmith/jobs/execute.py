@@ -125,7 +125,7 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
                 fields[primary] = current
             if "seed" in model.model_fields and not fields.get("seed"):
                 fields["seed"] = item_seed(work.key, index)
-            out = core.run(tool.name, tool.parse(fields), progress=_reporter(tool, progress, index))
+            out = core.run(tool.name, tool.parse(fields), progress=_reporter(progress, index))
             steps_meta.append({"tool": tool.name, "engine": out.engine, "seconds": round(out.seconds, 3),
                                "size": list(out.image.size), **({"seed": out.seed} if out.seed else {})})
             current = out.image  # the next step takes the PIL image: no re-encode between steps
@@ -142,15 +142,8 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
                    {"steps": steps_meta, "format": out.format, "size": list(out.image.size)})
 
 
-def _reporter(tool: Any, progress: Callable[[int, int, str, int], None] | None,
-              step: int) -> Callable[[int, int], None] | None:
-    """core.run's (done, total) hook, with the unit of the recipe core will pick (the same choice)."""
+def _reporter(progress: Callable[[int, int, str, int], None] | None, step: int) -> Callable[[int, int, str], None] | None:
+    """core.run's (done, total, unit) hook, tagged with the chain's step number."""
     if progress is None:
         return None
-    from pixelsmith import core
-
-    try:
-        unit = core.choose(tool, None).progress_unit
-    except Exception:  # noqa: BLE001 - no recipe can run: core.run raises the real error next
-        unit = "step"
-    return lambda done, total: progress(done, total, unit, step)
+    return lambda done, total, unit: progress(done, total, unit, step)
