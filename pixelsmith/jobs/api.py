@@ -124,13 +124,12 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
     def uploaded_inputs(svc: JobService, status, item) -> dict[str, pathlib.Path]:
         """The files this job's upload spooled for the item: its input and image fields (mask...)."""
         tag = status.meta.get("spool")
-        found = {}
-        if svc.spooled(tag, item.input):
-            found["input"] = svc.spooled(tag, item.input)
-        for step in item.steps:
-            for name, value in step.items():
-                if name not in found and name != "tool" and isinstance(value, str) and svc.spooled(tag, value):
-                    found[name] = svc.spooled(tag, value)
+        candidates = [("input", item.input)] + [(name, value) for step in item.steps for name, value in step.items()
+                                                if name != "tool" and isinstance(value, str)]
+        found: dict[str, pathlib.Path] = {}
+        for name, value in candidates:
+            if name not in found and (path := svc.spooled(tag, value)) is not None:
+                found[name] = path
         return found
 
     @router.post("", status_code=201, summary="Submit a job: a JSON manifest, or multipart files + steps")
