@@ -97,6 +97,19 @@ def availability(tool: Tool) -> tuple[Recipe | None, list[Missing]]:
     return (ready[0] if ready else None), missing
 
 
+def servable_recipes(engine: str | None = None) -> list[Recipe]:
+    """For every tool, the recipe that serves it here (the best installed one, or ``engine``'s),
+    leaving out tools that cannot run: what a server or replica loads at start."""
+    from pixelsmith.tools import all_tools
+
+    found = []
+    for tool in all_tools():
+        recipe = tool.recipes.get(engine) if engine else availability(tool)[0]
+        if recipe is not None and missing_for(recipe) is None:
+            found.append(recipe)
+    return found
+
+
 def choose(tool: Tool, engine: str | None) -> Recipe:
     if engine:
         if engine not in ENGINES:

@@ -66,15 +66,13 @@ def serve(
 
 def _serve_on_ray(settings, address: str, workers: int, auth_line: str) -> None:
     """The same server as a Ray Serve app: the gateway replica gets these settings, tools run in deployments."""
-    from pixelsmith.engines import ENGINES
-    from pixelsmith.jobs.ray_serve import serve_on_ray
+    from pixelsmith.jobs.ray_serve import installed_engines, serve_on_ray
 
     if workers > 1:
         typer.echo("note: --workers is ignored with --ray; Ray Serve scales the replicas", err=True)
     # the gateway replica reads keys and results here: resolved now, not from the replica's own environment
     settings.data_dir = str(settings.data_path)
-    engines = ([settings.engine] if settings.engine else
-               [e for e, spec in ENGINES.items() if not spec.missing_packages()])
+    engines = [settings.engine] if settings.engine else installed_engines()
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"deploying pixelsmith on Ray Serve (Ray: {address}) ...", err=True)
 

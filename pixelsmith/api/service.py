@@ -95,12 +95,8 @@ class Service:
 
     def preload(self) -> list[str]:
         """Load the models of every tool this machine can serve (blocking); returns their names."""
-        from pixelsmith.tools import all_tools
-
-        for tool in all_tools():
-            recipe, _ = core.availability(tool) if not self.engine else (tool.recipes.get(self.engine), [])
-            if recipe is not None and core.missing_for(recipe) is None:
-                self._load_models(recipe)
+        for recipe in core.servable_recipes(self.engine):
+            self._load_models(recipe)
         return sorted(m for _, m in self._loaded)
 
     # -- asynchronous (REST creative upscale) ---------------------------------

@@ -91,13 +91,10 @@ def _run_one(tool: str, fields: dict[str, Any], engine: str) -> dict[str, Any]:
 def _preload(engine: str) -> None:
     """Load the models of every tool this engine can serve here (as the server's --preload does)."""
     from pixelsmith import core
-    from pixelsmith.tools import all_tools
 
-    for tool in all_tools():
-        recipe = tool.recipes.get(engine)
-        if recipe is not None and core.missing_for(recipe) is None:
-            for model in recipe.models:
-                core.Context(engine=engine, seed=0).session(model)
+    for recipe in core.servable_recipes(engine):
+        for model in recipe.models:
+            core.Context(engine=engine, seed=0).session(model)
 
 
 # -- deployments -----------------------------------------------------------------------------------
@@ -204,13 +201,19 @@ def _gateway(max_ongoing: int) -> Any:
     return Gateway
 
 
+def installed_engines() -> list[str]:
+    """The engine groups this machine can deploy (their Python packages are installed)."""
+    from pixelsmith.engines import ENGINES
+
+    return [e for e, spec in ENGINES.items() if not spec.missing_packages()]
+
+
 def build_application(engines: list[str] | None = None, settings: Any = None) -> Any:
     """The Serve application: a ``tools-<engine>`` deployment per engine group, behind the Gateway."""
     from pixelsmith.api.app import SETTINGS_ENV, Settings
-    from pixelsmith.engines import ENGINES
 
     settings = settings or Settings(host="0.0.0.0")
-    engines = engines or [e for e, spec in ENGINES.items() if not spec.missing_packages()]
+    engines = engines or installed_engines()
     ToolGroup, DiffusionGroup = _deployments()
     groups = {e: (DiffusionGroup if e == "diffusers" else ToolGroup).options(name=f"tools-{e}", **group_options(e))
               .bind(e, settings.preload) for e in engines}
