@@ -15,6 +15,7 @@
 Rates count from the first item started to the last finished (the store's timestamps), so
 process start-up and model loading are excluded; wall time including them is printed too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 def make_images(folder: pathlib.Path, count: int, size: int = 128) -> None:
     from PIL import Image
 
-    sources = [Image.open(ROOT / "samples" / n).convert("RGB") for n in
-               ("remove_background_input.png", "inpainting_input_image.png", "search_and_recolor_input.png")]
+    sources = [
+        Image.open(ROOT / "samples" / n).convert("RGB")
+        for n in ("remove_background_input.png", "inpainting_input_image.png", "search_and_recolor_input.png")
+    ]
     for i in range(count):
         src = sources[i % len(sources)]
         k = 400 + (i * 37) % 500
@@ -64,13 +67,20 @@ def bench_local(folder: pathlib.Path, workers: int, threads: int | None = None) 
     from pixelsmith.jobs.runner import run_batch
 
     t0 = time.time()
-    res = run_batch(str(manifest(folder, f"out-w{workers}-t{threads or 0}")), workers=workers, threads=threads,
-                    show_progress=False, echo=lambda _l: None)
+    res = run_batch(
+        str(manifest(folder, f"out-w{workers}-t{threads or 0}")),
+        workers=workers,
+        threads=threads,
+        show_progress=False,
+        echo=lambda _l: None,
+    )
     wall = time.time() - t0
     rate, done, med = rate_of(res.store_path, res.job_id)
     per = f"{threads} thread(s) each" if threads else "cores shared out"
-    print(f"local workers={workers} ({per}): {done} items, {rate:.3f} items/s (median {med:.2f} s/item in a "
-          f"worker), wall {wall:.1f} s incl. start-up")
+    print(
+        f"local workers={workers} ({per}): {done} items, {rate:.3f} items/s (median {med:.2f} s/item in a "
+        f"worker), wall {wall:.1f} s incl. start-up"
+    )
     return rate
 
 
@@ -80,15 +90,22 @@ def bench_ray(folder: pathlib.Path) -> float:
 
     with LocalCluster(worker_nodes=1, cpus_per_node=1) as cluster:
         t0 = time.time()
-        res = run_batch(str(manifest(folder, "out-ray")), workers=2, ray_address=cluster.address,
-                        show_progress=False, echo=lambda _l: None)
+        res = run_batch(
+            str(manifest(folder, "out-ray")),
+            workers=2,
+            ray_address=cluster.address,
+            show_progress=False,
+            echo=lambda _l: None,
+        )
         wall = time.time() - t0
         import ray
 
         ray.shutdown()
     rate, done, med = rate_of(res.store_path, res.job_id)
-    print(f"ray 2 nodes x 1 CPU, 2 actors: {done} items, {rate:.3f} items/s (median {med:.2f} s/item), "
-          f"wall {wall:.1f} s incl. driver connect and actor start")
+    print(
+        f"ray 2 nodes x 1 CPU, 2 actors: {done} items, {rate:.3f} items/s (median {med:.2f} s/item), "
+        f"wall {wall:.1f} s incl. driver connect and actor start"
+    )
     return rate
 
 
@@ -111,16 +128,19 @@ def bench_store(n: int = 2000) -> None:
         for _ in range(100):
             store.job(job)
         t_status = (time.perf_counter() - t0) / 100
-    print(f"store: {n} items; create {t_create / n * 1000:.3f} ms/item; claim+heartbeat+complete "
-          f"{t_loop / n * 1000:.3f} ms/item (goal < 2 ms); job status query {t_status * 1000:.2f} ms")
+    print(
+        f"store: {n} items; create {t_create / n * 1000:.3f} ms/item; claim+heartbeat+complete "
+        f"{t_loop / n * 1000:.3f} ms/item (goal < 2 ms); job status query {t_status * 1000:.2f} ms"
+    )
 
 
 def bench_recovery(folder: pathlib.Path, lease_s: float = 10.0) -> None:
     """kill -9 a worker holding an item; how long until the item runs again."""
+    import threading
+
     from pixelsmith.jobs import runner
     from pixelsmith.jobs.manifest import load
     from pixelsmith.jobs.store import SQLiteJobStore
-    import threading
 
     for supervised in (True, False):
         out = f"out-recovery-{'sup' if supervised else 'lease'}"
@@ -150,8 +170,10 @@ def bench_recovery(folder: pathlib.Path, lease_s: float = 10.0) -> None:
                     break
             time.sleep(0.01)
         took = time.time() - killed
-        print(f"recovery ({'supervisor' if supervised else f'lease expiry only, lease {lease_s:g} s'}): "
-              f"item running again {took:.2f} s after kill -9")
+        print(
+            f"recovery ({'supervisor' if supervised else f'lease expiry only, lease {lease_s:g} s'}): "
+            f"item running again {took:.2f} s after kill -9"
+        )
         if supervised:
             t.join()
         else:
@@ -166,9 +188,13 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--only", choices=["store", "local", "ray", "recovery"])
-    ap.add_argument("--threads", type=int, default=1,
-                    help="model threads per local worker (1: one core each, the per-added-core figure; "
-                         "0: cores shared out between the workers)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="model threads per local worker (1: one core each, the per-added-core figure; "
+        "0: cores shared out between the workers)",
+    )
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at start")
     if args.only in (None, "store"):

@@ -18,6 +18,7 @@ levers (components.optimise: fused QKV, channels-last VAE, torch.compile when
 text-encoder caching does not flatter the engine; the cache's own effect is
 printed separately.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,29 +35,94 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 # Published configs (transformer/config.json of stabilityai/stable-diffusion-3.5-{large,medium}).
 TRANSFORMERS = {
-    "large": dict(sample_size=128, patch_size=2, in_channels=16, num_layers=38, attention_head_dim=64,
-                  num_attention_heads=38, joint_attention_dim=4096, caption_projection_dim=2432,
-                  pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=192, qk_norm="rms_norm"),
-    "medium": dict(sample_size=128, patch_size=2, in_channels=16, num_layers=24, attention_head_dim=64,
-                   num_attention_heads=24, joint_attention_dim=4096, caption_projection_dim=1536,
-                   pooled_projection_dim=2048, out_channels=16, pos_embed_max_size=384, qk_norm="rms_norm",
-                   dual_attention_layers=tuple(range(13))),
+    "large": dict(
+        sample_size=128,
+        patch_size=2,
+        in_channels=16,
+        num_layers=38,
+        attention_head_dim=64,
+        num_attention_heads=38,
+        joint_attention_dim=4096,
+        caption_projection_dim=2432,
+        pooled_projection_dim=2048,
+        out_channels=16,
+        pos_embed_max_size=192,
+        qk_norm="rms_norm",
+    ),
+    "medium": dict(
+        sample_size=128,
+        patch_size=2,
+        in_channels=16,
+        num_layers=24,
+        attention_head_dim=64,
+        num_attention_heads=24,
+        joint_attention_dim=4096,
+        caption_projection_dim=1536,
+        pooled_projection_dim=2048,
+        out_channels=16,
+        pos_embed_max_size=384,
+        qk_norm="rms_norm",
+        dual_attention_layers=tuple(range(13)),
+    ),
 }
-VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-           up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
-           latent_channels=16, norm_num_groups=32, sample_size=1024, scaling_factor=1.5305, shift_factor=0.0609,
-           use_quant_conv=False, use_post_quant_conv=False)
-CLIP_L = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
-              projection_dim=768, hidden_act="quick_gelu", max_position_embeddings=77)
-CLIP_G = dict(vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
-              projection_dim=1280, hidden_act="gelu", max_position_embeddings=77)
-T5_XXL = dict(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24,
-              feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, is_encoder_decoder=False)
+VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=16,
+    norm_num_groups=32,
+    sample_size=1024,
+    scaling_factor=1.5305,
+    shift_factor=0.0609,
+    use_quant_conv=False,
+    use_post_quant_conv=False,
+)
+CLIP_L = dict(
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_attention_heads=12,
+    num_hidden_layers=12,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    max_position_embeddings=77,
+)
+CLIP_G = dict(
+    vocab_size=49408,
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_attention_heads=20,
+    num_hidden_layers=32,
+    projection_dim=1280,
+    hidden_act="gelu",
+    max_position_embeddings=77,
+)
+T5_XXL = dict(
+    vocab_size=32128,
+    d_model=4096,
+    d_ff=10240,
+    d_kv=64,
+    num_heads=64,
+    num_layers=24,
+    feed_forward_proj="gated-gelu",
+    relative_attention_num_buckets=32,
+    is_encoder_decoder=False,
+)
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
-PROMPTS = ["a lighthouse on a cliff at dawn", "a red fox in fresh snow", "a busy night market in the rain",
-           "a bowl of ramen, studio photo", "an astronaut riding a horse", "a watercolor map of an island",
-           "a glass teapot with blooming tea", "a vintage car on a desert road"]
+PROMPTS = [
+    "a lighthouse on a cliff at dawn",
+    "a red fox in fresh snow",
+    "a busy night market in the rain",
+    "a bowl of ramen, studio photo",
+    "an astronaut riding a horse",
+    "a watercolor map of an island",
+    "a glass teapot with blooming tea",
+    "a vintage car on a desert road",
+]
 
 
 def build_components(size: str, smoke: bool, device, dtype):
@@ -75,8 +141,16 @@ def build_components(size: str, smoke: bool, device, dtype):
         from diffusers import StableDiffusion3Pipeline
 
         pipe = StableDiffusion3Pipeline.from_pretrained(folder)
-        for part in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "tokenizer",
-                     "tokenizer_2", "tokenizer_3"):
+        for part in (
+            "transformer",
+            "vae",
+            "text_encoder",
+            "text_encoder_2",
+            "text_encoder_3",
+            "tokenizer",
+            "tokenizer_2",
+            "tokenizer_3",
+        ):
             out[part] = getattr(pipe, part)
         out["scheduler"] = pipe.scheduler
         return out
@@ -101,8 +175,12 @@ def build_components(size: str, smoke: bool, device, dtype):
                 p.mul_(0.5)
     tok, _, _ = tiny.clip_tokenizer()
     tok3, _, _ = tiny.t5_tokenizer()
-    out.update(tokenizer=tok, tokenizer_2=tiny.clip_tokenizer()[0], tokenizer_3=tok3,
-               scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0))
+    out.update(
+        tokenizer=tok,
+        tokenizer_2=tiny.clip_tokenizer()[0],
+        tokenizer_3=tok3,
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0),
+    )
     return out
 
 
@@ -137,7 +215,7 @@ def measure(device):
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def run_plain(parts, prompts, steps, size, seed, device):
@@ -148,8 +226,15 @@ def run_plain(parts, prompts, steps, size, seed, device):
     pipe = StableDiffusion3Pipeline(**parts).to(device)
     pipe.set_progress_bar_config(disable=True)
     gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
-    return pipe(prompt=prompts, num_inference_steps=steps, height=size, width=size, guidance_scale=4.0,
-                generator=gens, output_type="np").images
+    return pipe(
+        prompt=prompts,
+        num_inference_steps=steps,
+        height=size,
+        width=size,
+        guidance_scale=4.0,
+        generator=gens,
+        output_type="np",
+    ).images
 
 
 def run_engine(base, prompts, steps, size, seed, device):
@@ -164,8 +249,15 @@ def run_engine(base, prompts, steps, size, seed, device):
     kw = {k: torch.cat([e[k] for e in embeds]) for k in embeds[0] if k != "guidance_scale"}
     gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
     with torch.inference_mode():
-        return pipe(num_inference_steps=steps, height=size, width=size, guidance_scale=4.0, generator=gens,
-                    output_type="np", **kw).images
+        return pipe(
+            num_inference_steps=steps,
+            height=size,
+            width=size,
+            guidance_scale=4.0,
+            generator=gens,
+            output_type="np",
+            **kw,
+        ).images
 
 
 def cache_note(base: str, device) -> None:
@@ -256,12 +348,17 @@ def main() -> None:
                 images[(path, steps, batch)] = (np.clip(np.nan_to_num(out), 0, 1) * 255).round().astype(np.uint8)
                 per_image = min(times) / batch
                 flops = 2 * n_params * tokens * 2 * steps  # per image: 2·P·T per forward, CFG = 2 forwards
-                results.setdefault((steps, batch), {"model": size_name, "steps": steps, "batch": batch,
-                                                    "params_b": round(n_params / 1e9, 2)})[path] = {
-                    "s_per_image": round(per_image, 3), "images_per_s": round(1 / per_image, 3),
-                    "peak_gb": round(max(peaks), 2), "tflops": round(flops / per_image / 1e12, 1),
+                results.setdefault(
+                    (steps, batch),
+                    {"model": size_name, "steps": steps, "batch": batch, "params_b": round(n_params / 1e9, 2)},
+                )[path] = {
+                    "s_per_image": round(per_image, 3),
+                    "images_per_s": round(1 / per_image, 3),
+                    "peak_gb": round(max(peaks), 2),
+                    "tflops": round(flops / per_image / 1e12, 1),
                     "utilisation": round(flops / per_image / 1e12 / peak, 3) if peak else None,
-                    "finite": bool(np.isfinite(out).all())}
+                    "finite": bool(np.isfinite(out).all()),
+                }
         for steps, batch in settings:
             r = results[(steps, batch)]
             a, b = images[("plain", steps, batch)], images[("pixelsmith", steps, batch)]
@@ -278,15 +375,19 @@ def main() -> None:
 
 
 def print_table(rows, device_name: str) -> None:
-    print(f"\n| model | steps | batch | plain s/img | pixelsmith s/img | speed-up | plain img/s | pixelsmith img/s "
-          f"| peak GB plain/pixelsmith | util plain/pixelsmith | PSNR dB |  ({device_name})")
+    print(
+        f"\n| model | steps | batch | plain s/img | pixelsmith s/img | speed-up | plain img/s | pixelsmith img/s "
+        f"| peak GB plain/pixelsmith | util plain/pixelsmith | PSNR dB |  ({device_name})"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         p, e = r["plain"], r["pixelsmith"]
         util = f"{p['utilisation']}/{e['utilisation']}" if p["utilisation"] is not None else "-"
-        print(f"| {r['model']} | {r['steps']} | {r['batch']} | {p['s_per_image']} | {e['s_per_image']} | "
-              f"{r.get('speedup')} | {p['images_per_s']} | {e['images_per_s']} | {p['peak_gb']}/{e['peak_gb']} | "
-              f"{util} | {r.get('psnr_db')} |")
+        print(
+            f"| {r['model']} | {r['steps']} | {r['batch']} | {p['s_per_image']} | {e['s_per_image']} | "
+            f"{r.get('speedup')} | {p['images_per_s']} | {e['images_per_s']} | {p['peak_gb']}/{e['peak_gb']} | "
+            f"{util} | {r.get('psnr_db')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Prints wall and CPU seconds per run (CPU seconds include OpenCV's worker threads).
 Wall time on a shared machine is noisy: compare CPU seconds when other jobs run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,18 +44,24 @@ def main() -> None:
     ap.add_argument("--no-shiftmap", action="store_true")
     args = ap.parse_args()
     img, hole = case()
-    print(f"image {img.shape[1]}x{img.shape[0]}, hole {hole.mean():.1%}, cores {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"image {img.shape[1]}x{img.shape[0]}, hole {hole.mean():.1%}, cores {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     runs = [timed(lambda i=i: complete(img, hole, seed=i + 1)) for i in range(args.runs)]
     wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-    print(f"ours      median of {args.runs}: {wall:6.2f} s wall, {cpu:6.2f} s CPU "
-          f"(runs: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)})")
+    print(
+        f"ours      median of {args.runs}: {wall:6.2f} s wall, {cpu:6.2f} s CPU "
+        f"(runs: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)})"
+    )
     if not args.no_shiftmap:
         out = np.zeros_like(img)
         known = np.where(hole, 0, 255).astype(np.uint8)
         w, c = timed(lambda: cv2.xphoto.inpaint(img, known, out, cv2.xphoto.INPAINT_SHIFTMAP))
-        print(f"shiftmap  one run:      {w:6.2f} s wall, {c:6.2f} s CPU  -> ours is {w / wall:.1f}x faster (wall), "
-              f"{c / cpu:.1f}x (CPU)")
+        print(
+            f"shiftmap  one run:      {w:6.2f} s wall, {c:6.2f} s CPU  -> ours is {w / wall:.1f}x faster (wall), "
+            f"{c / cpu:.1f}x (CPU)"
+        )
 
 
 if __name__ == "__main__":

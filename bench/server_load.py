@@ -7,6 +7,7 @@ Reports throughput, latency p50/p99 and every non-200 answer (the goal is 0).
 
     .venv/bin/python bench/server_load.py [--clients 32] [--seconds 60] [--api rest|bedrock] [--workers 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import threading
 import time
 
 import requests
-
 from server_overhead import percentile, start_server, tiny_png  # noqa: E402 (bench/ is run as a folder)
 
 
@@ -46,8 +46,9 @@ def main() -> None:
                 if args.api == "rest":
                     r = session.post(base + "/v2beta/stable-image/upscale/fast", files={"image": image}, timeout=300)
                 else:
-                    r = session.post(base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data=body,
-                                     timeout=300)
+                    r = session.post(
+                        base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data=body, timeout=300
+                    )
                 outcome = "ok" if r.status_code == 200 else f"HTTP {r.status_code}"
             except requests.RequestException as exc:
                 outcome = type(exc).__name__
@@ -72,8 +73,10 @@ def main() -> None:
     print(f"{args.clients} clients, {args.api}, fast-upscale 32x32 -> 128x128, {wall:.1f} s, workers {args.workers}")
     print(f"ok {len(ms)}  errors {sum(failures.values())} {dict(failures) or ''}")
     if ms:
-        print(f"throughput {len(ms) / wall:.2f} req/s   latency p50 {percentile(ms, 0.5):.0f} ms  "
-              f"p99 {percentile(ms, 0.99):.0f} ms  max {max(ms):.0f} ms")
+        print(
+            f"throughput {len(ms) / wall:.2f} req/s   latency p50 {percentile(ms, 0.5):.0f} ms  "
+            f"p99 {percentile(ms, 0.99):.0f} ms  max {max(ms):.0f} ms"
+        )
     for line in metrics.splitlines():
         if line.startswith(("pixelsmith_tool_seconds_sum", "pixelsmith_tool_seconds_count")):
             print(line)

@@ -8,6 +8,7 @@ the full-size run.
 
     .venv/bin/python bench/server_notebook.py [--port 8793] [--only "fast upscale,erase"]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,9 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+import test_api_bedrock  # noqa: E402
 from server_overhead import start_server  # noqa: E402
 from test_api_bedrock import notebook_requests, small_b64  # noqa: E402
-
-import test_api_bedrock  # noqa: E402
 
 
 def full_size(name: str, width: int, fmt: str | None = None) -> tuple[str, tuple[int, int]]:
@@ -46,9 +46,14 @@ def main() -> None:
     test_api_bedrock.small_b64 = small_b64
     wanted = {c.strip() for c in args.only.split(",") if c.strip()}
     proc = start_server(args.port, "--lazy")
-    bedrock = boto3.client("bedrock-runtime", endpoint_url=f"http://127.0.0.1:{args.port}", region_name="us-west-2",
-                           aws_access_key_id="any", aws_secret_access_key="any",
-                           config=Config(retries={"total_max_attempts": 1}, read_timeout=3600))
+    bedrock = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=f"http://127.0.0.1:{args.port}",
+        region_name="us-west-2",
+        aws_access_key_id="any",
+        aws_secret_access_key="any",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=3600),
+    )
     try:
         for cell, model_id, body, _ in cells:
             if wanted and cell not in wanted:

@@ -8,6 +8,7 @@ left is HTTP, multipart/JSON parsing, input decoding, auth, limits and logging.
 
     .venv/bin/python bench/server_overhead.py [--requests 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,23 @@ def start_server(port: int, *extra: str) -> subprocess.Popen:
     except requests.ConnectionError:
         pass
     env = {**os.environ, "PIXELSMITH_DATA": tempfile.mkdtemp(prefix="pixelsmith-bench-")}
-    proc = subprocess.Popen([sys.executable, "-m", "pixelsmith", "serve", "--port", str(port), "--rate", "0",
-                             "--log-level", "warning", *extra], env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pixelsmith",
+            "serve",
+            "--port",
+            str(port),
+            "--rate",
+            "0",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -74,12 +90,15 @@ def main() -> None:
     body = json.dumps({"image": base64.b64encode(image).decode(), "output_format": "png"})
     session = requests.Session()
     calls = {
-        "rest raw (accept image/*)": lambda: session.post(base + "/v2beta/stable-image/upscale/fast",
-                                                          files={"image": image}, headers={"accept": "image/*"}),
+        "rest raw (accept image/*)": lambda: session.post(
+            base + "/v2beta/stable-image/upscale/fast", files={"image": image}, headers={"accept": "image/*"}
+        ),
         "rest json (accept application/json)": lambda: session.post(
-            base + "/v2beta/stable-image/upscale/fast", files={"image": image}, headers={"accept": "application/json"}),
+            base + "/v2beta/stable-image/upscale/fast", files={"image": image}, headers={"accept": "application/json"}
+        ),
         "bedrock invoke (JSON, base64)": lambda: session.post(
-            base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data=body),
+            base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data=body
+        ),
     }
     try:
         for name, call in calls.items():
@@ -94,16 +113,20 @@ def main() -> None:
                 total.append(elapsed)
                 overhead.append(elapsed - float(r.headers["x-pixelsmith-tool-seconds"]))
             ms = [v * 1000 for v in overhead]
-            print(f"{name:38s} n={len(ms)}  overhead p50 {statistics.median(ms):6.2f} ms  p90 "
-                  f"{percentile(ms, 0.9):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms   (end-to-end p50 "
-                  f"{statistics.median(total) * 1000:6.2f} ms)")
+            print(
+                f"{name:38s} n={len(ms)}  overhead p50 {statistics.median(ms):6.2f} ms  p90 "
+                f"{percentile(ms, 0.9):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms   (end-to-end p50 "
+                f"{statistics.median(total) * 1000:6.2f} ms)"
+            )
         # The stack alone, with no tool: requests that go through HTTP, auth, limits, multipart/JSON parsing and
         # validation but stop at a 400. Server CPU per request is immune to other processes' load.
         probes = {
-            "rest 400 (multipart, bad image)": lambda: session.post(base + "/v2beta/stable-image/upscale/fast",
-                                                                    files={"image": b"nope"}),
+            "rest 400 (multipart, bad image)": lambda: session.post(
+                base + "/v2beta/stable-image/upscale/fast", files={"image": b"nope"}
+            ),
             "bedrock 400 (JSON, unknown field)": lambda: session.post(
-                base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data='{"x": 1}'),
+                base + "/model/us.stability.stable-fast-upscale-v1%3A0/invoke", data='{"x": 1}'
+            ),
             "GET /healthz": lambda: session.get(base + "/healthz"),
         }
         for name, call in probes.items():
@@ -115,8 +138,10 @@ def main() -> None:
                 call()
                 total.append((time.perf_counter() - t) * 1000)
             cpu = (cpu_seconds(proc.pid) - cpu0) / args.requests * 1000
-            print(f"{name:38s} n={len(total)}  wall p50 {statistics.median(total):6.2f} ms  p99 "
-                  f"{percentile(total, 0.99):6.2f} ms   server CPU {cpu:5.2f} ms/request")
+            print(
+                f"{name:38s} n={len(total)}  wall p50 {statistics.median(total):6.2f} ms  p99 "
+                f"{percentile(total, 0.99):6.2f} ms   server CPU {cpu:5.2f} ms/request"
+            )
     finally:
         proc.terminate()
         proc.wait(30)

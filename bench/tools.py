@@ -7,13 +7,13 @@ and the engine's overhead over the raw model call.
 ``pixelsmith.core.run`` on an already-decoded image minus PNG encoding (reported
 separately); overhead = engine / raw - 1. Run on an otherwise idle machine.
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
 import time
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith import core
@@ -50,8 +50,10 @@ def raw_fast_upscale(img: Image.Image):
 
 CASES = {
     # tool: (raw model call factory, sizes: label -> (w, h))
-    "remove-background": (raw_remove_background, {"512²": (512, 512), "1024²": (1024, 1024),
-                                                 "max 3072²": (3072, 3072)}),
+    "remove-background": (
+        raw_remove_background,
+        {"512²": (512, 512), "1024²": (1024, 1024), "max 3072²": (3072, 3072)},
+    ),
     "fast-upscale": (raw_fast_upscale, {"256²": (256, 256), "512²": (512, 512), "max 1024²": (1024, 1024)}),
 }
 
@@ -61,7 +63,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tools", default=",".join(CASES))
     args = ap.parse_args()
-    print(f"{'tool':20s} {'size':10s} {'engine s':>9s} {'raw s':>8s} {'overhead':>9s} {'encode s':>9s} {'s/out MP':>9s}")
+    print(
+        f"{'tool':20s} {'size':10s} {'engine s':>9s} {'raw s':>8s} {'overhead':>9s} {'encode s':>9s} {'s/out MP':>9s}"
+    )
     for name in args.tools.split(","):
         raw_factory, sizes = CASES[name]
         tool = get_tool(name)
@@ -73,8 +77,11 @@ def main() -> None:
             enc = timed(lambda: encode(out.image, "png"), args.repeat)
             raw = timed(raw_factory(img), args.repeat)
             mp = out.image.width * out.image.height / 1e6
-            print(f"{name:20s} {label:10s} {engine:9.3f} {raw:8.3f} {(engine - enc) / raw - 1:9.1%} {enc:9.3f} "
-                  f"{engine / mp:9.3f}", flush=True)
+            print(
+                f"{name:20s} {label:10s} {engine:9.3f} {raw:8.3f} {(engine - enc) / raw - 1:9.1%} {enc:9.3f} "
+                f"{engine / mp:9.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Python API::
     out.image.save("cut.png")          # a PIL image
     open("cut.webp", "wb").write(pixelsmith.run("remove-background", image=img, output_format="webp").data)
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,11 @@ def run(tool: str, *, engine: str | None = None, **fields: Any):
 
     spec = get_tool(tool)
     images = set(spec.request.image_fields())
-    data = {k: (pathlib.Path(v) if k in images and isinstance(v, (str, os.PathLike)) else v)
-            for k, v in fields.items() if v is not None}
+    data = {
+        k: (pathlib.Path(v) if k in images and isinstance(v, (str, os.PathLike)) else v)
+        for k, v in fields.items()
+        if v is not None
+    }
     return core.run(spec.name, spec.parse(data), engine=engine)
 
 

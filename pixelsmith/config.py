@@ -1,4 +1,5 @@
 """Where pixelsmith keeps things, from the environment (no config file needed)."""
+
 from __future__ import annotations
 
 import os

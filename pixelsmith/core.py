@@ -3,17 +3,19 @@
 The CLI, the Python API, both HTTP adapters and the job workers all go through
 :func:`run`; none of them holds image logic of its own.
 """
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
 
 from pixelsmith.engines import ENGINES
-from pixelsmith.errors import InvalidRequest, Missing, ToolUnavailable
+from pixelsmith.errors import InvalidRequest, Missing, PixelsmithError, ToolUnavailable
 from pixelsmith.imaging.encode import encode, mime_for
 from pixelsmith.models import get_model, is_installed
 from pixelsmith.tools import get_tool
@@ -73,8 +75,9 @@ def missing_for(recipe: Recipe) -> Missing | None:
         return Missing(recipe.engine, [], engine.install, f"needs Python packages {', '.join(packages)}")
     absent = [m for m in recipe.models if not is_installed(m)]
     if absent:
-        return Missing(recipe.engine, absent, get_model(absent[0]).command if len(absent) == 1 else
-                       _command_for(absent))
+        return Missing(
+            recipe.engine, absent, get_model(absent[0]).command if len(absent) == 1 else _command_for(absent)
+        )
     return None
 
 
@@ -137,8 +140,13 @@ def parse(tool_name: str, fields: dict[str, Any]) -> tuple[Tool, ToolRequest]:
     return tool, tool.parse(fields)
 
 
-def run(tool_name: str, request: ToolRequest | dict[str, Any], *, engine: str | None = None,
-        progress: RunProgress | None = None) -> Output:
+def run(
+    tool_name: str,
+    request: ToolRequest | dict[str, Any],
+    *,
+    engine: str | None = None,
+    progress: RunProgress | None = None,
+) -> Output:
     """Run one tool on one request and return the encoded result. ``progress(done, total, unit)``
     hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...)."""
     tool = get_tool(tool_name)
@@ -155,12 +163,22 @@ def run(tool_name: str, request: ToolRequest | dict[str, Any], *, engine: str | 
     data = encode(result.image, fmt)
     elapsed = time.perf_counter() - started
     has_seed = "seed" in tool.request.model_fields
-    return Output(tool.name, recipe.engine, result.image, data, fmt, seed if has_seed else 0,
-                  result.finish_reason, elapsed, {**result.metadata, **({"note": recipe.note} if recipe.note else {})})
+    return Output(
+        tool.name,
+        recipe.engine,
+        result.image,
+        data,
+        fmt,
+        seed if has_seed else 0,
+        result.finish_reason,
+        elapsed,
+        {**result.metadata, **({"note": recipe.note} if recipe.note else {})},
+    )
 
 
-def run_many(calls: list[tuple[str, dict[str, Any] | ToolRequest]], *,
-             engine: str | None = None) -> list[Output | PixelsmithError]:
+def run_many(
+    calls: list[tuple[str, dict[str, Any] | ToolRequest]], *, engine: str | None = None
+) -> list[Output | PixelsmithError]:
     """Run requests together, one thread each; returns each one's Output or its error, in order.
 
     The calls are announced to the diffusers batcher as one group, so same-shape
@@ -172,7 +190,6 @@ def run_many(calls: list[tuple[str, dict[str, Any] | ToolRequest]], *,
     from concurrent.futures import ThreadPoolExecutor
 
     from pixelsmith.engines.diffusers.batching import Group  # torch is imported lazily: cheap
-    from pixelsmith.errors import PixelsmithError
     from pixelsmith.tools import all_tools
 
     if not calls:

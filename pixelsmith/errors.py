@@ -4,6 +4,7 @@ Each error carries a stable ``code`` and a human ``message``; the CLI prints the
 message, and the HTTP adapters map the class to their own wire shapes
 (Stability ``{id, name, errors[]}``, Bedrock ``x-amzn-ErrorType``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class InvalidRequest(PixelsmithError):
         return [p.line() for p in self.problems]
 
     @classmethod
-    def one(cls, field_name: str, message: str, code: str = "invalid") -> "InvalidRequest":
+    def one(cls, field_name: str, message: str, code: str = "invalid") -> InvalidRequest:
         return cls([FieldProblem(field_name, message, code)])
 
 

@@ -1,7 +1,8 @@
 """Writes docs/models.md from the model catalogue (run after adding a model):
 
-    .venv/bin/python scripts/models_doc.py > docs/models.md
+.venv/bin/python scripts/models_doc.py > docs/models.md
 """
+
 from __future__ import annotations
 
 from pixelsmith.models import CATALOG

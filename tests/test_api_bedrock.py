@@ -5,6 +5,7 @@ with the same fields, only with smaller copies of its input images: tools this
 machine serves must answer an image of the requested format and size, the others
 a ValidationException naming what is missing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,9 +35,14 @@ def server():
 
 @pytest.fixture(scope="module")
 def bedrock(server):
-    return boto3.client("bedrock-runtime", endpoint_url=server.url, region_name="us-west-2",
-                        aws_access_key_id="AKIAANYTHING", aws_secret_access_key="anything",
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=300))
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=server.url,
+        region_name="us-west-2",
+        aws_access_key_id="AKIAANYTHING",
+        aws_secret_access_key="anything",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=300),
+    )
 
 
 def small_b64(name: str, width: int, fmt: str | None = None) -> tuple[str, tuple[int, int]]:
@@ -68,43 +74,173 @@ def notebook_requests() -> list[tuple[str, str, dict, tuple[int, int] | None]]:
     removebg, bg_size = small_b64("remove_background_input.png", 128)
     big_ben = "This dreamlike digital art captures a vibrant, kaleidoscopic Big Ben in London"
     return [
-        ("ultra", "stability.stable-image-ultra-v1:1", {"prompt": "dark high contrast render of a psychedelic tree "
-         "of life illuminating dust in a mystical cave.", "negative_prompt": "", "aspect_ratio": "3:2", "seed": 0,
-         "output_format": "jpeg"}, None),
-        ("core", "stability.stable-image-core-v1:1", {"prompt": "op art cat illusion red blue chromostereopsis "
-         "maximum saturation", "negative_prompt": "", "aspect_ratio": "21:9", "seed": 0, "output_format": "jpeg"},
-         None),
-        ("sd3.5", "stability.sd3-5-large-v1:0", {"prompt": "cinematic film still, action photo of a cat riding a "
-         "skateboard", "negative_prompt": "", "aspect_ratio": "1:1", "seed": 0, "output_format": "jpeg",
-         "mode": "text-to-image", "strength": 1}, None),
-        ("sketch", PREFIX + "stable-image-control-sketch-v1:0", {"control_strength": 1, "image": sketch, "seed": 0,
-         "output_format": "jpeg", "prompt": "a house with background of mountains and a river flowing nearby"}, None),
-        ("structure", PREFIX + "stable-image-control-structure-v1:0", {"control_strength": 0.7, "image": structure,
-         "seed": 0, "output_format": "jpeg", "prompt": "surreal structure with motion generated sparks"}, None),
-        ("style guide", PREFIX + "stable-image-style-guide-v1:0", {"fidelity": 0.5, "image": guide, "seed": 0,
-         "output_format": "jpeg", "prompt": "Wide shot of a modern metropolis", "aspect_ratio": "1:1"}, None),
-        ("style transfer", PREFIX + "stable-style-transfer-v1:0", {"change_strength": 0.9, "composition_fidelity": 0.9,
-         "output_format": "jpeg", "seed": 0, "style_strength": 1.0, "init_image": init, "style_image": style,
-         "prompt": "statue"}, None),
-        ("creative upscale", PREFIX + "stable-creative-upscale-v1:0", {"prompt": big_ben, "seed": 0,
-         "creativity": 0.30, "image": upscale, "output_format": "jpeg"}, None),
-        ("conservative upscale", PREFIX + "stable-conservative-upscale-v1:0", {"prompt": big_ben, "seed": 0,
-         "creativity": 0.35, "image": upscale, "output_format": "jpeg"}, None),
-        ("fast upscale", PREFIX + "stable-fast-upscale-v1:0", {"image": upscale, "output_format": "jpeg"},
-         (up_size[0] * 4, up_size[1] * 4)),
-        ("inpaint", PREFIX + "stable-image-inpaint-v1:0", {"image": inpaint, "mask": inpaint_mask, "seed": 0,
-         "output_format": "webp", "prompt": "artificer of time and space"}, None),
-        ("outpaint", PREFIX + "stable-outpaint-v1:0", {"image": outpaint, "left": 51, "right": 51, "up": 20,
-         "down": 10, "creativity": 0.5, "seed": 0, "output_format": "webp"},
-         (out_size[0] + 102, out_size[1] + 30)),
-        ("search and recolor", PREFIX + "stable-image-search-recolor-v1:0", {"image": recolor, "grow_mask": 3,
-         "seed": 0, "output_format": "webp", "prompt": "pink jacket", "select_prompt": "jacket"}, None),
-        ("search and replace", PREFIX + "stable-image-search-replace-v1:0", {"image": replace, "seed": 0,
-         "output_format": "webp", "prompt": "jacket", "search_prompt": "sweater"}, None),
-        ("erase", PREFIX + "stable-image-erase-object-v1:0", {"image": erase, "mask": erase_mask,
-         "output_format": "webp", "seed": 0}, erase_size),
-        ("remove background", PREFIX + "stable-image-remove-background-v1:0", {"image": removebg,
-         "output_format": "webp"}, bg_size),
+        (
+            "ultra",
+            "stability.stable-image-ultra-v1:1",
+            {
+                "prompt": "dark high contrast render of a psychedelic tree "
+                "of life illuminating dust in a mystical cave.",
+                "negative_prompt": "",
+                "aspect_ratio": "3:2",
+                "seed": 0,
+                "output_format": "jpeg",
+            },
+            None,
+        ),
+        (
+            "core",
+            "stability.stable-image-core-v1:1",
+            {
+                "prompt": "op art cat illusion red blue chromostereopsis maximum saturation",
+                "negative_prompt": "",
+                "aspect_ratio": "21:9",
+                "seed": 0,
+                "output_format": "jpeg",
+            },
+            None,
+        ),
+        (
+            "sd3.5",
+            "stability.sd3-5-large-v1:0",
+            {
+                "prompt": "cinematic film still, action photo of a cat riding a skateboard",
+                "negative_prompt": "",
+                "aspect_ratio": "1:1",
+                "seed": 0,
+                "output_format": "jpeg",
+                "mode": "text-to-image",
+                "strength": 1,
+            },
+            None,
+        ),
+        (
+            "sketch",
+            PREFIX + "stable-image-control-sketch-v1:0",
+            {
+                "control_strength": 1,
+                "image": sketch,
+                "seed": 0,
+                "output_format": "jpeg",
+                "prompt": "a house with background of mountains and a river flowing nearby",
+            },
+            None,
+        ),
+        (
+            "structure",
+            PREFIX + "stable-image-control-structure-v1:0",
+            {
+                "control_strength": 0.7,
+                "image": structure,
+                "seed": 0,
+                "output_format": "jpeg",
+                "prompt": "surreal structure with motion generated sparks",
+            },
+            None,
+        ),
+        (
+            "style guide",
+            PREFIX + "stable-image-style-guide-v1:0",
+            {
+                "fidelity": 0.5,
+                "image": guide,
+                "seed": 0,
+                "output_format": "jpeg",
+                "prompt": "Wide shot of a modern metropolis",
+                "aspect_ratio": "1:1",
+            },
+            None,
+        ),
+        (
+            "style transfer",
+            PREFIX + "stable-style-transfer-v1:0",
+            {
+                "change_strength": 0.9,
+                "composition_fidelity": 0.9,
+                "output_format": "jpeg",
+                "seed": 0,
+                "style_strength": 1.0,
+                "init_image": init,
+                "style_image": style,
+                "prompt": "statue",
+            },
+            None,
+        ),
+        (
+            "creative upscale",
+            PREFIX + "stable-creative-upscale-v1:0",
+            {"prompt": big_ben, "seed": 0, "creativity": 0.30, "image": upscale, "output_format": "jpeg"},
+            None,
+        ),
+        (
+            "conservative upscale",
+            PREFIX + "stable-conservative-upscale-v1:0",
+            {"prompt": big_ben, "seed": 0, "creativity": 0.35, "image": upscale, "output_format": "jpeg"},
+            None,
+        ),
+        (
+            "fast upscale",
+            PREFIX + "stable-fast-upscale-v1:0",
+            {"image": upscale, "output_format": "jpeg"},
+            (up_size[0] * 4, up_size[1] * 4),
+        ),
+        (
+            "inpaint",
+            PREFIX + "stable-image-inpaint-v1:0",
+            {
+                "image": inpaint,
+                "mask": inpaint_mask,
+                "seed": 0,
+                "output_format": "webp",
+                "prompt": "artificer of time and space",
+            },
+            None,
+        ),
+        (
+            "outpaint",
+            PREFIX + "stable-outpaint-v1:0",
+            {
+                "image": outpaint,
+                "left": 51,
+                "right": 51,
+                "up": 20,
+                "down": 10,
+                "creativity": 0.5,
+                "seed": 0,
+                "output_format": "webp",
+            },
+            (out_size[0] + 102, out_size[1] + 30),
+        ),
+        (
+            "search and recolor",
+            PREFIX + "stable-image-search-recolor-v1:0",
+            {
+                "image": recolor,
+                "grow_mask": 3,
+                "seed": 0,
+                "output_format": "webp",
+                "prompt": "pink jacket",
+                "select_prompt": "jacket",
+            },
+            None,
+        ),
+        (
+            "search and replace",
+            PREFIX + "stable-image-search-replace-v1:0",
+            {"image": replace, "seed": 0, "output_format": "webp", "prompt": "jacket", "search_prompt": "sweater"},
+            None,
+        ),
+        (
+            "erase",
+            PREFIX + "stable-image-erase-object-v1:0",
+            {"image": erase, "mask": erase_mask, "output_format": "webp", "seed": 0},
+            erase_size,
+        ),
+        (
+            "remove background",
+            PREFIX + "stable-image-remove-background-v1:0",
+            {"image": removebg, "output_format": "webp"},
+            bg_size,
+        ),
     ]
 
 
@@ -126,9 +262,11 @@ def test_notebook_replay(bedrock, cell, model_id, body, size):
     recipe, missing = core.availability(tool)
     heavy = recipe is not None and (cell in HEAVY or recipe.engine != "embedded")
     if heavy and not os.environ.get("PIXELSMITH_FULL_REPLAY"):
-        pytest.skip(f"{cell} on {recipe.engine}: its output size is fixed by the contract "
-                    f"({HEAVY.get(cell, 'diffusion')}), minutes on 2 busy CPU cores; PIXELSMITH_FULL_REPLAY=1 "
-                    "runs it, bench/server_notebook.py times every cell")
+        pytest.skip(
+            f"{cell} on {recipe.engine}: its output size is fixed by the contract "
+            f"({HEAVY.get(cell, 'diffusion')}), minutes on 2 busy CPU cores; PIXELSMITH_FULL_REPLAY=1 "
+            "runs it, bench/server_notebook.py times every cell"
+        )
     if recipe is None:
         with pytest.raises(bedrock.exceptions.ValidationException) as info:
             bedrock.invoke_model(modelId=model_id, body=json.dumps(body))
@@ -156,17 +294,21 @@ def test_model_id_spellings(server, bedrock):
     """Base IDs, geography prefixes, ARNs, raw and %3A colons reach the same model."""
     body, (w, h) = small_b64("upscale_input.jpg", 32)
     payload = json.dumps({"image": body, "output_format": "png"})
-    ids = ["stability.stable-fast-upscale-v1:0", "eu.stability.stable-fast-upscale-v1:0",
-           "global.stability.stable-fast-upscale-v1:0",
-           "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-fast-upscale-v1:0",
-           "arn:aws:bedrock:us-west-2:123456789012:inference-profile/apac.stability.stable-fast-upscale-v1:0"]
+    ids = [
+        "stability.stable-fast-upscale-v1:0",
+        "eu.stability.stable-fast-upscale-v1:0",
+        "global.stability.stable-fast-upscale-v1:0",
+        "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-fast-upscale-v1:0",
+        "arn:aws:bedrock:us-west-2:123456789012:inference-profile/apac.stability.stable-fast-upscale-v1:0",
+    ]
     for model_id in ids:
         out = json.loads(bedrock.invoke_model(modelId=model_id, body=payload)["body"].read())
         assert Image.open(io.BytesIO(base64.b64decode(out["images"][0]))).size == (4 * w, 4 * h), model_id
     # The AWS `requests` examples put the colon raw in the URL, with a Content-Type; boto3 sends %3A and none.
     for path in ("us.stability.stable-fast-upscale-v1:0", "us.stability.stable-fast-upscale-v1%3A0"):
-        r = requests.post(f"{server.url}/model/{path}/invoke", data=payload,
-                          headers={"Content-Type": "application/json"})
+        r = requests.post(
+            f"{server.url}/model/{path}/invoke", data=payload, headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
         assert r.headers["x-amzn-RequestId"]
         assert set(r.json()) == {"seeds", "finish_reasons", "images"}
@@ -182,24 +324,30 @@ def test_unknown_model_is_resource_not_found(bedrock):
 def test_unknown_field_lists_accepted_fields(bedrock):
     body, _ = small_b64("sketch_reference.png", 128)
     with pytest.raises(bedrock.exceptions.ValidationException) as info:
-        bedrock.invoke_model(modelId=PREFIX + "stable-image-control-sketch-v1:0",
-                             body=json.dumps({"image": body, "prompt": "a house", "text_prompts": []}))
+        bedrock.invoke_model(
+            modelId=PREFIX + "stable-image-control-sketch-v1:0",
+            body=json.dumps({"image": body, "prompt": "a house", "text_prompts": []}),
+        )
     detail = json.loads(info.value.response["Error"]["Message"])["detail"]
     assert detail.startswith("Invalid field 'text_prompts' in request. Available fields for sketch are: ")
     for name in ("image", "prompt", "control_strength", "negative_prompt", "seed", "output_format", "style_preset"):
         assert name in detail
     # The model ID sets generate's role: `model` is not a field Bedrock callers may send.
     with pytest.raises(bedrock.exceptions.ValidationException, match="Invalid field 'model'"):
-        bedrock.invoke_model(modelId="stability.stable-image-core-v1:1", body=json.dumps({"prompt": "x",
-                                                                                          "model": "ultra"}))
+        bedrock.invoke_model(
+            modelId="stability.stable-image-core-v1:1", body=json.dumps({"prompt": "x", "model": "ultra"})
+        )
 
 
-@pytest.mark.parametrize("body, needle", [
-    ({"image": "not base64!!"}, "image: is not valid base64"),
-    ({"image": base64.b64encode(b"GIF89a garbage").decode()}, "image: is not a PNG, JPEG or WebP image"),
-    ({}, "image: is required"),
-    ({"image": "", "output_format": "tiff"}, "output_format"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"image": "not base64!!"}, "image: is not valid base64"),
+        ({"image": base64.b64encode(b"GIF89a garbage").decode()}, "image: is not a PNG, JPEG or WebP image"),
+        ({}, "image: is required"),
+        ({"image": "", "output_format": "tiff"}, "output_format"),
+    ],
+)
 def test_bad_fields_are_validation_exceptions(bedrock, body, needle):
     with pytest.raises(bedrock.exceptions.ValidationException) as info:
         bedrock.invoke_model(modelId=PREFIX + "stable-fast-upscale-v1:0", body=json.dumps(body))
@@ -215,20 +363,29 @@ def test_out_of_range_and_not_json(server, bedrock):
     for raw in (b"{not json", b"[1, 2]", b"\xff\xfe"):
         with pytest.raises(bedrock.exceptions.ValidationException):
             bedrock.invoke_model(modelId=PREFIX + "stable-fast-upscale-v1:0", body=raw)
-    r = requests.post(f"{server.url}/model/{PREFIX}stable-fast-upscale-v1:0/invoke", data=b"image=1",
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = requests.post(
+        f"{server.url}/model/{PREFIX}stable-fast-upscale-v1:0/invoke",
+        data=b"image=1",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400 and r.headers["x-amzn-ErrorType"].startswith("ValidationException:")
     assert "Content-Type" in r.json()["message"]
 
 
-@pytest.mark.parametrize("spelling", [
-    "stability.stable-image-erase-object-v1:0", "us.stability.stable-image-erase-object-v1:0",
-    "us.stability.stable-image-erase-object-v1%3A0", "eu.stability.stable-image-erase-object-v1:0",
-    "apac.stability.stable-image-erase-object-v1:0", "global.stability.stable-image-erase-object-v1%3a0",
-    "arn:aws:bedrock:us-east-1::foundation-model/stability.stable-image-erase-object-v1:0",
-    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.stability.stable-image-erase-object-v1:0",
-    "arn%3Aaws%3Abedrock%3Aus-east-1%3A%3Afoundation-model%2Fstability.stable-image-erase-object-v1%3A0",
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "stability.stable-image-erase-object-v1:0",
+        "us.stability.stable-image-erase-object-v1:0",
+        "us.stability.stable-image-erase-object-v1%3A0",
+        "eu.stability.stable-image-erase-object-v1:0",
+        "apac.stability.stable-image-erase-object-v1:0",
+        "global.stability.stable-image-erase-object-v1%3a0",
+        "arn:aws:bedrock:us-east-1::foundation-model/stability.stable-image-erase-object-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.stability.stable-image-erase-object-v1:0",
+        "arn%3Aaws%3Abedrock%3Aus-east-1%3A%3Afoundation-model%2Fstability.stable-image-erase-object-v1%3A0",
+    ],
+)
 def test_model_id_parsing(spelling):
     from pixelsmith.api.model_ids import resolve
 

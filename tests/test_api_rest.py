@@ -1,4 +1,5 @@
 """Stability REST v2beta through `requests` multipart against a live server on loopback."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,10 +35,14 @@ def png(width: int = 32, height: int = 32, color=(200, 40, 40)) -> bytes:
 
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A valid PNG header declaring a huge image, with one tiny IDAT: a decompression bomb's shape."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def assert_rest_error(r: requests.Response, status: int, name: str | None = None) -> dict:
@@ -52,8 +57,12 @@ def assert_rest_error(r: requests.Response, status: int, name: str | None = None
 
 
 def test_raw_image_response(server):
-    r = requests.post(server.url + FAST, headers={"accept": "image/*"}, files={"image": ("in.png", png(32, 48))},
-                      data={"output_format": "webp"})
+    r = requests.post(
+        server.url + FAST,
+        headers={"accept": "image/*"},
+        files={"image": ("in.png", png(32, 48))},
+        data={"output_format": "webp"},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/webp"
     assert r.headers["finish-reason"] == "SUCCESS" and r.headers["seed"] == "0" and len(r.headers["x-request-id"]) == 32
@@ -62,8 +71,12 @@ def test_raw_image_response(server):
 
 
 def test_json_response_and_ignored_fields(server):
-    r = requests.post(server.url + FAST, headers={"accept": "application/json"}, files={"image": png()},
-                      data={"output_format": "jpeg", "prompt": "ignored", "style_preset": "anime"})
+    r = requests.post(
+        server.url + FAST,
+        headers={"accept": "application/json"},
+        files={"image": png()},
+        data={"output_format": "jpeg", "prompt": "ignored", "style_preset": "anime"},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json; type=image/jpeg"
     assert "seed" not in r.headers and "finish-reason" not in r.headers
@@ -80,7 +93,7 @@ def test_request_id_is_echoed(server):
 
 
 def _malformed_multipart(url: str) -> requests.Response:
-    body = b"--XYZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\nabc"  # never closed
+    body = b'--XYZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc'  # never closed
     return requests.post(url, data=body, headers={"content-type": "multipart/form-data; boundary=XYZ"})
 
 
@@ -102,12 +115,25 @@ def test_bad_input_corpus(server):
         ("too large for the tool", lambda: requests.post(url, files={"image": png(1600, 64)}), "image_too_large"),
         ("missing image", lambda: requests.post(url, files={"none": ""}), "image: is required"),
         ("only unknown fields", lambda: requests.post(url, data={"foo": "bar"}), "image: is required"),
-        ("bad enum", lambda: requests.post(url, files={"image": png()}, data={"output_format": "tiff"}),
-         "output_format"),
-        ("out of range", lambda: requests.post(server.url + "/v2beta/stable-image/edit/outpaint",
-                                               files={"image": png(64, 64)}, data={"left": "5000"}), "left"),
-        ("not a number", lambda: requests.post(server.url + "/v2beta/stable-image/edit/outpaint",
-                                               files={"image": png(64, 64)}, data={"left": "ten"}), "left"),
+        (
+            "bad enum",
+            lambda: requests.post(url, files={"image": png()}, data={"output_format": "tiff"}),
+            "output_format",
+        ),
+        (
+            "out of range",
+            lambda: requests.post(
+                server.url + "/v2beta/stable-image/edit/outpaint", files={"image": png(64, 64)}, data={"left": "5000"}
+            ),
+            "left",
+        ),
+        (
+            "not a number",
+            lambda: requests.post(
+                server.url + "/v2beta/stable-image/edit/outpaint", files={"image": png(64, 64)}, data={"left": "ten"}
+            ),
+            "left",
+        ),
         ("malformed multipart", lambda: _malformed_multipart(url), "image"),  # the torn part is dropped
         ("multipart without boundary", lambda: _no_boundary(url), "body"),
         ("wrong content type", lambda: requests.post(url, json={"image": "x"}), "content-type"),
@@ -143,15 +169,20 @@ def test_body_over_10_mib_is_413_while_streaming(server):
 
 
 def test_tools_without_an_engine_are_refused_clearly(server):
-    r = requests.post(server.url + "/v2beta/stable-image/generate/ultra", files={"none": ""},
-                      data={"prompt": "a lighthouse", "output_format": "webp"})
+    r = requests.post(
+        server.url + "/v2beta/stable-image/generate/ultra",
+        files={"none": ""},
+        data={"prompt": "a lighthouse", "output_format": "webp"},
+    )
     body = assert_rest_error(r, 424, "model_not_installed")
     assert "generate cannot be served on this machine" in body["errors"][0]
-    r = requests.post(server.url + "/v2beta/stable-image/generate/sd3", files={"none": ""},
-                      data={"prompt": "x", "model": "core"})
+    r = requests.post(
+        server.url + "/v2beta/stable-image/generate/sd3", files={"none": ""}, data={"prompt": "x", "model": "core"}
+    )
     assert "model: must be one of sd3.5-large" in assert_rest_error(r, 400, "bad_request")["errors"][0]
-    r = requests.post(server.url + "/v2beta/stable-image/upscale/creative", files={"image": png(64, 64)},
-                      data={"prompt": "x"})  # asynchronous route: refused at once, no id handed out
+    r = requests.post(
+        server.url + "/v2beta/stable-image/upscale/creative", files={"image": png(64, 64)}, data={"prompt": "x"}
+    )  # asynchronous route: refused at once, no id handed out
     assert_rest_error(r, 424, "model_not_installed")
 
 
@@ -163,9 +194,17 @@ def test_every_route_is_in_openapi(server):
             assert tool.rest_path in paths
             schema = spec["paths"][tool.rest_path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
             assert set(schema["properties"]) == set(tool.request.model_fields)
-    for extra in ("/v2beta/stable-image/generate/ultra", "/v2beta/stable-image/generate/core",
-                  "/v2beta/stable-image/generate/sd3", "/v2beta/results/{gen_id}", "/model/{model_id}/invoke",
-                  "/v2beta/stable-image/upscale/creative/result/{gen_id}", "/v1/tools", "/healthz", "/readyz"):
+    for extra in (
+        "/v2beta/stable-image/generate/ultra",
+        "/v2beta/stable-image/generate/core",
+        "/v2beta/stable-image/generate/sd3",
+        "/v2beta/results/{gen_id}",
+        "/model/{model_id}/invoke",
+        "/v2beta/stable-image/upscale/creative/result/{gen_id}",
+        "/v1/tools",
+        "/healthz",
+        "/readyz",
+    ):
         assert extra in paths
     assert requests.get(server.url + "/docs").status_code == 200
 
@@ -186,8 +225,10 @@ def test_tools_listing(server):
 def test_metrics_count_requests(server):
     requests.post(server.url + FAST, files={"image": png()})
     text = requests.get(server.url + "/metrics").text
-    assert 'pixelsmith_http_requests_total{api="rest",model="fast-upscale",route="/v2beta/stable-image/upscale/fast",' \
-           'status="200"}' in text
+    assert (
+        'pixelsmith_http_requests_total{api="rest",model="fast-upscale",route="/v2beta/stable-image/upscale/fast",'
+        'status="200"}' in text
+    )
     assert 'pixelsmith_tool_seconds_count{engine="embedded",tool="fast-upscale"}' in text
     assert 'pixelsmith_model_load_seconds{model="realesr-animevideov3-x4"}' in text
     for name in ("pixelsmith_http_in_flight", "pixelsmith_queue_depth", "pixelsmith_http_request_seconds_bucket"):
@@ -198,8 +239,9 @@ def test_unknown_route_and_result_are_404_in_rest_shape(server):
     assert_rest_error(requests.post(server.url + "/v2beta/stable-image/edit/nothing"), 404, "not_found")
     missing = "0" * 64
     assert_rest_error(requests.get(f"{server.url}/v2beta/results/{missing}"), 404, "generation_not_found")
-    assert_rest_error(requests.get(f"{server.url}/v2beta/stable-image/upscale/creative/result/{missing}"), 404,
-                      "generation_not_found")
+    assert_rest_error(
+        requests.get(f"{server.url}/v2beta/stable-image/upscale/creative/result/{missing}"), 404, "generation_not_found"
+    )
 
 
 def _submit(server: LiveServer, tool: str, fields: dict) -> str:

@@ -1,4 +1,5 @@
 """pixelsmith batch: manifests, chains, resume after kill -9, a corrupt input mid-batch."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,19 +45,24 @@ def write(path: pathlib.Path, text: str) -> pathlib.Path:
 
 # -- manifest parsing --------------------------------------------------------------------------------
 def test_manifest_expands_globs_folders_and_names_outputs(tmp_path, photos, embedded_models):
-    m = load(write(tmp_path / "m.yaml", f"""
+    m = load(
+        write(
+            tmp_path / "m.yaml",
+            f"""
 output: out
 name: "{{stem}}-{{tool}}.{{ext}}"
 steps: [{{tool: fast-upscale, output_format: webp}}]
 items:
   - input: {photos}/p0*.png
-  - input: {photos / 'p10.png'}
+  - input: {photos / "p10.png"}
     steps: [{{tool: remove-bg}}, {{tool: upscale-fast, output_format: jpeg}}]
     name: "{{item}}-{{tools}}.{{ext}}"
     label: ten
   - input: {photos}
     name: "all/{{parent}}-{{stem}}.{{ext}}"
-"""))
+""",
+        )
+    )
     assert m.output == str(tmp_path / "out")
     first = [i for i in m.items if i.steps[0].tool == "fast-upscale" and "all/" not in i.output]
     assert [pathlib.Path(i.output).name for i in first] == [f"p0{i}-fast-upscale.webp" for i in range(10)]
@@ -67,35 +73,42 @@ items:
 
 
 def test_manifest_jsonl_with_defaults_line(tmp_path, photos):
-    text = "\n".join(json.dumps(x) for x in [
-        {"output": "o", "steps": [{"tool": "fast-upscale"}]},
-        {"input": str(photos / "p01.png")},
-        {"input": str(photos / "p02.png"), "steps": [{"tool": "remove-background", "output_format": "webp"}]},
-    ])
+    text = "\n".join(
+        json.dumps(x)
+        for x in [
+            {"output": "o", "steps": [{"tool": "fast-upscale"}]},
+            {"input": str(photos / "p01.png")},
+            {"input": str(photos / "p02.png"), "steps": [{"tool": "remove-background", "output_format": "webp"}]},
+        ]
+    )
     m = load(write(tmp_path / "m.jsonl", text))
     assert [i.steps[0].tool for i in m.items] == ["fast-upscale", "remove-background"]
     assert m.items[1].output.endswith("p02-remove-background.webp")
 
 
-@pytest.mark.parametrize("body, message", [
-    ("items: []", "no items"),
-    ("steps: [{tool: nope}]\nitems: [x.png]", "unknown tool"),
-    ("steps: [{tool: fast-upscale, colour: red}]\nitems: [x.png]", "has no field colour"),
-    ("steps: [{tool: erase, grow_mask: 99}]\nitems: [x.png]", "grow_mask"),
-    ("steps: [{tool: fast-upscale, image: y.png}]\nitems: [x.png]", "comes from the previous step"),
-    ("steps: [{tool: fast-upscale}]\nitems: [{input: x.png, colour: 1}]", "unknown key"),
-    ("steps: [fast-upscale]\nname: '{nope}.png'\nitems: [x.png]", "unknown placeholder"),
-    ("items: [{input: 'nothing-*.png', steps: [fast-upscale]}]", "matches no image files"),
-    ("items: [a.png, b.png]\nsteps: [fast-upscale]\nname: same.png", "two items would write"),
-    ("{ unclosed", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("items: []", "no items"),
+        ("steps: [{tool: nope}]\nitems: [x.png]", "unknown tool"),
+        ("steps: [{tool: fast-upscale, colour: red}]\nitems: [x.png]", "has no field colour"),
+        ("steps: [{tool: erase, grow_mask: 99}]\nitems: [x.png]", "grow_mask"),
+        ("steps: [{tool: fast-upscale, image: y.png}]\nitems: [x.png]", "comes from the previous step"),
+        ("steps: [{tool: fast-upscale}]\nitems: [{input: x.png, colour: 1}]", "unknown key"),
+        ("steps: [fast-upscale]\nname: '{nope}.png'\nitems: [x.png]", "unknown placeholder"),
+        ("items: [{input: 'nothing-*.png', steps: [fast-upscale]}]", "matches no image files"),
+        ("items: [a.png, b.png]\nsteps: [fast-upscale]\nname: same.png", "two items would write"),
+        ("{ unclosed", "not valid YAML"),
+    ],
+)
 def test_manifest_errors_say_what_is_wrong(tmp_path, body, message):
     with pytest.raises(ManifestError, match=message):
         load(write(tmp_path / "m.yaml", body))
 
 
-def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_the_image(tmp_path, monkeypatch,
-                                                                                        embedded_models):
+def test_items_without_input_only_where_allowed_and_only_for_a_tool_that_makes_the_image(
+    tmp_path, monkeypatch, embedded_models
+):
     from pixelsmith.jobs.manifest import expand
 
     doc = {"items": [{"label": "t2i"}], "steps": [{"tool": "generate", "prompt": "a cat"}, "fast-upscale"]}
@@ -131,11 +144,14 @@ def test_two_step_chain_feeds_each_output_into_the_next_step(tmp_path, samples, 
     src = Image.open(samples / "search_and_recolor_input.png").convert("RGB").crop((250, 150, 750, 600))
     small = src.resize((40, 36), Image.Resampling.LANCZOS)
     small.save(tmp_path / "face.png")
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
 output: out
 steps: [{tool: fast-upscale}, {tool: fast-upscale, output_format: webp}]
 items: [face.png]
-""")
+""",
+    )
     result = run_batch(str(manifest), workers=1, show_progress=False, echo=lambda _l: None)
     assert result.ok and result.status.counts["done"] == 1
     out = tmp_path / "out" / "face-fast-upscale.webp"
@@ -143,13 +159,15 @@ items: [face.png]
     assert img.size == (640, 576)  # 16x: the second step upscaled the first step's output
     back = np.asarray(img.resize((40, 36), Image.Resampling.BOX), dtype=np.float64)
     mse = ((back - np.asarray(small, dtype=np.float64)) ** 2).mean()
-    assert 10 * np.log10(255 ** 2 / mse) > 22  # the same picture, not noise or a blank
+    assert 10 * np.log10(255**2 / mse) > 22  # the same picture, not noise or a blank
     from pixelsmith.jobs.store import SQLiteJobStore
 
     item = SQLiteJobStore(result.store_path).items(result.job_id)[0]
     assert item.checksum == sha(out)
-    assert [(s["tool"], s["size"]) for s in item.result["steps"]] == [("fast-upscale", [160, 144]),
-                                                                       ("fast-upscale", [640, 576])]
+    assert [(s["tool"], s["size"]) for s in item.result["steps"]] == [
+        ("fast-upscale", [160, 144]),
+        ("fast-upscale", [640, 576]),
+    ]
 
 
 def test_corrupt_input_mid_batch_is_recorded_and_the_rest_finish(tmp_path, photos, embedded_models):
@@ -160,8 +178,13 @@ def test_corrupt_input_mid_batch_is_recorded_and_the_rest_finish(tmp_path, photo
     (folder / "a2.png").write_bytes((photos / "p02.png").read_bytes()[:300])  # truncated PNG
     (folder / "a3.png").write_bytes(b"not an image at all")
     manifest = write(tmp_path / "m.yaml", "output: out\nsteps: [fast-upscale]\nitems: [in]\n")
-    cli = subprocess.run([*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    cli = subprocess.run(
+        [*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert cli.returncode == 1, cli.stderr  # failures are reported in the exit code, after the whole batch
     assert "2 done, 2 failed" in cli.stdout
     assert "a2.png" in cli.stdout and "a3.png" in cli.stdout
@@ -177,8 +200,12 @@ def test_corrupt_input_mid_batch_is_recorded_and_the_rest_finish(tmp_path, photo
 def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, photos, embedded_models):
     manifest = write(tmp_path / "m.yaml", f"output: out\nsteps: [fast-upscale]\nitems: ['{photos}/*.png']\n")
     db_path = tmp_path / "out" / ".pixelsmith-batch.db"
-    proc = subprocess.Popen([*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     try:
         deadline = time.time() + 90
         done = 0
@@ -186,8 +213,9 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, phot
             time.sleep(0.1)
             if db_path.exists():
                 try:
-                    done = sqlite3.connect(db_path).execute("SELECT count(*) FROM items WHERE state='done'"
-                                                            ).fetchone()[0]
+                    done = (
+                        sqlite3.connect(db_path).execute("SELECT count(*) FROM items WHERE state='done'").fetchone()[0]
+                    )
                 except sqlite3.OperationalError:
                     pass
         assert 3 <= done < 12, f"kill came too late or too early ({done} done)"
@@ -200,8 +228,13 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, phot
     for key, checksum in first:  # a finished item is on disk whole, with its recorded checksum
         assert sha(pathlib.Path(key)) == checksum
     assert len(first) < 12
-    again = subprocess.run([*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
-                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    again = subprocess.run(
+        [*PIXELSMITH, "batch", str(manifest), "--workers", "2", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{len(first)} already done before this run" in again.stdout
     rows = sqlite3.connect(db_path).execute("SELECT key, state, checksum FROM items").fetchall()
@@ -215,8 +248,9 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, phot
         assert dict((r[0], r[2]) for r in rows)[key] == checksum
     assert Image.open(tmp_path / "out" / "p00-fast-upscale.png").size == (288, 256)
     # a third run has nothing to do
-    third = subprocess.run([*PIXELSMITH, "batch", str(manifest), "--no-progress"], capture_output=True, text=True,
-                           timeout=60, cwd=tmp_path)
+    third = subprocess.run(
+        [*PIXELSMITH, "batch", str(manifest), "--no-progress"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert third.returncode == 0 and "12 already done" in third.stdout and "0 processed" in third.stdout
 
 
@@ -228,12 +262,15 @@ def test_fsspec_urls_for_inputs_and_outputs(tmp_path, photos, monkeypatch, embed
     for i in range(2):
         fs.pipe_file(f"/bucket/in/p{i}.png", (photos / f"p{i:02d}.png").read_bytes())
     monkeypatch.chdir(tmp_path)  # the store of a remote-output batch lives in ./.pixelsmith/
-    manifest = write(tmp_path / "m.yaml", "output: memory://bucket/out\nsteps: [fast-upscale]\n"
-                                          "items: ['memory://bucket/in/*.png']\n")
+    manifest = write(
+        tmp_path / "m.yaml", "output: memory://bucket/out\nsteps: [fast-upscale]\nitems: ['memory://bucket/in/*.png']\n"
+    )
     result = run_batch(str(manifest), workers=1, show_progress=False, echo=lambda _l: None)
     assert result.ok and result.status.counts["done"] == 2
-    assert sorted(fs.ls("/bucket/out", detail=False)) == ["/bucket/out/p0-fast-upscale.png",
-                                                         "/bucket/out/p1-fast-upscale.png"]  # no temp names left
+    assert sorted(fs.ls("/bucket/out", detail=False)) == [
+        "/bucket/out/p0-fast-upscale.png",
+        "/bucket/out/p1-fast-upscale.png",
+    ]  # no temp names left
     from pixelsmith.jobs.store import SQLiteJobStore
 
     for item in SQLiteJobStore(result.store_path).items(result.job_id):

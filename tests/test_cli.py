@@ -1,4 +1,5 @@
 """The command line as a user runs it: real processes, real files, exit codes and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -7,17 +8,16 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 PIXELSMITH = [sys.executable, "-m", "pixelsmith"]
 
 
 def cli(*args, check=False):
-    proc = subprocess.run([*PIXELSMITH, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [*PIXELSMITH, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -1,15 +1,16 @@
 """conservative-upscale (embedded): Real-ESRGAN x4plus detail, tied to the input so it is preserved."""
+
 from __future__ import annotations
 
 import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 from skimage import data
 
 import pixelsmith
-from conftest import ROOT
 from pixelsmith.tools.conservative_upscale import TARGET_PIXELS, output_size, upscale_preserving
 
 sys.path.insert(0, str(ROOT))
@@ -21,7 +22,7 @@ SMALL_TARGET = 240 * 360
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 @pytest.fixture(scope="module")

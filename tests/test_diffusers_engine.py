@@ -6,10 +6,10 @@ with save_pretrained, installed through ``pixelsmith models pull --from`` and
 loaded by the engine. Outputs are noise-like: these tests check wiring, sizes,
 seeds, masks and that each conditioning input really reaches the model.
 """
+
 from __future__ import annotations
 
 import io
-import os
 import pathlib
 
 import numpy as np
@@ -83,6 +83,7 @@ def pixels(img: Image.Image) -> np.ndarray:
 
 # --- missing weights ---------------------------------------------------------------------------------
 
+
 def test_without_weights_the_error_names_the_pull_command(tmp_path, monkeypatch, photo):
     monkeypatch.setenv("PIXELSMITH_MODELS", str(tmp_path))
     with pytest.raises(ToolUnavailable) as err:
@@ -110,6 +111,7 @@ def test_engine_choice_follows_what_is_installed(engine, tmp_path, monkeypatch):
 
 
 # --- every recipe, end to end ----------------------------------------------------------------------
+
 
 def expected_working_size(w: int, h: int) -> tuple[int, int]:
     """The tiny model's native area (64x64 px) at the input's aspect ratio, in multiples of 8."""
@@ -158,13 +160,14 @@ def test_masked_edits_keep_every_pixel_outside_the_mask(engine, photo, box_mask,
 def test_outpaint_extends_and_keeps_the_original(engine, photo):
     out = run("outpaint", image=photo, left=16, down=8, prompt="sky", seed=2, creativity=0.3)
     assert out.image.size == (96 + 16, 64 + 8)
-    inner = pixels(out.image)[0:64, 16:16 + 96]
+    inner = pixels(out.image)[0:64, 16 : 16 + 96]
     # Only a thin seam band along the new edges may change; the rest of the original is intact.
     assert np.array_equal(inner[:56, 8:], pixels(photo)[:56, 8:])
 
 
-@pytest.mark.parametrize("tool,field", [("search-and-replace", "search_prompt"),
-                                        ("search-and-recolor", "select_prompt")])
+@pytest.mark.parametrize(
+    "tool,field", [("search-and-replace", "search_prompt"), ("search-and-recolor", "select_prompt")]
+)
 def test_grounded_edits_change_only_the_found_object(engine, photo, tool, field):
     out = run(tool, image=photo, prompt="a pink hat", **{field: "hat"}, seed=4, grow_mask=1)
     assert out.image.size == photo.size and out.metadata["boxes"]
@@ -174,7 +177,7 @@ def test_grounded_edits_change_only_the_found_object(engine, photo, tool, field)
     inside = np.zeros(changed.shape, bool)
     for x0, y0, x1, y1 in out.metadata["boxes"]:
         pad = 0.05 * max(x1 - x0, y1 - y0) + 4
-        inside[int(max(0, y0 - pad)):int(y1 + pad) + 1, int(max(0, x0 - pad)):int(x1 + pad) + 1] = True
+        inside[int(max(0, y0 - pad)) : int(y1 + pad) + 1, int(max(0, x0 - pad)) : int(x1 + pad) + 1] = True
     assert not changed[~inside].any()
 
 
@@ -275,14 +278,16 @@ def test_concurrent_generate_requests_are_batched(engine, monkeypatch):
     alone = [run("generate", prompt=p, seed=s) for p, s in (("a red cat", 11), ("a blue sky", 12))]
     monkeypatch.setenv("PIXELSMITH_BATCH_WINDOW_MS", "400")
     with ThreadPoolExecutor(2) as pool:
-        together = list(pool.map(lambda ps: run("generate", prompt=ps[0], seed=ps[1]),
-                                 (("a red cat", 11), ("a blue sky", 12))))
+        together = list(
+            pool.map(lambda ps: run("generate", prompt=ps[0], seed=ps[1]), (("a red cat", 11), ("a blue sky", 12)))
+        )
     assert [o.metadata["batch_size"] for o in together] == [2, 2] and BATCHER.batches[-1] == 2
     for one, batched in zip(alone, together):  # each keeps its own seed and prompt
         assert np.abs(pixels(one.image).astype(int) - pixels(batched.image)).max() <= 2
 
 
 # --- sharing and memory ------------------------------------------------------------------------------
+
 
 def test_components_are_loaded_once_and_shared(engine, photo, box_mask):
     from pixelsmith.engines.diffusers import components

@@ -3,6 +3,7 @@
 No network: the hub path is exercised with huggingface_hub's two calls replaced
 by a local stand-in that lays files out as snapshot_download would.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -123,8 +124,12 @@ def test_hub_download_is_verified_against_published_sha256(models, sam_folder, m
             self.token = token
 
         def model_info(self, repo_id, revision=None, files_metadata=False):
-            sibs = [types.SimpleNamespace(rfilename=n, lfs=types.SimpleNamespace(sha256=d, size=0) if
-                                          n.endswith(".safetensors") else None) for n, d in digest.items()]
+            sibs = [
+                types.SimpleNamespace(
+                    rfilename=n, lfs=types.SimpleNamespace(sha256=d, size=0) if n.endswith(".safetensors") else None
+                )
+                for n, d in digest.items()
+            ]
             return types.SimpleNamespace(sha="f" * 40, siblings=sibs)
 
     def snapshot_download(repo_id, revision=None, allow_patterns=None, local_dir=None, token=None):

@@ -1,4 +1,5 @@
 """erase on the embedded engine: real photos, real holes, the outside kept bit for bit."""
+
 from __future__ import annotations
 
 import io
@@ -9,11 +10,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 from skimage import data
 
 import pixelsmith
-from conftest import ROOT
 from pixelsmith.imaging.masks import grow_mask, mask_for
 
 
@@ -106,7 +107,8 @@ def test_the_notebook_pencil_is_erased_into_wood():
     teal = (hsv[..., 0] > 75) & (hsv[..., 0] < 100) & (hsv[..., 1] > 100)  # the pencil's colour
     assert teal[hole].mean() < 0.02
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & ~cv2.dilate(
-        hole.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        hole.astype(np.uint8), np.ones((9, 9), np.uint8)
+    ).astype(bool)
     assert np.abs(res[hole].mean(axis=0) - res[ring].mean(axis=0)).max() < 25  # wood-coloured
 
 
@@ -125,9 +127,28 @@ def test_cli_erase_with_mask(tmp_path, brick):
     src, msk, dst = tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png"
     Image.fromarray(pasted).save(src)
     Image.fromarray((hole * 255).astype(np.uint8)).save(msk)
-    proc = subprocess.run([sys.executable, "-m", "pixelsmith", "run", "erase", str(src), "--mask", str(msk),
-                           "--grow-mask", "0", "--seed", "9", "-o", str(dst)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pixelsmith",
+            "run",
+            "erase",
+            str(src),
+            "--mask",
+            str(msk),
+            "--grow-mask",
+            "0",
+            "--seed",
+            "9",
+            "-o",
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stderr
     res = np.asarray(Image.open(io.BytesIO(dst.read_bytes())).convert("RGB"))
     assert res.shape == pasted.shape

@@ -1,4 +1,5 @@
 """fast-upscale: x4 with real texture restored, measured against bicubic on real photos."""
+
 from __future__ import annotations
 
 import io
@@ -6,11 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 from skimage import data
 
 import pixelsmith
-from conftest import ROOT
 from pixelsmith.tools.fast_upscale import output_size
 
 sys.path.insert(0, str(ROOT))
@@ -25,10 +26,14 @@ def degraded(truth: Image.Image) -> Image.Image:
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
-@pytest.mark.parametrize("truth", [
-    Image.fromarray(data.astronaut()).resize((256, 256), Image.Resampling.LANCZOS),
-    Image.open(ROOT / "samples" / "upscale_input.jpg").convert("RGB").crop((100, 300, 356, 556)),
-], ids=["astronaut", "big-ben"])
+@pytest.mark.parametrize(
+    "truth",
+    [
+        Image.fromarray(data.astronaut()).resize((256, 256), Image.Resampling.LANCZOS),
+        Image.open(ROOT / "samples" / "upscale_input.jpg").convert("RGB").crop((100, 300, 356, 556)),
+    ],
+    ids=["astronaut", "big-ben"],
+)
 def test_sharper_than_bicubic_and_faithful_at_coarse_scale(embedded_models, truth):
     small = degraded(truth)
     out = pixelsmith.run("fast-upscale", image=small)

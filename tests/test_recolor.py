@@ -1,4 +1,5 @@
 """search-and-recolor on the embedded engine: the AWS notebook case and the colour phrases, with real weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -95,15 +96,18 @@ def test_an_unknown_colour_is_an_invalid_prompt(notebook):
     assert "colour" in caught.value.message
 
 
-@pytest.mark.parametrize("prompt, phrase, rgb", [
-    ("pink jacket", "pink", (255, 129, 192)),  # XKCD's pink: what people call pink
-    ("a red jacket in the snow", "red", (229, 0, 0)),  # a basic colour word beats 'snow'
-    ("light sky blue", "light sky blue", None),  # the longest name wins
-    ("#ff8800 scarf", "#ff8800", (255, 136, 0)),
-    ("#f80", "#f80", (255, 136, 0)),
-    ("papaya whip", "papaya whip", (255, 239, 213)),  # CSS names, spaced or not
-    ("Hot Pink", "hot pink", None),
-])
+@pytest.mark.parametrize(
+    "prompt, phrase, rgb",
+    [
+        ("pink jacket", "pink", (255, 129, 192)),  # XKCD's pink: what people call pink
+        ("a red jacket in the snow", "red", (229, 0, 0)),  # a basic colour word beats 'snow'
+        ("light sky blue", "light sky blue", None),  # the longest name wins
+        ("#ff8800 scarf", "#ff8800", (255, 136, 0)),
+        ("#f80", "#f80", (255, 136, 0)),
+        ("papaya whip", "papaya whip", (255, 239, 213)),  # CSS names, spaced or not
+        ("Hot Pink", "hot pink", None),
+    ],
+)
 def test_colour_names(prompt, phrase, rgb):
     colour = parse_color(prompt)
     assert colour.phrase == phrase
@@ -116,10 +120,17 @@ def _lch(colour):
     return L, np.hypot(a, b), np.degrees(np.arctan2(b, a))
 
 
-@pytest.mark.parametrize("modifier, lighter, more_chroma", [
-    ("dark", False, None), ("light", True, None), ("pastel", True, False), ("neon", None, True),
-    ("muted", None, False), ("deep", False, None),
-])
+@pytest.mark.parametrize(
+    "modifier, lighter, more_chroma",
+    [
+        ("dark", False, None),
+        ("light", True, None),
+        ("pastel", True, False),
+        ("neon", None, True),
+        ("muted", None, False),
+        ("deep", False, None),
+    ],
+)
 def test_colour_modifiers(modifier, lighter, more_chroma):
     base = parse_color("teal")
     mod = parse_color(f"{modifier} teal")

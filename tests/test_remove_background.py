@@ -1,4 +1,5 @@
 """remove-background on the notebook's three people photos, scored against hand-seeded references."""
+
 from __future__ import annotations
 
 import io
@@ -6,10 +7,10 @@ import io
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 import pixelsmith
-from conftest import ROOT
 
 PHOTOS = {  # photo -> the IoU it must reach (measured: 0.971, 0.900, 0.956; see docs/quality.md)
     "remove_background_input.png": 0.95,

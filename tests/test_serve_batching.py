@@ -1,6 +1,7 @@
 """core.run_many on the diffusers engine (what a Ray Serve ``@serve.batch`` calls): a known group of
 same-shape text-to-image requests runs as one pipeline call, each keeps the image it gets alone, and
 one bad request comes back as its own error. Tiny random-weight SD3 built here (no network, no Ray)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,11 +65,13 @@ def test_a_bad_request_comes_back_as_its_error_and_the_others_still_batch(tiny_s
     from pixelsmith.engines.diffusers.batching import BATCHER
 
     photo = Image.new("RGB", (64, 64), (200, 40, 40))
-    calls = [("generate", {"prompt": "a red cat", "seed": 11}),
-             ("generate", {"seed": 5}),  # no prompt: refused before it reaches the batcher
-             ("generate", {"prompt": "a cat", "image": photo, "strength": 0.5, "seed": 3}),  # img2img: not batched
-             ("generate", {"prompt": "a blue sky", "seed": 12}),
-             ("no-such-tool", {})]
+    calls = [
+        ("generate", {"prompt": "a red cat", "seed": 11}),
+        ("generate", {"seed": 5}),  # no prompt: refused before it reaches the batcher
+        ("generate", {"prompt": "a cat", "image": photo, "strength": 0.5, "seed": 3}),  # img2img: not batched
+        ("generate", {"prompt": "a blue sky", "seed": 12}),
+        ("no-such-tool", {}),
+    ]
     before, late = len(BATCHER.batches), BATCHER.late_groups
 
     outs = core.run_many(calls, engine="diffusers")
@@ -86,6 +89,7 @@ def test_run_many_of_nothing_is_nothing():
 
 
 # --- the Ray Serve glue that needs no cluster ----------------------------------------------------------
+
 
 def test_errors_cross_from_a_replica_in_their_own_type():
     """A replica's typed error comes back as plain data and is raised again with its fields intact."""
@@ -107,14 +111,28 @@ def test_the_gateway_builds_the_server_from_the_settings_it_was_given(tmp_path, 
     from pixelsmith.errors import ToolUnavailable
     from pixelsmith.jobs.ray_serve import ENGINES_ENV, ServeBackend, build_gateway_app
 
-    given = Settings(host="0.0.0.0", data_dir=str(tmp_path), rate=2.5, burst=7, queue_size=3, preload=True,
-                     engine="embedded", ray_address="auto")
+    given = Settings(
+        host="0.0.0.0",
+        data_dir=str(tmp_path),
+        rate=2.5,
+        burst=7,
+        queue_size=3,
+        preload=True,
+        engine="embedded",
+        ray_address="auto",
+    )
     monkeypatch.setenv(SETTINGS_ENV, given.to_env())
     monkeypatch.setenv(ENGINES_ENV, "embedded")
     app = build_gateway_app()
     settings = app.state.settings
-    assert (settings.auth_enabled, settings.data_dir, settings.rate, settings.burst, settings.queue_size,
-            settings.engine) == (True, str(tmp_path), 2.5, 7, 3, "embedded")
+    assert (
+        settings.auth_enabled,
+        settings.data_dir,
+        settings.rate,
+        settings.burst,
+        settings.queue_size,
+        settings.engine,
+    ) == (True, str(tmp_path), 2.5, 7, 3, "embedded")
     assert settings.preload is False  # the tool replicas load the models, not the gateway
     backend = app.state.service.backend
     assert isinstance(backend, ServeBackend)

@@ -5,6 +5,7 @@ of kind "run"), so progress, queue position and the history come from its job
 store. Screenshots of each main screen go to a temporary folder, or to docs/img/
 with PIXELSMITH_STUDIO_SHOTS=docs/img.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,15 +28,25 @@ SAMPLES = ROOT / "samples"
 # Screenshots go to a temporary folder; PIXELSMITH_STUDIO_SHOTS=docs/img refreshes the README's copies
 # (not by default, so a test run leaves the working tree clean).
 SHOTS_ENV = "PIXELSMITH_STUDIO_SHOTS"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1366, "height": 820}  # a laptop; tablet width is checked separately
 RUN_TIMEOUT_MS = 180_000  # a hang guard, not a timing check: ISNet alone took ~50 s on a loaded 2-core box
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                       "(run scripts/test-extras.sh)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (run scripts/test-extras.sh)",
+    ),
 ]
 
 
@@ -45,16 +56,22 @@ def inputs(tmp_path_factory) -> dict[str, pathlib.Path]:
     """Small copies of the AWS notebook's sample images (keeps CPU runs short)."""
     folder = tmp_path_factory.mktemp("studio-inputs")
     out = {}
-    for name, sample, side in (("desk", "erase_input_desk.png", 384), ("subject", "remove_background_input.png", 320),
-                               ("recolor", "search_and_recolor_input.png", 256),
-                               ("outpaint", "outpaint_input.jpg", 256)):
+    for name, sample, side in (
+        ("desk", "erase_input_desk.png", 384),
+        ("subject", "remove_background_input.png", 320),
+        ("recolor", "search_and_recolor_input.png", 256),
+        ("outpaint", "outpaint_input.jpg", 256),
+    ):
         img = Image.open(SAMPLES / sample).convert("RGB")
         img.thumbnail((side, side))
         path = folder / f"{name}.png"
         img.save(path)
         out[name] = path
-    for name, sample in (("tiny-a", "upscale_input.jpg"), ("tiny-b", "search_and_replace_input.png"),
-                         ("tiny-c", "style_guide_input.jpg")):
+    for name, sample in (
+        ("tiny-a", "upscale_input.jpg"),
+        ("tiny-b", "search_and_replace_input.png"),
+        ("tiny-c", "style_guide_input.jpg"),
+    ):
         img = Image.open(SAMPLES / sample).convert("RGB")
         img.thumbnail((96, 96))  # fast-upscale x4 of these takes about a second on a CPU
         out[name] = folder / f"{name}.png"
@@ -133,8 +150,10 @@ RECORD_STATUS = """() => {
 
 def run_and_wait(page):
     page.click("#run")
-    page.wait_for_function("() => !document.querySelector('#result').hidden || "
-                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('#result').hidden || !document.querySelector('#run-error').hidden",
+        timeout=RUN_TIMEOUT_MS,
+    )
 
 
 def download(page, tmp_path) -> pathlib.Path:
@@ -161,16 +180,20 @@ def shot(page, name: str):
 
 def canvas_point(page, ix: float, iy: float) -> tuple[float, float]:
     """Image pixel -> page coordinates, through the stage's own view transform."""
-    return page.evaluate("""([x, y]) => {
+    return page.evaluate(
+        """([x, y]) => {
         const s = window.studio.stage, r = s.canvas.getBoundingClientRect(), p = s.toScreen(x, y);
         return [r.left + p.x, r.top + p.y];
-    }""", [ix, iy])
+    }""",
+        [ix, iy],
+    )
 
 
 def exported_mask(page) -> np.ndarray:
     data_url = page.evaluate("""async () => {
         const blob = await window.studio.stage.exportMask();
-        return await new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
+        return await new Promise((ok) => {
+          const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
     }""")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("L"))
 
@@ -226,7 +249,9 @@ def test_erase_with_a_painted_mask_changes_only_under_the_mask(page, server, too
     assert page.inner_text("#zoom-level") == fitted
     # paint along the teal pen lying across the desk (the sample's lower middle)
     page.check('input[name="pointer"][value="brush"]', force=True)
-    page.evaluate("() => { const s = document.querySelector('#brush-size'); s.value = 24; s.dispatchEvent(new Event('input')); }")
+    page.evaluate(
+        "() => { const s = document.querySelector('#brush-size'); s.value = 24; s.dispatchEvent(new Event('input')); }"
+    )
     start, end = canvas_point(page, w * 0.39, h * 0.72), canvas_point(page, w * 0.76, h * 0.72)
     page.mouse.move(*start)
     page.mouse.down()
@@ -302,7 +327,8 @@ PINCH = """([x, y, spread]) => {
         clientX: r.left + x + dx, clientY: r.top + y }));
     send('pointerdown', 1, -20);
     send('pointerdown', 2, 20);
-    for (let k = 1; k <= 5; k++) { send('pointermove', 1, -20 - k * spread / 5); send('pointermove', 2, 20 + k * spread / 5); }
+    for (let k = 1; k <= 5; k++) {
+      send('pointermove', 1, -20 - k * spread / 5); send('pointermove', 2, 20 + k * spread / 5); }
     send('pointerup', 1, -20 - spread);
     send('pointerup', 2, 20 + spread);
 }"""
@@ -342,7 +368,9 @@ def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_pa
     run_and_wait(page)
     assert page.locator("#result").is_visible(), page.inner_text("#run-error")
     assert page.locator("#compare-group").is_visible()
-    page.evaluate("() => { const c = document.querySelector('#compare'); c.value = 30; c.dispatchEvent(new Event('input')); }")
+    page.evaluate(
+        "() => { const c = document.querySelector('#compare'); c.value = 30; c.dispatchEvent(new Event('input')); }"
+    )
     shot(page, "remove-background")
     out = Image.open(download(page, tmp_path))
     assert out.mode == "RGBA" and out.size == Image.open(inputs["subject"]).size
@@ -350,7 +378,9 @@ def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_pa
     assert (alpha == 0).mean() > 0.05 and (alpha == 255).mean() > 0.05, "a subject kept and a background removed"
     # chain: the result becomes the input of the next tool
     page.click("#use-as-input")
-    page.wait_for_function("() => window.studio.stage.result === null && window.studio.input.name.startsWith('remove-background-result')")
+    page.wait_for_function(
+        "() => window.studio.stage.result === null && window.studio.input.name.startsWith('remove-background-result')"
+    )
     page.click('#tool-list .tool[data-tool="fast-upscale"]')
     assert "remove-background-result" in page.inner_text('#fields [data-field="image"] .dz-info')
 
@@ -396,7 +426,12 @@ def test_outpaint_handles_fill_the_margins(page, server, inputs, tmp_path):
     original = np.asarray(Image.open(inputs["outpaint"]).convert("RGB")).astype(int)
     assert np.abs(out[40:, :w] - original).mean() < 2, "the original pixels stay where they were"
     # the stage lays the larger result over the extended canvas, aligned with the input
-    assert page.evaluate("() => window.studio.stage.resultPlacement()") == {"x": 0, "y": -40, "w": w + right, "h": h + 40}
+    assert page.evaluate("() => window.studio.stage.resultPlacement()") == {
+        "x": 0,
+        "y": -40,
+        "w": w + right,
+        "h": h + 40,
+    }
 
 
 def test_snippets_are_runnable(page, server, inputs, tmp_path):
@@ -418,8 +453,13 @@ def test_snippets_are_runnable(page, server, inputs, tmp_path):
     for lang in ("requests", "boto3"):
         out = tmp_path / "fast-upscale.webp"
         out.unlink(missing_ok=True)
-        subprocess.run([sys.executable, "-c", snippets[lang]], cwd=tmp_path, check=True, timeout=120,
-                       env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"})
+        subprocess.run(
+            [sys.executable, "-c", snippets[lang]],
+            cwd=tmp_path,
+            check=True,
+            timeout=120,
+            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        )
         assert Image.open(out).format == "WEBP", lang
 
 
@@ -432,9 +472,11 @@ def test_batch_runs_and_zips(page, server, inputs, tmp_path):
     page.select_option("#batch-add-tool", "fast-upscale")
     page.click("#batch-add")
     page.click("#batch-submit")
-    page.wait_for_function("() => /(finished|done|completed)/.test(document.querySelector('#batch-stats').textContent)"
-                           " && document.querySelectorAll('#batch-items .item.done').length === 3",
-                           timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => /(finished|done|completed)/.test(document.querySelector('#batch-stats').textContent)"
+        " && document.querySelectorAll('#batch-items .item.done').length === 3",
+        timeout=RUN_TIMEOUT_MS,
+    )
     assert page.locator("#batch-items .item img").count() == 3
     shot(page, "batch")
     with page.expect_download() as info:
@@ -456,8 +498,9 @@ def test_without_a_jobs_api_the_page_runs_the_batch_itself(page, server, inputs,
     page.select_option("#batch-add-tool", "fast-upscale")
     page.click("#batch-add")
     page.click("#batch-submit")
-    page.wait_for_function("() => document.querySelector('#batch-stats').textContent.startsWith('finished')",
-                           timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#batch-stats').textContent.startsWith('finished')", timeout=RUN_TIMEOUT_MS
+    )
     assert page.locator("#batch-items .item.done").count() == 1
     failed = page.locator("#batch-items .item.failed")
     assert failed.count() == 1 and "image" in failed.inner_text().lower()
@@ -467,7 +510,9 @@ def test_without_a_jobs_api_the_page_runs_the_batch_itself(page, server, inputs,
     info.value.save_as(tmp_path / "local.zip")
     with zipfile.ZipFile(tmp_path / "local.zip") as z:
         assert len(z.namelist()) == 1
-        assert Image.open(io.BytesIO(z.read(z.namelist()[0]))).size == tuple(4 * v for v in Image.open(inputs["tiny-a"]).size)
+        assert Image.open(io.BytesIO(z.read(z.namelist()[0]))).size == tuple(
+            4 * v for v in Image.open(inputs["tiny-a"]).size
+        )
 
 
 def test_a_run_shows_determinate_progress_with_its_unit(page, server, inputs, tmp_path):
@@ -476,11 +521,16 @@ def test_a_run_shows_determinate_progress_with_its_unit(page, server, inputs, tm
     page.wait_for_function("() => window.studio.stage.base !== null")
     page.evaluate(RECORD_STATUS)
     page.click("#run")
-    page.wait_for_function("() => /^Tile \\d+ of/.test(document.querySelector('#run-text').textContent) || "
-                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => /^Tile \\d+ of/.test(document.querySelector('#run-text').textContent) || "
+        "!document.querySelector('#run-error').hidden",
+        timeout=RUN_TIMEOUT_MS,
+    )
     shot(page, "progress")
-    page.wait_for_function("() => !document.querySelector('#result').hidden || "
-                           "!document.querySelector('#run-error').hidden", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('#result').hidden || !document.querySelector('#run-error').hidden",
+        timeout=RUN_TIMEOUT_MS,
+    )
     assert page.locator("#result").is_visible(), page.inner_text("#run-error")
     log = page.evaluate("() => window.statusLog")
     import re
@@ -501,19 +551,31 @@ def test_a_run_shows_determinate_progress_with_its_unit(page, server, inputs, tm
 def test_queue_position_is_shown_while_the_worker_is_busy_and_cancel_stops_the_run(page, server, inputs):
     big = inputs["big"].read_bytes()
     # a batch takes the worker; two runs from a script queue ahead of the page's run
-    batch = requests.post(server.url + "/v1/jobs", files=[("files", (f"b{i}.png", big, "image/png")) for i in range(2)],
-                          data={"steps": json.dumps([{"tool": "fast-upscale"}])}, timeout=30).json()["id"]
-    others = [requests.post(server.url + "/v1/jobs", files={"files": ("r.png", big, "image/png")},
-                            data={"steps": json.dumps([{"tool": "fast-upscale"}]), "kind": "run"}, timeout=30).json()["id"]
-              for _ in range(2)]
+    batch = requests.post(
+        server.url + "/v1/jobs",
+        files=[("files", (f"b{i}.png", big, "image/png")) for i in range(2)],
+        data={"steps": json.dumps([{"tool": "fast-upscale"}])},
+        timeout=30,
+    ).json()["id"]
+    others = [
+        requests.post(
+            server.url + "/v1/jobs",
+            files={"files": ("r.png", big, "image/png")},
+            data={"steps": json.dumps([{"tool": "fast-upscale"}]), "kind": "run"},
+            timeout=30,
+        ).json()["id"]
+        for _ in range(2)
+    ]
     try:
         open_tool(page, server, "fast-upscale")
         upload(page, "image", inputs["tiny-a"])
         page.wait_for_function("() => window.studio.stage.base !== null")
         page.evaluate(RECORD_STATUS)
         page.click("#run")
-        page.wait_for_function("() => /^Queued — [12] ahead of you/.test(document.querySelector('#run-text').textContent)",
-                               timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => /^Queued — [12] ahead of you/.test(document.querySelector('#run-text').textContent)",
+            timeout=RUN_TIMEOUT_MS,
+        )
         shot(page, "queued")
         job = page.evaluate("() => window.studio.runJob")
         page.click("#cancel")
@@ -550,8 +612,12 @@ def test_history_comes_from_the_job_store_and_survives_a_reload_and_a_restart(br
         assert page.locator("#result").is_visible(), page.inner_text("#run-error")
         last_size = page.inner_text("#result-size")
         with open(inputs["tiny-b"], "rb") as f:  # a batch from a script: listed under batch jobs
-            requests.post(first.url + "/v1/jobs", files={"files": ("tiny-b.png", f, "image/png")},
-                          data={"steps": json.dumps([{"tool": "fast-upscale"}]), "title": "from a script"}, timeout=30)
+            requests.post(
+                first.url + "/v1/jobs",
+                files={"files": ("tiny-b.png", f, "image/png")},
+                data={"steps": json.dumps([{"tool": "fast-upscale"}]), "title": "from a script"},
+                timeout=30,
+            )
         page.goto(f"{first.url}/#history")
         page.reload()
         assert history_runs(page) == ["fast-upscale", "fast-upscale"]
@@ -588,8 +654,9 @@ def test_history_comes_from_the_job_store_and_survives_a_reload_and_a_restart(br
         # re-run: the same input and settings run again, as a new run in the history
         page.click("#tab-history")
         page.locator("#history-runs li.run").first.get_by_role("button", name="Re-run").click()
-        page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
-                               timeout=RUN_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelector('#run-text').textContent.startsWith('Done')", timeout=RUN_TIMEOUT_MS
+        )
         assert page.inner_text("#result-size") == last_size
         page.click("#tab-history")
         page.wait_for_function("() => document.querySelectorAll('#history-runs li.run').length === 3")
@@ -620,8 +687,9 @@ def test_keys_are_asked_for_and_kept_for_the_session(browser, tmp_path_factory, 
     from pixelsmith.api.app import Settings
     from pixelsmith.api.testing import LiveServer
 
-    with LiveServer(Settings(data_dir=str(tmp_path_factory.mktemp("studio-auth")), auth=True,
-                             access_log=False)) as live:
+    with LiveServer(
+        Settings(data_dir=str(tmp_path_factory.mktemp("studio-auth")), auth=True, access_log=False)
+    ) as live:
         key = live.app.state.keys.create("studio-test").bearer
         ctx = browser.new_context(viewport=VIEWPORT)
         page = ctx.new_page()
@@ -691,8 +759,9 @@ def test_text_to_image_runs_as_a_job_fails_clearly_then_runs_on_tiny_weights(bro
             assert "pixelsmith models pull sd3.5-large" in failed.inner_text()
             page.wait_for_function("() => document.querySelector('#history-runs li.run.done img').naturalWidth === 64")
             done.get_by_role("button", name="Re-run").click()
-            page.wait_for_function("() => document.querySelector('#run-text').textContent.startsWith('Done')",
-                                   timeout=RUN_TIMEOUT_MS)
+            page.wait_for_function(
+                "() => document.querySelector('#run-text').textContent.startsWith('Done')", timeout=RUN_TIMEOUT_MS
+            )
             assert page.inner_text("#result-size") == size
             assert page.input_value('[data-field="prompt"] textarea') == "a blue dog"
             assert page.evaluate("() => window.studio.stage.base") is None, "text-to-image: no input on the stage"

@@ -4,6 +4,7 @@ The service's schedule takes about a minute of CPU per image; these tests run th
 schedule (few iterations at a small scale) and check what does not depend on the iteration count: the 1 MP
 output with the init image's aspect ratio, a style loss that goes down, and seed determinism.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_style_loss_goes_down_and_the_style_shows(first, images):
     assert losses["style"] < 0.7
     assert losses["content"] > 0.0
     assert "prompt" in first.metadata["note"]
+
     # The style image is dark blue; the statue photo is warm beige. The result moves towards blue.
     def blue_minus_red(img):
         arr = np.asarray(img.convert("RGB"), np.float64)

@@ -22,6 +22,7 @@ Figures, all on the hole only:
 writes erase_sheet.png (rows: scenes; columns: input, truth, then each method) and
 erase_desk.png (the notebook's erase case).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,12 @@ SIZE = 512
 
 # --- metrics (shared with outpaint.py) --------------------------------------------------------
 
+
 def coarse_psnr(result: np.ndarray, truth: np.ndarray, region: np.ndarray, sigma: float = 4.0) -> float:
     a = cv2.GaussianBlur(result.astype(np.float32), (0, 0), sigma)
     b = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), sigma)
     mse = float(((a - b) ** 2)[region].mean())
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-6))
+    return 10 * np.log10(255.0**2 / max(mse, 1e-6))
 
 
 def gradient_energy(img: np.ndarray) -> np.ndarray:
@@ -66,12 +68,13 @@ def texture_ratio(result: np.ndarray, truth: np.ndarray, region: np.ndarray) -> 
 
 # --- scenes ----------------------------------------------------------------------------------
 
+
 def _rgb(a: np.ndarray) -> np.ndarray:
     return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., :3]
 
 
 def _crop(a: np.ndarray, y: int, x: int, size: int = SIZE) -> np.ndarray:
-    return np.ascontiguousarray(a[y:y + size, x:x + size])
+    return np.ascontiguousarray(a[y : y + size, x : x + size])
 
 
 def scenes() -> dict[str, np.ndarray]:
@@ -95,15 +98,16 @@ def paste_object(background: np.ndarray, scale: float = 0.55) -> tuple[np.ndarra
     fill = cv2.resize(data.chelsea(), (ow, oh), interpolation=cv2.INTER_AREA)
     y, x = (h - oh) // 2, (w - ow) // 2
     out = background.copy()
-    region = out[y:y + oh, x:x + ow]
+    region = out[y : y + oh, x : x + ow]
     region[sil] = fill[sil]
     hole = np.zeros((h, w), bool)
-    hole[y:y + oh, x:x + ow] = sil
+    hole[y : y + oh, x : x + ow] = sil
     hole = cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)  # a user's loose mask
     return out, hole
 
 
 # --- methods ---------------------------------------------------------------------------------
+
 
 def mean_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~hole
@@ -117,6 +121,7 @@ def xphoto(kind: int):
         out = np.zeros_like(img)
         cv2.xphoto.inpaint(img, np.where(hole, 0, 255).astype(np.uint8), out, kind)  # xphoto: 255 = known
         return out
+
     return run
 
 
@@ -174,17 +179,22 @@ def main() -> None:
     print("\nmean over scenes")
     for name in names:
         sel = [r for r in table if r[1] == name]
-        print(f"  {name:9s} coarsePSNR {np.mean([r[2] for r in sel]):6.2f}  texture "
-              f"{np.mean([r[3] for r in sel]):5.2f} (min {min(r[3] for r in sel):.2f}, "
-              f"max {max(r[3] for r in sel):.2f})  seconds {np.mean([r[4] for r in sel]):6.2f}")
+        print(
+            f"  {name:9s} coarsePSNR {np.mean([r[2] for r in sel]):6.2f}  texture "
+            f"{np.mean([r[3] for r in sel]):5.2f} (min {min(r[3] for r in sel):.2f}, "
+            f"max {max(r[3] for r in sel):.2f})  seconds {np.mean([r[4] for r in sel]):6.2f}"
+        )
 
     import pixelsmith
 
     t0 = time.perf_counter()
-    desk = pixelsmith.run("erase", image=SAMPLES / "erase_input_desk.png",
-                          mask=SAMPLES / "erase_desk_pencil_mask.png", seed=7)
-    print(f"\nnotebook erase (desk, pencil mask, grow_mask 5): {time.perf_counter() - t0:.2f} s, "
-          f"erased fraction {desk.metadata['erased_fraction']}")
+    desk = pixelsmith.run(
+        "erase", image=SAMPLES / "erase_input_desk.png", mask=SAMPLES / "erase_desk_pencil_mask.png", seed=7
+    )
+    print(
+        f"\nnotebook erase (desk, pencil mask, grow_mask 5): {time.perf_counter() - t0:.2f} s, "
+        f"erased fraction {desk.metadata['erased_fraction']}"
+    )
     desk.image.save(out_dir / "erase_desk.png")
     print(f"wrote {out_dir / 'erase_sheet.png'} and {out_dir / 'erase_desk.png'}")
 

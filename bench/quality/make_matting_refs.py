@@ -5,6 +5,7 @@ OpenCV GrabCut seeded by hand-placed boxes (in 384-px thumbnail coordinates,
 chosen by looking at each photo), then checked by eye. Run once; the PNGs are
 committed under tests/data/refs/.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -16,13 +17,21 @@ from PIL import Image
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # name: (boxes whose union contains the whole subject, [boxes surely subject], [boxes surely background])
 SEEDS = {
-    "remove_background_input.png": ([(92, 128, 282, 384)],
-                                    [(120, 255, 262, 384), (168, 160, 226, 232), (140, 236, 270, 260)], []),
-    "inpainting_input_image.png": ([(160, 0, 216, 62), (126, 52, 264, 218), (150, 200, 245, 384)],
-                                   [(160, 70, 240, 190), (168, 205, 186, 330), (214, 205, 230, 300), (176, 15, 202, 52)],
-                                   [(191, 232, 206, 342)]),
-    "search_and_recolor_input.png": ([(145, 38, 228, 150), (140, 100, 285, 170), (80, 140, 324, 384)],
-                                     [(135, 175, 290, 384), (165, 62, 210, 125)], []),
+    "remove_background_input.png": (
+        [(92, 128, 282, 384)],
+        [(120, 255, 262, 384), (168, 160, 226, 232), (140, 236, 270, 260)],
+        [],
+    ),
+    "inpainting_input_image.png": (
+        [(160, 0, 216, 62), (126, 52, 264, 218), (150, 200, 245, 384)],
+        [(160, 70, 240, 190), (168, 205, 186, 330), (214, 205, 230, 300), (176, 15, 202, 52)],
+        [(191, 232, 206, 342)],
+    ),
+    "search_and_recolor_input.png": (
+        [(145, 38, 228, 150), (140, 100, 285, 170), (80, 140, 324, 384)],
+        [(135, 175, 290, 384), (165, 62, 210, 125)],
+        [],
+    ),
 }
 
 

@@ -4,6 +4,7 @@ Plain PSNR rewards blur, so fills and upscales are judged on two axes:
 fidelity at a coarse scale (PSNR after a Gaussian blur) and texture
 (gradient energy relative to the truth's: ~0 for a blur, ~1 for a good result).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -18,13 +19,13 @@ def coarse_psnr(a, b, sigma: float = 2.0, mask: np.ndarray | None = None) -> flo
     x, y = cv2.GaussianBlur(_f32(a), (0, 0), sigma), cv2.GaussianBlur(_f32(b), (0, 0), sigma)
     diff = (x - y) ** 2
     mse = float(diff[mask].mean()) if mask is not None else float(diff.mean())
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 def gradient_energy(img, mask: np.ndarray | None = None) -> float:
     gray = cv2.cvtColor(_f32(img), cv2.COLOR_RGB2GRAY)
     gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-    energy = gx ** 2 + gy ** 2
+    energy = gx**2 + gy**2
     return float(energy[mask].mean()) if mask is not None else float(energy.mean())
 
 

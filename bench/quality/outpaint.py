@@ -17,6 +17,7 @@ child process, reporting its wall and CPU seconds and peak memory.
 
     .venv/bin/python bench/quality/outpaint.py [--out bench/results/quality]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,9 @@ def scenes() -> dict[str, np.ndarray]:
 def ours(crop: np.ndarray, m: dict[str, int]) -> np.ndarray:
     h, w = crop.shape[:2]
     canvas = np.zeros((h + m["up"] + m["down"], w + m["left"] + m["right"], 3), np.uint8)
-    canvas[m["up"]:m["up"] + h, m["left"]:m["left"] + w] = crop
+    canvas[m["up"] : m["up"] + h, m["left"] : m["left"] + w] = crop
     hole = np.ones(canvas.shape[:2], bool)
-    hole[m["up"]:m["up"] + h, m["left"]:m["left"] + w] = False
+    hole[m["up"] : m["up"] + h, m["left"] : m["left"] + w] = False
     return complete(canvas, hole, seed=7, creativity=0.5)
 
 
@@ -73,8 +74,9 @@ METHODS = {"ours": ours, "reflect": border(cv2.BORDER_REFLECT_101), "replicate":
 
 
 def seam_score(result: np.ndarray, truth: np.ndarray, known: np.ndarray) -> float:
-    band = cv2.dilate(known.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & \
-        ~cv2.erode(known.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    band = cv2.dilate(known.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~cv2.erode(
+        known.astype(np.uint8), np.ones((3, 3), np.uint8)
+    ).astype(bool)
     band[[0, -1], :] = band[:, [0, -1]] = False
     return float(gradient_energy(result)[band].mean() / max(gradient_energy(truth)[band].mean(), 1e-6))
 
@@ -105,9 +107,9 @@ def main() -> None:
     print(f"{'scene':24s} {'method':10s} {'coarsePSNR':>10s} {'texture':>8s} {'seam':>6s} {'seconds':>8s}")
     for scene, truth in scenes().items():
         h, w = truth.shape[:2]
-        crop = np.ascontiguousarray(truth[m["up"]:h - m["down"], m["left"]:w - m["right"]])
+        crop = np.ascontiguousarray(truth[m["up"] : h - m["down"], m["left"] : w - m["right"]])
         known = np.zeros((h, w), bool)
-        known[m["up"]:h - m["down"], m["left"]:w - m["right"]] = True
+        known[m["up"] : h - m["down"], m["left"] : w - m["right"]] = True
         tiles = [cv2.resize(truth, (256, int(256 * h / w)), interpolation=cv2.INTER_AREA)]
         for name, method in METHODS.items():
             t0 = time.perf_counter()
@@ -128,17 +130,21 @@ def main() -> None:
     print("\nmean over scenes")
     for name in METHODS:
         sel = [r for r in table if r[1] == name]
-        print(f"  {name:10s} coarsePSNR {np.mean([r[2] for r in sel]):6.2f}  texture {np.mean([r[3] for r in sel]):5.2f}"
-              f" (min {min(r[3] for r in sel):.2f})  seam {np.mean([r[4] for r in sel]):5.2f}"
-              f"  seconds {np.mean([r[5] for r in sel]):6.2f}")
+        print(
+            f"  {name:10s} coarsePSNR {np.mean([r[2] for r in sel]):6.2f}  texture {np.mean([r[3] for r in sel]):5.2f}"
+            f" (min {min(r[3] for r in sel):.2f})  seam {np.mean([r[4] for r in sel]):5.2f}"
+            f"  seconds {np.mean([r[5] for r in sel]):6.2f}"
+        )
 
     if not args.skip_notebook:
         dest = out_dir / "outpaint_notebook.png"
         code = NOTEBOOK.format(root=str(ROOT), image=str(SAMPLES / "outpaint_input.jpg"), dest=str(dest))
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         fig = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"\nnotebook outpaint (1280x1920 + 512/512/200/100 -> {fig['size'][0]}x{fig['size'][1]}): "
-              f"{fig['wall_s']:.1f} s wall, {fig['cpu_s']:.1f} s CPU, peak RSS {fig['peak_rss_mb']:.0f} MB")
+        print(
+            f"\nnotebook outpaint (1280x1920 + 512/512/200/100 -> {fig['size'][0]}x{fig['size'][1]}): "
+            f"{fig['wall_s']:.1f} s wall, {fig['cpu_s']:.1f} s CPU, peak RSS {fig['peak_rss_mb']:.0f} MB"
+        )
     print(f"wrote {out_dir / 'outpaint_sheet.png'}")
 
 

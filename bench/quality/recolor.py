@@ -16,6 +16,7 @@ usual quick recolour); "tint" blends the target colour over the object at 60% (a
 
 The contact sheet (inputs, masks, outputs) goes to bench/results/recolor_sheet.png.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def regions(shape: tuple[int, int]) -> dict[str, np.ndarray]:
 
 
 def lab(img) -> np.ndarray:
-    return cv2.cvtColor(np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, np.float32) / 255.0,
-                        cv2.COLOR_RGB2LAB)
+    return cv2.cvtColor(
+        np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, np.float32) / 255.0, cv2.COLOR_RGB2LAB
+    )
 
 
 def hue_fraction(result, where: np.ndarray, target_rgb: tuple[int, int, int]) -> float:
@@ -144,22 +146,33 @@ def run_case(image: Image.Image, select: str, prompt: str) -> dict:
     grown = grow_mask(found.mask, 3)
     target = parse_color(prompt).rgb
     rows = {}
-    for method, result in (("pixelsmith", out.image),
-                           ("hsv", baseline_hsv(image, grown, target)),
-                           ("tint", baseline_tint(image, grown, target))):
-        rows[method] = {"hue_in_range": hue_fraction(result, obj, target),
-                        "lightness_corr": lightness_correlation(image, result, obj),
-                        "L_error": lightness_error(result, obj, target),
-                        "outside_max": float(np.abs(np.asarray(result, np.int16) - np.asarray(image, np.int16))
-                                             [grown == 0].max(initial=0))}
+    for method, result in (
+        ("pixelsmith", out.image),
+        ("hsv", baseline_hsv(image, grown, target)),
+        ("tint", baseline_tint(image, grown, target)),
+    ):
+        rows[method] = {
+            "hue_in_range": hue_fraction(result, obj, target),
+            "lightness_corr": lightness_correlation(image, result, obj),
+            "L_error": lightness_error(result, obj, target),
+            "outside_max": float(
+                np.abs(np.asarray(result, np.int16) - np.asarray(image, np.int16))[grown == 0].max(initial=0)
+            ),
+        }
         if image.size == (1024, 1024) and select == "jacket" and image.info.get("notebook"):
             for name, where in regions(obj.shape).items():
                 if name == "jacket":
                     rows[method]["jacket_hue"] = hue_fraction(result, where, target)
                 else:
                     rows[method][f"{name}_chg"] = mean_change(image, result, where)
-    return {"seconds": seconds, "mask_fraction": float(obj.mean()), "rows": rows, "image": out.image,
-            "mask": found.mask, "target": target}
+    return {
+        "seconds": seconds,
+        "mask_fraction": float(obj.mean()),
+        "rows": rows,
+        "image": out.image,
+        "mask": found.mask,
+        "target": target,
+    }
 
 
 def contact_sheet(entries: list[tuple[str, Image.Image, np.ndarray, Image.Image]], path: pathlib.Path) -> None:
@@ -186,8 +199,10 @@ def main() -> None:
     for name, select, prompt in cases:
         image = load(name)
         r = run_case(image, select, prompt)
-        print(f"\n{name} / select {select!r} / prompt {prompt!r} -> {r['target']}  "
-              f"({r['seconds']:.1f} s, mask {100 * r['mask_fraction']:.1f}% of the image)")
+        print(
+            f"\n{name} / select {select!r} / prompt {prompt!r} -> {r['target']}  "
+            f"({r['seconds']:.1f} s, mask {100 * r['mask_fraction']:.1f}% of the image)"
+        )
         keys = list(r["rows"]["pixelsmith"])
         print(f"{'method':11s}" + "".join(f"{k:>15s}" for k in keys))
         for method, row in r["rows"].items():

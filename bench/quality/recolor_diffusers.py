@@ -17,6 +17,7 @@ bench/results/recolor_diffusers_sheet.png. Needs the models
     .venv/bin/python bench/quality/recolor_diffusers.py
     .venv/bin/python bench/quality/recolor_diffusers.py --smoke   # tiny random models on CPU: checks the script
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,16 @@ def variants(image: Image.Image, select: str, prompt: str, seed: int) -> tuple[n
     steps = P.steps_for(K.BASE)
     start = P.img2img_start(pipe, image, 0.6, steps, seed, size)
     edges = preprocess.canny(image.resize(size))
-    full = K.run(pipe, seed, control_image=edges, controlnet_conditioning_scale=0.8, height=size[1], width=size[0],
-                 **start, **P.prompt_kwargs(pipe, K.BASE, prompt, "", K.cfg_for(K.BASE)))
+    full = K.run(
+        pipe,
+        seed,
+        control_image=edges,
+        controlnet_conditioning_scale=0.8,
+        height=size[1],
+        width=size[0],
+        **start,
+        **P.prompt_kwargs(pipe, K.BASE, prompt, "", K.cfg_for(K.BASE)),
+    )
     out["controlnet"] = composite(image, full.resize(image.size, Image.Resampling.LANCZOS), mask)
     secs["controlnet"] = time.perf_counter() - t
     return mask, {k: (v, secs[k], rgb) for k, v in out.items()}
@@ -84,14 +93,15 @@ def main() -> None:
         from pixelsmith.engines.diffusers.pull import pull
 
         root = pathlib.Path(tempfile.mkdtemp(prefix="pixelsmith-recolor-smoke-"))
-        os.environ.update(PIXELSMITH_MODELS=str(root / "models"), PIXELSMITH_DIFFUSION_STEPS="2",
-                          PIXELSMITH_DEVICE="cpu")
+        os.environ.update(
+            PIXELSMITH_MODELS=str(root / "models"), PIXELSMITH_DIFFUSION_STEPS="2", PIXELSMITH_DEVICE="cpu"
+        )
         torch.set_num_threads(1)
         names = ["sd3.5-large", "sd3.5-large-controlnet-canny", "owlv2-base", "sam-vit-base"]
         tiny.build_all(root / "tiny", names)
         pull(names, source=root / "tiny", log=lambda line: None)
         args.size = 96
-    sheet, rows = [], []
+    sheet = []
     print("| case | variant | hue within 20° | lightness corr. | max change outside | s |")
     print("|---|---|---|---|---|---|")
     for file, select, prompt in CASES:
@@ -103,9 +113,11 @@ def main() -> None:
         row = [image]
         for name, (result, secs, rgb) in outs.items():
             change = np.abs(np.asarray(result, int) - np.asarray(image, int)).max(axis=-1)
-            print(f"| {file} {select}->{prompt} | {name} | {hue_fraction(result, where, rgb):.3f} | "
-                  f"{lightness_correlation(image, result, where):.3f} | {int(change[outside].max(initial=0))} | "
-                  f"{secs:.1f} |")
+            print(
+                f"| {file} {select}->{prompt} | {name} | {hue_fraction(result, where, rgb):.3f} | "
+                f"{lightness_correlation(image, result, where):.3f} | {int(change[outside].max(initial=0))} | "
+                f"{secs:.1f} |"
+            )
             row.append(result)
         sheet.append(row)
     w, h = max(r[0].width for r in sheet), max(r[0].height for r in sheet)

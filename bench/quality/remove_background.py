@@ -7,6 +7,7 @@ Also reports how soft the matte is at the subject's edge (fraction of edge pixel
 
     .venv/bin/python bench/quality/remove_background.py
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -26,11 +27,16 @@ def scores(alpha: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     fg, truth = alpha >= 0.5, ref >= 0.5
     iou = (fg & truth).sum() / max((fg | truth).sum(), 1)
     band = cv2.dilate(truth.astype(np.uint8), np.ones((15, 15), np.uint8)) - cv2.erode(
-        truth.astype(np.uint8), np.ones((15, 15), np.uint8))
+        truth.astype(np.uint8), np.ones((15, 15), np.uint8)
+    )
     soft = ((alpha > 0.02) & (alpha < 0.98))[band.astype(bool)].mean()
     far = cv2.dilate(truth.astype(np.uint8), np.ones((61, 61), np.uint8)) == 0
-    return {"iou": float(iou), "edge_soft": float(soft), "bg_alpha": float(alpha[far].mean()),
-            "bg_clear": float((alpha[far] < 0.02).mean())}
+    return {
+        "iou": float(iou),
+        "edge_soft": float(soft),
+        "bg_alpha": float(alpha[far].mean()),
+        "bg_clear": float((alpha[far] < 0.02).mean()),
+    }
 
 
 def measure(name: str) -> dict[str, float]:
@@ -46,8 +52,10 @@ def main() -> None:
     print(f"{'photo':32s} {'IoU':>6s} {'edge soft':>9s} {'bg alpha':>9s} {'bg clear':>9s} {'s':>6s}")
     for name in PHOTOS:
         s = measure(name)
-        print(f"{name:32s} {s['iou']:6.3f} {s['edge_soft']:9.3f} {s['bg_alpha']:9.4f} {s['bg_clear']:9.3f} "
-              f"{s['seconds']:6.2f}")
+        print(
+            f"{name:32s} {s['iou']:6.3f} {s['edge_soft']:9.3f} {s['bg_alpha']:9.4f} {s['bg_clear']:9.3f} "
+            f"{s['seconds']:6.2f}"
+        )
 
 
 if __name__ == "__main__":

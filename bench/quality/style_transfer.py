@@ -13,6 +13,7 @@ optimises, each normalised by the init image's own (so the init image scores sty
 Prints seconds (wall and CPU; the machine is shared, so wall is noisy) and writes style_transfer_sheet.png
 (rows: pairs; columns: init, style, colour transfer, embedded result).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,10 @@ def main() -> None:
         cpu = (c1.user - c0.user) + (c1.system - c0.system)
         baseline = reinhard(init, style)
         score = scorer(hed, init, style)
-        print(f"{name}: {init.size} -> {out.image.size}, {wall:.1f} s wall, {cpu:.1f} cpu-s, "
-              f"stages {out.metadata['stage_seconds']}")
+        print(
+            f"{name}: {init.size} -> {out.image.size}, {wall:.1f} s wall, {cpu:.1f} cpu-s, "
+            f"stages {out.metadata['stage_seconds']}"
+        )
         for label, img in (("init image", init), ("colour transfer", baseline), ("embedded", out.image)):
             s = score(img)
             print(f"  {label:16} style {s['style']:.3f}  content {s['content']:.3f}")

@@ -20,6 +20,7 @@ Figures:
 ``--notebook`` also runs conservative-upscale on the notebook's input (683x1024 -> 1672x2508, ~4.2 MP)
 through pixelsmith.run and prints its time. Writes upscale_sheet.png (crops: bicubic, fast/conservative, truth).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ def degrade(truth: Image.Image, factor: int) -> Image.Image:
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 def colour_shift(out: Image.Image, ref: Image.Image) -> float:
@@ -79,9 +80,11 @@ def timed(fn):
 def row(name: str, method: str, out: Image.Image, truth: Image.Image, small: Image.Image, wall: float, cpu: float):
     mp = out.width * out.height / 1e6
     back = psnr(out.resize(small.size, Image.Resampling.LANCZOS), small)
-    print(f"{name:10} {method:13} texture {texture_ratio(out, truth):5.2f}  coarse {coarse_psnr(out, truth):5.1f} dB  "
-          f"back {back:5.1f} dB  shift {colour_shift(out, small):4.2f}  "
-          f"{wall / mp:6.2f} s/MP  {cpu / mp:6.2f} cpu-s/MP")
+    print(
+        f"{name:10} {method:13} texture {texture_ratio(out, truth):5.2f}  coarse {coarse_psnr(out, truth):5.1f} dB  "
+        f"back {back:5.1f} dB  shift {colour_shift(out, small):4.2f}  "
+        f"{wall / mp:6.2f} s/MP  {cpu / mp:6.2f} cpu-s/MP"
+    )
 
 
 def main() -> None:
@@ -104,7 +107,8 @@ def main() -> None:
         bic2, wall, cpu = timed(lambda: small2.resize(truth.size, Image.Resampling.BICUBIC))
         row(name, "bicubic x2", bic2, truth, small2, wall, cpu)
         (cons, _meta), wall, cpu = timed(
-            lambda: upscale_preserving(small2, photo, target_pixels=truth.width * truth.height))
+            lambda: upscale_preserving(small2, photo, target_pixels=truth.width * truth.height)
+        )
         cons = cons.resize(truth.size, Image.Resampling.LANCZOS) if cons.size != truth.size else cons
         row(name, "conservative", cons, truth, small2, wall, cpu)
         box = (truth.width // 2 - 96, truth.height // 2 - 96, truth.width // 2 + 96, truth.height // 2 + 96)
@@ -119,12 +123,17 @@ def main() -> None:
         import pixelsmith
 
         image = Image.open(SAMPLES / "upscale_input.jpg")
-        out, wall, cpu = timed(lambda: pixelsmith.run(
-            "conservative-upscale", image=image, prompt="Big Ben", creativity=0.35, output_format="jpeg"))
+        out, wall, cpu = timed(
+            lambda: pixelsmith.run(
+                "conservative-upscale", image=image, prompt="Big Ben", creativity=0.35, output_format="jpeg"
+            )
+        )
         mp = out.image.width * out.image.height / 1e6
         back = psnr(out.image.convert("RGB").resize(image.size, Image.Resampling.LANCZOS), image.convert("RGB"))
-        print(f"notebook conservative {image.size} -> {out.image.size}: {wall:.1f} s wall, {cpu:.1f} cpu-s, "
-              f"{wall / mp:.1f} s/MP, back PSNR {back:.1f} dB")
+        print(
+            f"notebook conservative {image.size} -> {out.image.size}: {wall:.1f} s wall, {cpu:.1f} cpu-s, "
+            f"{wall / mp:.1f} s/MP, back PSNR {back:.1f} dB"
+        )
         out.save(str(out_dir / "conservative_notebook.jpg"))
 
 

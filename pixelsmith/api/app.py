@@ -8,6 +8,7 @@ installed. The HTTP layer holds no image logic: it parses the wire format into
 the tool's request model, calls the core, and renders the result or the typed
 error in the caller's wire format.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pixelsmith import config
 from pixelsmith.api import bedrock, stability
 from pixelsmith.api.auth import KeyStore
-from pixelsmith.api.limits import MiB, BodyLimit, Gate, RateLimiter
+from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.results import JobsResults, ResultStore
@@ -80,7 +81,7 @@ class Settings:
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(**json.loads(os.environ.get(SETTINGS_ENV, "{}")))
 
 
@@ -107,8 +108,7 @@ def render_error(path: str, exc: Exception, request_id: str) -> Response:
     if api_of(path) == "rest":
         return stability.error_response(exc, request_id, path)
     if isinstance(exc, PixelsmithError) and exc.status < 500:
-        return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details},
-                            status_code=exc.status)
+        return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details}, status_code=exc.status)
     if isinstance(exc, StarletteHTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     return JSONResponse({"error": "internal_error", "message": stability.INTERNAL}, status_code=500)
@@ -150,8 +150,10 @@ class Frontdoor:
                 if api == "bedrock":
                     extra.append((b"x-amzn-requestid", state["request_id"].encode()))
                 names = {k.lower() for k, _ in message.get("headers", [])}
-                message = {**message, "headers": list(message.get("headers", [])) +
-                           [h for h in extra if h[0] not in names]}
+                message = {
+                    **message,
+                    "headers": list(message.get("headers", [])) + [h for h in extra if h[0] not in names],
+                }
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -173,11 +175,20 @@ class Frontdoor:
                 self.metrics.rejected.labels(REJECTIONS[status]).inc()
             self.metrics.latency.labels(api, route).observe(seconds)
             if self.settings.access_log and scope["path"] not in ("/healthz", "/metrics"):
-                log_access(request_id=state["request_id"], method=scope["method"], path=scope["path"],
-                           api=api, model=model or None, status=status, seconds=round(seconds, 4),
-                           tool_seconds=state.get("tool_seconds"), bytes_out=sent, key=state.get("key_id"),
-                           client=(scope.get("client") or ("", 0))[0],
-                           ignored_fields=state.get("ignored_fields") or None)
+                log_access(
+                    request_id=state["request_id"],
+                    method=scope["method"],
+                    path=scope["path"],
+                    api=api,
+                    model=model or None,
+                    status=status,
+                    seconds=round(seconds, 4),
+                    tool_seconds=state.get("tool_seconds"),
+                    bytes_out=sent,
+                    key=state.get("key_id"),
+                    client=(scope.get("client") or ("", 0))[0],
+                    ignored_fields=state.get("ignored_fields") or None,
+                )
 
 
 def _other_route(path: str) -> str:
@@ -197,13 +208,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     results = JobsResults(jobs, ttl=settings.result_ttl) if jobs is not None else ResultStore(data, settings.result_ttl)
     service = Service(gate, metrics, results, settings.engine)
 
-    app = FastAPI(title="pixelsmith", version=_version(),
-                  description="Self-hosted Stability AI Image Services: Stability REST v2beta and Amazon Bedrock "
-                              "InvokeModel wire formats.")
+    app = FastAPI(
+        title="pixelsmith",
+        version=_version(),
+        description="Self-hosted Stability AI Image Services: Stability REST v2beta and Amazon Bedrock "
+        "InvokeModel wire formats.",
+    )
     app.state.settings = settings
     app.state.keys = KeyStore(data)
     app.state.limits = dataclasses.make_dataclass("Limits", ["rate", "gate"])(
-        RateLimiter(settings.rate, settings.burst), gate)
+        RateLimiter(settings.rate, settings.burst), gate
+    )
     app.state.metrics = metrics
     app.state.service = service
     app.state.ready = not settings.preload
@@ -222,9 +237,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["Server"], summary="Readiness: models loaded")
     async def readyz() -> Response:
-        body = {"status": "ready" if app.state.ready else "loading", "auth": settings.auth_enabled,
-                "loaded_models": sorted(m for _, m in service._loaded),
-                "running": gate.running, "queued": gate.waiting}
+        body = {
+            "status": "ready" if app.state.ready else "loading",
+            "auth": settings.auth_enabled,
+            "loaded_models": sorted(m for _, m in service._loaded),
+            "running": gate.running,
+            "queued": gate.waiting,
+        }
         return JSONResponse(body, status_code=200 if app.state.ready else 503)
 
     @app.get("/metrics", tags=["Server"], summary="Prometheus metrics")
@@ -250,10 +269,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if resumed:
             log.info("resumed %d unfinished generation(s)", resumed)
         if settings.preload:
+
             async def load() -> None:
                 models = await asyncio.to_thread(service.preload)
                 app.state.ready = True
                 log.info("preloaded models: %s", ", ".join(models) or "none")
+
             app.state.preload_task = asyncio.get_running_loop().create_task(load())
 
     @app.on_event("shutdown")
@@ -292,14 +313,22 @@ def tools_listing(engine: str | None = None) -> list[dict[str, Any]]:
         if engine:
             recipe = tool.recipes.get(engine)
             recipe = recipe if recipe is not None and core.missing_for(recipe) is None else None
-        listing.append({
-            "name": tool.name, "title": tool.title, "group": tool.group, "summary": tool.summary,
-            "rest_path": tool.rest_path, "rest_async": tool.rest_async, "bedrock_model": tool.bedrock_model,
-            "ready": recipe is not None, "engine": recipe.engine if recipe else None,
-            "missing": [m.line() for m in missing] if recipe is None else [],
-            "install": sorted({m.command for m in missing if m.command}) if recipe is None else [],
-            "schema": tool.request.model_json_schema(),
-        })
+        listing.append(
+            {
+                "name": tool.name,
+                "title": tool.title,
+                "group": tool.group,
+                "summary": tool.summary,
+                "rest_path": tool.rest_path,
+                "rest_async": tool.rest_async,
+                "bedrock_model": tool.bedrock_model,
+                "ready": recipe is not None,
+                "engine": recipe.engine if recipe else None,
+                "missing": [m.line() for m in missing] if recipe is None else [],
+                "install": sorted({m.command for m in missing if m.command}) if recipe is None else [],
+                "schema": tool.request.model_json_schema(),
+            }
+        )
     return listing
 
 

@@ -11,6 +11,7 @@ secret itself to recompute the signature, so secrets are not random: each one is
 HMAC(master key, key ID), and the master key lives in its own file (mode 0600)
 next to the database. Reading the database alone reveals no usable secret.
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,7 +80,8 @@ class KeyStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
-            " created REAL NOT NULL, revoked REAL, rate REAL, burst INTEGER)")
+            " created REAL NOT NULL, revoked REAL, rate REAL, burst INTEGER)"
+        )
         self._cache: dict[str, tuple[float, ApiKey | None, str]] = {}
 
     def secret_for(self, key_id: str) -> str:
@@ -91,18 +93,24 @@ class KeyStore:
         secret = self.secret_for(key_id)
         key = ApiKey(key_id, name or key_id, time.time(), None, rate, burst)
         with self._lock:
-            self._db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)",
-                             (key.id, key.name, _sha256(secret), key.created, None, rate, burst))
+            self._db.execute(
+                "INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)",
+                (key.id, key.name, _sha256(secret), key.created, None, rate, burst),
+            )
         return NewKey(key, secret)
 
     def list(self) -> list[ApiKey]:
         with self._lock:
-            rows = self._db.execute("SELECT id,name,created,revoked,rate,burst FROM api_keys ORDER BY created").fetchall()
+            rows = self._db.execute(
+                "SELECT id,name,created,revoked,rate,burst FROM api_keys ORDER BY created"
+            ).fetchall()
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         with self._lock:
-            cur = self._db.execute("UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), key_id))
+            cur = self._db.execute(
+                "UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), key_id)
+            )
             self._cache.pop(key_id, None)
         return cur.rowcount > 0
 
@@ -113,8 +121,9 @@ class KeyStore:
         if hit and now - hit[0] < 5.0:
             return hit[1], hit[2]
         with self._lock:
-            row = self._db.execute("SELECT id,name,created,revoked,rate,burst,secret_sha256 FROM api_keys WHERE id=?",
-                                   (key_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT id,name,created,revoked,rate,burst,secret_sha256 FROM api_keys WHERE id=?", (key_id,)
+            ).fetchone()
         key, digest = (ApiKey(*row[:6]), row[6]) if row else (None, "")
         self._cache[key_id] = (now, key, digest)
         return key, digest
@@ -122,7 +131,7 @@ class KeyStore:
     def check_bearer(self, token: str) -> ApiKey:
         if not token.startswith(BEARER_PREFIX) or "." not in token:
             raise Unauthorized("the API key is malformed; expected sk-<ID>.<secret> from `pixelsmith keys create`")
-        key_id, secret = token[len(BEARER_PREFIX):].split(".", 1)
+        key_id, secret = token[len(BEARER_PREFIX) :].split(".", 1)
         key, digest = self.lookup(key_id)
         if key is None or not hmac.compare_digest(digest, _sha256(secret)):
             raise Unauthorized("the API key is not valid")
@@ -138,26 +147,30 @@ class KeyStore:
 
         auth = headers.get("authorization", "")
         try:
-            fields = dict(part.strip().split("=", 1) for part in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+            fields = dict(part.strip().split("=", 1) for part in auth[len("AWS4-HMAC-SHA256 ") :].split(","))
             key_id, date, region, service, _ = fields["Credential"].split("/")
             signed = fields["SignedHeaders"].split(";")
             signature = fields["Signature"]
         except (KeyError, ValueError):
-            raise SigV4Rejected("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.",
-                                "IncompleteSignatureException") from None
+            raise SigV4Rejected(
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.",
+                "IncompleteSignatureException",
+            ) from None
         amz_date = headers.get("x-amz-date", "")
         try:
-            when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+            when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
         except ValueError:
             raise SigV4Rejected("Missing or malformed X-Amz-Date header.", "IncompleteSignatureException") from None
         if abs(time.time() - when.timestamp()) > MAX_CLOCK_SKEW or not amz_date.startswith(date):
-            raise SigV4Rejected("Signature expired: the request time is too far from the server time.",
-                                "InvalidSignatureException")
+            raise SigV4Rejected(
+                "Signature expired: the request time is too far from the server time.", "InvalidSignatureException"
+            )
         key, _ = self.lookup(key_id)
         if key is None or not key.active:
             raise SigV4Rejected("The security token included in the request is invalid.", "UnrecognizedClientException")
-        request = AWSRequest(method=method, url=url, data=body,
-                             headers={h: headers[h] for h in signed if h in headers and h != "host"})
+        request = AWSRequest(
+            method=method, url=url, data=body, headers={h: headers[h] for h in signed if h in headers and h != "host"}
+        )
         if "host" in signed:
             request.headers["host"] = headers.get("host", "")
         signer = SigV4Auth(Credentials(key_id, self.secret_for(key_id)), service, region)
@@ -165,8 +178,11 @@ class KeyStore:
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not hmac.compare_digest(expected, signature):
-            raise SigV4Rejected("The request signature we calculated does not match the signature you provided. "
-                                "Check your AWS Secret Access Key and signing method.", "InvalidSignatureException")
+            raise SigV4Rejected(
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method.",
+                "InvalidSignatureException",
+            )
         return key
 
 
@@ -193,8 +209,7 @@ async def current_key(request: Request) -> ApiKey | None:
     if state.settings.auth_enabled:
         key = await authenticate(request)
     client = request.client.host if request.client else "local"
-    state.limits.rate.take(key.id if key else f"ip:{client}", key.rate if key else None,
-                           key.burst if key else None)
+    state.limits.rate.take(key.id if key else f"ip:{client}", key.rate if key else None, key.burst if key else None)
     request.state.key_id = key.id if key else None
     return key
 
@@ -215,8 +230,9 @@ async def authenticate(request: Request) -> ApiKey:
         return store.check_sigv4(request.method, url, {k.lower(): v for k, v in request.headers.items()}, body)
     if header:
         raise Unauthorized("unsupported Authorization scheme; use `Bearer sk-<ID>.<secret>`")
-    raise Unauthorized("missing authorization header: this server requires an API key "
-                       "(`pixelsmith keys create` on the server)")
+    raise Unauthorized(
+        "missing authorization header: this server requires an API key (`pixelsmith keys create` on the server)"
+    )
 
 
 __all__ = ["ApiKey", "KeyStore", "NewKey", "SigV4Rejected", "authenticate", "current_key"]

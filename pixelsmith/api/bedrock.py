@@ -6,6 +6,7 @@ listing the accepted fields), as Bedrock does. A model this server knows but
 cannot run (its weights are not installed) is a ValidationException whose
 message names the model and the command that installs it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelsmith.api import model_ids
 from pixelsmith.api.auth import ApiKey, SigV4Rejected, current_key
-from pixelsmith.errors import (Busy, FieldProblem, Forbidden, InvalidRequest, NotFound, PayloadTooLarge, PixelsmithError,
-                               RateLimited, ToolUnavailable, Unauthorized, UnknownModel, Unprocessable)
+from pixelsmith.errors import (
+    Busy,
+    FieldProblem,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PixelsmithError,
+    RateLimited,
+    ToolUnavailable,
+    Unauthorized,
+    UnknownModel,
+    Unprocessable,
+)
 from pixelsmith.tools import get_tool
 
 ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -75,8 +88,9 @@ def error_response(exc: Exception, request_id: str) -> JSONResponse:
 def read_fields(body: bytes, content_type: str, target: model_ids.ModelTarget) -> dict[str, Any]:
     ctype = content_type.split(";")[0].strip().lower()
     if ctype and ctype not in ("application/json", "*/*"):
-        raise InvalidRequest.one("", f"Content-Type {ctype} is not supported; the body must be JSON "
-                                 "(application/json)", "bad_content_type")
+        raise InvalidRequest.one(
+            "", f"Content-Type {ctype} is not supported; the body must be JSON (application/json)", "bad_content_type"
+        )
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -87,8 +101,7 @@ def read_fields(body: bytes, content_type: str, target: model_ids.ModelTarget) -
     accepted = [f for f in tool.request.model_fields if f not in target.fixed]
     for name in data:
         if name not in accepted:
-            message = (f"Invalid field '{name}' in request. Available fields for {tool.name} are: "
-                       + ", ".join(accepted))
+            message = f"Invalid field '{name}' in request. Available fields for {tool.name} are: " + ", ".join(accepted)
             raise InvalidRequest([FieldProblem("", message, "unknown_field")], accepted_fields=accepted)
     return {**data, **target.fixed}
 
@@ -96,23 +109,40 @@ def read_fields(body: bytes, content_type: str, target: model_ids.ModelTarget) -
 def router() -> APIRouter:
     api = APIRouter(tags=["Amazon Bedrock InvokeModel"])
 
-    @api.post("/model/{model_id:path}/invoke", summary="InvokeModel (Stability image models)",
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": {"type": "object", "description": "The model's fields; images as base64 strings"}}}}})
+    @api.post(
+        "/model/{model_id:path}/invoke",
+        summary="InvokeModel (Stability image models)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "description": "The model's fields; images as base64 strings"}
+                    }
+                },
+            }
+        },
+    )
     async def invoke(model_id: str, request: Request, key: ApiKey | None = Depends(current_key)) -> Response:
         request.state.route = "/model/{modelId}/invoke"
         target = model_ids.resolve(model_id)
         request.state.model = target.model_id
         body = await request.body()  # bounded by the 25 MB body limit; parsed off the event loop
         fields = await anyio.to_thread.run_sync(read_fields, body, request.headers.get("content-type", ""), target)
-        out = await request.app.state.service.run(target.tool, fields,
-                                                  request.headers.get("x-pixelsmith-engine") or None)
+        out = await request.app.state.service.run(
+            target.tool, fields, request.headers.get("x-pixelsmith-engine") or None
+        )
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)
-        body = ({"finish_reasons": [reason]} if reason else
-                {"seeds": [out.seed], "finish_reasons": [None], "images": [base64.b64encode(out.data).decode()]})
-        return Response(json.dumps(body), media_type="application/json",
-                        headers={"x-amzn-RequestId": request.state.request_id,
-                                 "x-pixelsmith-tool-seconds": f"{out.seconds:.6f}"})
+        body = (
+            {"finish_reasons": [reason]}
+            if reason
+            else {"seeds": [out.seed], "finish_reasons": [None], "images": [base64.b64encode(out.data).decode()]}
+        )
+        return Response(
+            json.dumps(body),
+            media_type="application/json",
+            headers={"x-amzn-RequestId": request.state.request_id, "x-pixelsmith-tool-seconds": f"{out.seconds:.6f}"},
+        )
 
     return api

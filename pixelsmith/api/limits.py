@@ -12,13 +12,15 @@
 Image pixel limits are not here: the request models check every image header
 against its field's rule before any pixel is decoded.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 
@@ -48,7 +50,9 @@ class RateLimiter:
                 wait = (1.0 - tokens) / rate
                 raise RateLimited(
                     f"You have exceeded the rate limit of {burst} requests at {rate:g} per second; "
-                    f"retry after {wait:.1f} seconds.", retry_after=wait)
+                    f"retry after {wait:.1f} seconds.",
+                    retry_after=wait,
+                )
             self._buckets[who] = (tokens - 1.0, now)
             if len(self._buckets) > 100_000:  # forget idle callers rather than grow forever
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 3600}
@@ -75,7 +79,7 @@ class Gate:
         self.waiting += 1
         try:
             await asyncio.wait_for(self._sem.acquire(), self.queue_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Busy(f"no worker became free within {self.queue_timeout:g} seconds; retry later") from None
         finally:
             self.waiting -= 1
@@ -104,8 +108,12 @@ DRAIN_CAP = 64 * MiB  # read (and discard) at most this much more so the client 
 class BodyLimit:
     """ASGI middleware enforcing per-API body limits while the body streams in."""
 
-    def __init__(self, app: Any, limit_for: Callable[[str], int | None],
-                 reject: Callable[[dict, PayloadTooLarge], Awaitable[tuple[int, list, bytes]]]):
+    def __init__(
+        self,
+        app: Any,
+        limit_for: Callable[[str], int | None],
+        reject: Callable[[dict, PayloadTooLarge], Awaitable[tuple[int, list, bytes]]],
+    ):
         self.app = app
         self.limit_for = limit_for
         self.reject = reject

@@ -1,4 +1,5 @@
 """Structured JSON access log: one line per request on the ``pixelsmith.access`` logger."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,11 @@ errors = logging.getLogger("pixelsmith.server")
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                                 + f".{int(record.msecs):03d}Z", "level": record.levelname.lower(),
-                                 "logger": record.name}
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
         if isinstance(record.msg, dict):
             entry.update(record.msg)
         else:

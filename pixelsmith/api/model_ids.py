@@ -5,6 +5,7 @@ an inference-profile ID with a geography prefix (``us.``, ``eu.``, ``apac.``,
 ``global.``, ...), a foundation-model or inference-profile ARN, and the colon raw
 or percent-encoded as ``%3A`` (boto3 encodes it). All resolve to one base ID.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,10 @@ from pixelsmith.tools import all_tools
 # Geography prefixes of cross-region inference profiles (AWS documents us., eu.,
 # apac., global.; the others exist for other model families and cost nothing to accept).
 PROFILE_PREFIXES = ("us-gov.", "us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.")
-_ARN = re.compile(r"^arn:aws[\w-]*:bedrock:[\w-]*:\d*:(?:foundation-model|inference-profile|"
-                  r"system-defined-inference-profile)/(?P<id>.+)$")
+_ARN = re.compile(
+    r"^arn:aws[\w-]*:bedrock:[\w-]*:\d*:(?:foundation-model|inference-profile|"
+    r"system-defined-inference-profile)/(?P<id>.+)$"
+)
 NOT_FOUND = "Could not resolve the foundation model from the provided model identifier."
 
 # The text-to-image models are one tool (generate); the model ID fixes its role.
@@ -49,14 +52,17 @@ def base_id(model_id: str) -> str:
         text = match.group("id")
     for prefix in PROFILE_PREFIXES:
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
             break
     return text
 
 
 def targets() -> dict[str, ModelTarget]:
-    table = {t.bedrock_model: ModelTarget(t.bedrock_model, t.name) for t in all_tools()
-             if t.bedrock_model and t.name != "generate"}
+    table = {
+        t.bedrock_model: ModelTarget(t.bedrock_model, t.name)
+        for t in all_tools()
+        if t.bedrock_model and t.name != "generate"
+    }
     for mid, role in _GENERATE_IDS.items():
         table[mid] = ModelTarget(mid, "generate", {"model": role})
     return table

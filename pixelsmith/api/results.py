@@ -9,6 +9,7 @@ the key that created a generation can read it (others get 404).
 
 The interface is small (:class:`ResultStore`) so the jobs service can replace it.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,20 +50,22 @@ class ResultStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(pathlib.Path(data_dir) / "server.db", check_same_thread=False,
-                                   isolation_level=None)
+        self._db = sqlite3.connect(pathlib.Path(data_dir) / "server.db", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, owner TEXT, tool TEXT NOT NULL,"
             " status TEXT NOT NULL, created REAL NOT NULL, format TEXT, seed INTEGER, finish_reason TEXT,"
-            " error TEXT)")
+            " error TEXT)"
+        )
 
     def create(self, tool: str, request: dict[str, Any], owner: str | None) -> str:
         gen_id = secrets.token_hex(32)
         atomic_write(self.dir / f"{gen_id}.request.json", json.dumps({"tool": tool, "request": request}).encode())
         with self._lock:
-            self._db.execute("INSERT INTO results (id, owner, tool, status, created) VALUES (?,?,?,?,?)",
-                             (gen_id, owner, tool, "in-progress", time.time()))
+            self._db.execute(
+                "INSERT INTO results (id, owner, tool, status, created) VALUES (?,?,?,?,?)",
+                (gen_id, owner, tool, "in-progress", time.time()),
+            )
         return gen_id
 
     def saved_request(self, gen_id: str) -> dict[str, Any] | None:
@@ -72,21 +75,27 @@ class ResultStore:
     def succeed(self, gen_id: str, data: bytes, fmt: str, seed: int, finish_reason: str) -> None:
         atomic_write(self.dir / f"{gen_id}.{fmt}", data)
         with self._lock:
-            self._db.execute("UPDATE results SET status='succeeded', format=?, seed=?, finish_reason=? WHERE id=?",
-                             (fmt, seed, finish_reason, gen_id))
+            self._db.execute(
+                "UPDATE results SET status='succeeded', format=?, seed=?, finish_reason=? WHERE id=?",
+                (fmt, seed, finish_reason, gen_id),
+            )
         (self.dir / f"{gen_id}.request.json").unlink(missing_ok=True)
 
     def fail(self, gen_id: str, status: int, name: str, errors: list[str]) -> None:
         with self._lock:
-            self._db.execute("UPDATE results SET status='failed', error=? WHERE id=?",
-                             (json.dumps({"status": status, "name": name, "errors": errors}), gen_id))
+            self._db.execute(
+                "UPDATE results SET status='failed', error=? WHERE id=?",
+                (json.dumps({"status": status, "name": name, "errors": errors}), gen_id),
+            )
         (self.dir / f"{gen_id}.request.json").unlink(missing_ok=True)
 
     def get(self, gen_id: str, owner: str | None) -> Result | None:
         """The generation, or None if unknown, expired, or created by another key."""
         with self._lock:
-            row = self._db.execute("SELECT id, owner, tool, status, created, format, seed, finish_reason, error "
-                                   "FROM results WHERE id=?", (gen_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT id, owner, tool, status, created, format, seed, finish_reason, error FROM results WHERE id=?",
+                (gen_id,),
+            ).fetchone()
         if row is None or row[1] != owner or time.time() - row[4] > self.ttl:
             return None
         result = Result(*row[:8], error=json.loads(row[8]) if row[8] else None)
@@ -98,8 +107,9 @@ class ResultStore:
 
     def pending(self) -> list[Result]:
         with self._lock:
-            rows = self._db.execute("SELECT id, owner, tool, status, created FROM results "
-                                    "WHERE status='in-progress'").fetchall()
+            rows = self._db.execute(
+                "SELECT id, owner, tool, status, created FROM results WHERE status='in-progress'"
+            ).fetchall()
         return [Result(*row) for row in rows]
 
     def purge(self) -> int:

@@ -4,6 +4,7 @@ No wire format and no image logic here: fields in, :class:`pixelsmith.core.Outpu
 or a typed error out. Parsing (which decodes images) and the tool itself run in
 a worker thread inside one slot of the concurrency gate.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -138,8 +139,9 @@ class Service:
             self.results.fail(gen_id, exc.status, exc.code, exc.details)
         except Exception:  # noqa: BLE001 - recorded for the poller, logged for the operator
             log.exception("generation %s failed", gen_id)
-            self.results.fail(gen_id, 500, "internal_error",
-                              ["An unexpected server error has occurred, please try again later."])
+            self.results.fail(
+                gen_id, 500, "internal_error", ["An unexpected server error has occurred, please try again later."]
+            )
 
     def resume(self) -> int:
         """Re-run generations a previous server process accepted but did not finish."""
@@ -161,4 +163,3 @@ class Service:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-

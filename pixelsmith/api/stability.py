@@ -4,6 +4,7 @@ Unknown form fields are ignored (lenient; their names come back in the
 ``x-pixelsmith-ignored-fields`` header), so scripts written for Stability's API
 keep working when they send a field pixelsmith does not know.
 """
+
 from __future__ import annotations
 
 import base64
@@ -67,8 +68,9 @@ async def read_fields(request: Request, tool: Tool, fixed: dict[str, Any]) -> di
     """The multipart form as request-model fields: files as bytes, unknown names dropped."""
     ctype = request.headers.get("content-type", "").lower()
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        raise InvalidRequest.one("content-type", "must be multipart/form-data (send images as file parts)",
-                                 "bad_content_type")
+        raise InvalidRequest.one(
+            "content-type", "must be multipart/form-data (send images as file parts)", "bad_content_type"
+        )
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_TEXT_PART)
     except StarletteHTTPException as exc:
@@ -147,8 +149,11 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
             if model not in SD3_MODELS:
                 raise InvalidRequest.one("model", f"must be one of {', '.join(SD3_MODELS)}", "literal_error")
             fields["model"] = model
-        extra = {"x-pixelsmith-ignored-fields": ",".join(request.state.ignored_fields)} \
-            if request.state.ignored_fields else {}
+        extra = (
+            {"x-pixelsmith-ignored-fields": ",".join(request.state.ignored_fields)}
+            if request.state.ignored_fields
+            else {}
+        )
         service = request.app.state.service
         if tool.rest_async:
             gen_id = await service.submit(tool.name, fields, key.id if key else None)
@@ -160,18 +165,25 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
 
     endpoint.__name__ = "rest_" + path.rsplit("/v2beta/stable-image/", 1)[-1].replace("/", "_").replace("-", "_")
     api.add_api_route(
-        path, endpoint, methods=["POST"], summary=summary, description=tool.summary,
+        path,
+        endpoint,
+        methods=["POST"],
+        summary=summary,
+        description=tool.summary,
         openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}},
-        responses={200: {"content": {"image/*": {}, "application/json": {}}, "description": "The image"},
-                   400: {"description": "Invalid parameters: `{id, name, errors[]}`"},
-                   413: {"description": "Body over 10 MiB"}, 429: {"description": "Rate limited"}},
+        responses={
+            200: {"content": {"image/*": {}, "application/json": {}}, "description": "The image"},
+            400: {"description": "Invalid parameters: `{id, name, errors[]}`"},
+            413: {"description": "Body over 10 MiB"},
+            429: {"description": "Rate limited"},
+        },
     )
 
 
 def _form_schema(tool: Tool, fixed: dict[str, Any] | None) -> dict[str, Any]:
     schema = tool.request.model_json_schema()
     schema.pop("$defs", None)
-    for name in (fixed or {}):
+    for name in fixed or {}:
         schema.get("properties", {}).pop(name, None)
         if name in schema.get("required", []):
             schema["required"].remove(name)
@@ -190,8 +202,15 @@ def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
         err = result.error or {"status": 500, "name": "internal_error", "errors": [INTERNAL]}
         status, body = error_body(request.state.request_id, err["status"], err["name"], err["errors"])
         return JSONResponse(body, status_code=status)
-    out = Output(result.tool, "", None, result.data(), result.format or "png", result.seed or 0,
-                 result.finish_reason or "SUCCESS")  # type: ignore[arg-type]
+    out = Output(
+        result.tool,
+        "",
+        None,
+        result.data(),
+        result.format or "png",
+        result.seed or 0,
+        result.finish_reason or "SUCCESS",
+    )  # type: ignore[arg-type]
     return render(out, wants_json(request))
 
 

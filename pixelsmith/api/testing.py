@@ -1,8 +1,9 @@
 """A live server on loopback in a background thread, for tests and benchmarks.
 
-    with LiveServer(Settings(data_dir=tmp)) as server:
-        requests.get(server.url + "/healthz")
+with LiveServer(Settings(data_dir=tmp)) as server:
+    requests.get(server.url + "/healthz")
 """
+
 from __future__ import annotations
 
 import socket
@@ -27,8 +28,15 @@ class LiveServer:
         settings.port = settings.port if settings.port not in (0, 8000) else free_port()
         self.settings = settings
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                access_log=False, lifespan="on", **uvicorn_options)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            **uvicorn_options,
+        )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"uvicorn-{settings.port}")
@@ -37,7 +45,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.port}"
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -50,7 +58,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

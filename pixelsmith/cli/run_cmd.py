@@ -1,4 +1,5 @@
 """``pixelsmith run TOOL INPUT -o OUTPUT [--field ...]``: one tool on one image."""
+
 from __future__ import annotations
 
 import pathlib
@@ -23,10 +24,19 @@ def tool_command(tool) -> click.Command:
     params: list[click.Parameter] = []
     if primary:
         required = model.model_fields[primary].is_required()  # generate takes an image only for img2img
-        params.append(click.Argument(["input"], required=required,
-                                     type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)))
-    params.append(click.Option(["-o", "--output"], type=click.Path(dir_okay=False, path_type=pathlib.Path),
-                               required=True, help="Where to write the result"))
+        params.append(
+            click.Argument(
+                ["input"], required=required, type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
+            )
+        )
+    params.append(
+        click.Option(
+            ["-o", "--output"],
+            type=click.Path(dir_okay=False, path_type=pathlib.Path),
+            required=True,
+            help="Where to write the result",
+        )
+    )
     params.append(click.Option(["--engine"], default=None, help="Force an engine (embedded, diffusers)"))
     params.extend(options_for(model, skip=(primary,) if primary else ()))
 
@@ -49,11 +59,12 @@ def tool_command(tool) -> click.Command:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(2 if exc.status < 500 else 1)
         seed = f", seed {out.seed}" if out.seed else ""
-        click.echo(f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
-                   f"{out.seconds:.2f} s on {out.engine}{seed})")
+        click.echo(
+            f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
+            f"{out.seconds:.2f} s on {out.engine}{seed})"
+        )
 
-    return click.Command(tool.name, params=params, callback=callback, help=tool.summary,
-                         short_help=tool.summary)
+    return click.Command(tool.name, params=params, callback=callback, help=tool.summary, short_help=tool.summary)
 
 
 class RunGroup(click.Group):

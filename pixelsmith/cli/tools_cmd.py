@@ -1,4 +1,5 @@
 """``pixelsmith tools``: every tool, its group, and whether this machine can serve it now."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,18 @@ def tools_status() -> list[dict]:
     rows = []
     for tool in all_tools():
         recipe, missing = availability(tool)
-        rows.append({
-            "name": tool.name, "group": tool.group, "title": tool.title,
-            "ready": recipe is not None, "engine": recipe.engine if recipe else None,
-            "engines": sorted(tool.recipes), "missing": [m.line() for m in missing],
-            "install": [m.command for m in missing if m.command],
-        })
+        rows.append(
+            {
+                "name": tool.name,
+                "group": tool.group,
+                "title": tool.title,
+                "ready": recipe is not None,
+                "engine": recipe.engine if recipe else None,
+                "engines": sorted(tool.recipes),
+                "missing": [m.line() for m in missing],
+                "install": [m.command for m in missing if m.command],
+            }
+        )
     return rows
 
 
@@ -36,6 +43,11 @@ def register(app: typer.Typer) -> None:
         for col in ("tool", "group", "served now", "engines", "what is missing"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r["name"], r["group"], f"[green]yes ({r['engine']})[/]" if r["ready"] else "[red]no[/]",
-                          ", ".join(r["engines"]) or "-", "\n".join(r["missing"]) if not r["ready"] else "")
+            table.add_row(
+                r["name"],
+                r["group"],
+                f"[green]yes ({r['engine']})[/]" if r["ready"] else "[red]no[/]",
+                ", ".join(r["engines"]) or "-",
+                "\n".join(r["missing"]) if not r["ready"] else "",
+            )
         Console().print(table)

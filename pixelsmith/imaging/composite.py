@@ -1,4 +1,5 @@
 """Putting edited pixels back so that what the tool promised to keep is kept bit for bit."""
+
 from __future__ import annotations
 
 import numpy as np

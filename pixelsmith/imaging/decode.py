@@ -4,6 +4,7 @@ Order matters: identify the format and read the declared size from the header,
 check it against the field's rule, and only then decode the pixels. A
 decompression bomb is therefore rejected before it can allocate anything.
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,7 +44,9 @@ def decode_image(data: bytes, *, field: str = "image", rule: ImageRule | None = 
     except UnidentifiedImageError:
         raise InvalidRequest.one(field, "is not a PNG, JPEG or WebP image", "unsupported_image") from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is the caller's bad file
-        raise InvalidRequest.one(field, f"could not be read as an image ({type(exc).__name__})", "corrupt_image") from None
+        raise InvalidRequest.one(
+            field, f"could not be read as an image ({type(exc).__name__})", "corrupt_image"
+        ) from None
 
     width, height = img.size
     if rule is not None:

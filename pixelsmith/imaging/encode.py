@@ -1,4 +1,5 @@
 """Encoding results exactly as ``output_format`` asks."""
+
 from __future__ import annotations
 
 import io

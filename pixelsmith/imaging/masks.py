@@ -3,6 +3,7 @@
 A mask is carried as float32 HxW in 0..1. ``region`` is where pixels may
 change at all (mask > 0); compositing guarantees everything else is untouched.
 """
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """The services' image size rules, checked on the header before any decoding."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -17,6 +17,7 @@ refused unless they start with a prefix the operator allowed
 ``s3://bucket/in/``): a caller must not make the server read its files or
 fetch arbitrary URLs. Uploads always work. No image logic lives here.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,8 @@ import os
 import pathlib
 import uuid
 import zipfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -61,8 +63,13 @@ def _error(exc: PixelsmithError) -> JSONResponse:
     return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details}, status_code=exc.status)
 
 
-def jobs_router(service: JobService | None = None, *, allow: list[str] | None = None,
-                key_dependency: Callable[..., Any] | None = None, threads: int = 1) -> APIRouter:
+def jobs_router(
+    service: JobService | None = None,
+    *,
+    allow: list[str] | None = None,
+    key_dependency: Callable[..., Any] | None = None,
+    threads: int = 1,
+) -> APIRouter:
     """The router; the server mounts it. ``service`` defaults to one under the server's data folder."""
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     current_key = key_dependency or _key_dependency()
@@ -96,8 +103,9 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
             p = prefix if "://" in prefix else str(pathlib.Path(prefix).resolve())
             if norm == p or norm.startswith(p.rstrip("/") + "/"):
                 return
-        raise Forbidden(f"{what} {path!r} is not under an allowed prefix (PIXELSMITH_JOBS_ALLOW); "
-                        "upload the files instead")
+        raise Forbidden(
+            f"{what} {path!r} is not under an allowed prefix (PIXELSMITH_JOBS_ALLOW); upload the files instead"
+        )
 
     def status_body(status, svc: JobService | None = None) -> dict[str, Any]:
         body = status.as_dict()
@@ -124,8 +132,12 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
     def uploaded_inputs(svc: JobService, status, item) -> dict[str, pathlib.Path]:
         """The files this job's upload spooled for the item: its input and image fields (mask...)."""
         tag = status.meta.get("spool")
-        candidates = [("input", item.input)] + [(name, value) for step in item.steps for name, value in step.items()
-                                                if name != "tool" and isinstance(value, str)]
+        candidates = [("input", item.input)] + [
+            (name, value)
+            for step in item.steps
+            for name, value in step.items()
+            if name != "tool" and isinstance(value, str)
+        ]
         found: dict[str, pathlib.Path] = {}
         for name, value in candidates:
             if name not in found and (path := svc.spooled(tag, value)) is not None:
@@ -140,8 +152,7 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         if idem:
             existing = svc.store.find_job(idem, owner)
             if existing:
-                return JSONResponse({**status_body(svc.store.job(existing)), "new": False},
-                                    status_code=200)
+                return JSONResponse({**status_body(svc.store.job(existing)), "new": False}, status_code=200)
         tag = uuid.uuid4().hex
         try:
             doc, webhook, spooled = await _read_submission(request, svc, tag)
@@ -178,20 +189,31 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
                 raise InvalidRequest.one("files", "a run (kind=run) is one image; submit more as a batch")
         except PixelsmithError as exc:
             return _error(exc)
-        meta = {"kind": "run" if kind == "run" else "api", **({"webhook": webhook} if webhook else {}),
-                **({"spool": tag} if spooled else {})}
+        meta = {
+            "kind": "run" if kind == "run" else "api",
+            **({"webhook": webhook} if webhook else {}),
+            **({"spool": tag} if spooled else {}),
+        }
         if kind == "run":
             meta["tool"] = manifest.items[0].steps[-1].tool if manifest.items[0].steps else ""
-        job_id, created = svc.submit(manifest.items, owner=owner, idempotency_key=idem,
-                                     title=str(doc.get("title") or "job"), meta=meta, priority=KINDS[kind])
-        return JSONResponse({**status_body(svc.store.job(job_id), svc), "new": created},
-                            status_code=201 if created else 200)
+        job_id, created = svc.submit(
+            manifest.items,
+            owner=owner,
+            idempotency_key=idem,
+            title=str(doc.get("title") or "job"),
+            meta=meta,
+            priority=KINDS[kind],
+        )
+        return JSONResponse(
+            {**status_body(svc.store.job(job_id), svc), "new": created}, status_code=201 if created else 200
+        )
 
     @router.get("", summary="The caller's jobs")
     async def list_jobs(request: Request, key: Any = Depends(current_key)) -> Response:
         svc = get_service(request)
-        return JSONResponse({"jobs": [status_body(j, svc) for j in svc.store.jobs(owner=owner_of(key))
-                                      if j.owner == owner_of(key)]})
+        return JSONResponse(
+            {"jobs": [status_body(j, svc) for j in svc.store.jobs(owner=owner_of(key)) if j.owner == owner_of(key)]}
+        )
 
     @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA, queue position, running items")
     async def get_job(job_id: str, request: Request, key: Any = Depends(current_key)) -> Response:
@@ -205,26 +227,42 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         ahead = svc.store.queue_ahead(r.id for r in first_queued)
         # ahead: queued items (any job) claimed before this job's next one; running: items being worked on now
         body["queue"] = {"ahead": next(iter(ahead.values()), None), "running": svc.store.running_count()}
-        body["progress"] = [{"item": r.id, **r.progress} for r in svc.store.items(job_id, state="running", limit=100)
-                            if r.progress]
+        body["progress"] = [
+            {"item": r.id, **r.progress} for r in svc.store.items(job_id, state="running", limit=100) if r.progress
+        ]
         return JSONResponse(body)
 
     @router.get("/{job_id}/items", summary="Items: state, attempts, error, checksum, timings")
-    async def get_items(job_id: str, request: Request, state: str | None = None, offset: int = 0, limit: int = 100,
-                        key: Any = Depends(current_key)) -> Response:
+    async def get_items(
+        job_id: str,
+        request: Request,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        key: Any = Depends(current_key),
+    ) -> Response:
         svc = get_service(request)
         try:
             status = own(svc, job_id, key)
         except PixelsmithError as exc:
             return _error(exc)
         rows = svc.store.items(job_id, state=state, offset=max(0, offset), limit=max(1, min(limit, 1000)))
-        return JSONResponse({"job": job_id, "total": status.total, "items": item_bodies(svc, status, rows),
-                             "running": svc.store.running_count()})
+        return JSONResponse(
+            {
+                "job": job_id,
+                "total": status.total,
+                "items": item_bodies(svc, status, rows),
+                "running": svc.store.running_count(),
+            }
+        )
 
-    @router.get("/{job_id}/items/{item_id}/inputs/{name}",
-                summary="An item's uploaded input ('input') or uploaded image field (e.g. 'mask')")
-    async def input_file(job_id: str, item_id: int, name: str, request: Request,
-                         key: Any = Depends(current_key)) -> Response:
+    @router.get(
+        "/{job_id}/items/{item_id}/inputs/{name}",
+        summary="An item's uploaded input ('input') or uploaded image field (e.g. 'mask')",
+    )
+    async def input_file(
+        job_id: str, item_id: int, name: str, request: Request, key: Any = Depends(current_key)
+    ) -> Response:
         svc = get_service(request)
         try:
             status = own(svc, job_id, key)
@@ -240,12 +278,14 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
 
         # the spool's names: 0000-<uploaded name> for inputs, field-<name><ext> for image fields
         shown = path.name.split("-", 1)[1] if path.name[:4].isdigit() and "-" in path.name else path.name
-        return Response(path.read_bytes(), media_type=mimetypes.guess_type(shown)[0] or "application/octet-stream",
-                        headers={"content-disposition": f'inline; filename="{shown}"'})
+        return Response(
+            path.read_bytes(),
+            media_type=mimetypes.guess_type(shown)[0] or "application/octet-stream",
+            headers={"content-disposition": f'inline; filename="{shown}"'},
+        )
 
     @router.get("/{job_id}/results", summary="Finished outputs: a listing, or ?format=zip")
-    async def results(job_id: str, request: Request, format: str = "json",
-                      key: Any = Depends(current_key)) -> Response:
+    async def results(job_id: str, request: Request, format: str = "json", key: Any = Depends(current_key)) -> Response:
         svc = get_service(request)
         try:
             own(svc, job_id, key)
@@ -259,11 +299,27 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # images are compressed already
                 for r in done:
                     zf.writestr(_name_in(r), read_bytes(r.output))
-            return StreamingResponse(iter([buf.getvalue()]), media_type="application/zip",
-                                     headers={"content-disposition": f'attachment; filename="{job_id}.zip"'})
-        return JSONResponse({"job": job_id, "results": [
-            {"item": r.id, "name": _name_in(r), "checksum": r.checksum, "size": r.size, "output": r.output,
-             "url": f"/v1/jobs/{job_id}/results/{r.id}"} for r in done]})
+            return StreamingResponse(
+                iter([buf.getvalue()]),
+                media_type="application/zip",
+                headers={"content-disposition": f'attachment; filename="{job_id}.zip"'},
+            )
+        return JSONResponse(
+            {
+                "job": job_id,
+                "results": [
+                    {
+                        "item": r.id,
+                        "name": _name_in(r),
+                        "checksum": r.checksum,
+                        "size": r.size,
+                        "output": r.output,
+                        "url": f"/v1/jobs/{job_id}/results/{r.id}",
+                    }
+                    for r in done
+                ],
+            }
+        )
 
     @router.get("/{job_id}/results/{item_id}", summary="One finished output")
     async def result_file(job_id: str, item_id: int, request: Request, key: Any = Depends(current_key)) -> Response:
@@ -279,8 +335,9 @@ def jobs_router(service: JobService | None = None, *, allow: list[str] | None = 
         from pixelsmith.jobs.execute import read_bytes
 
         fmt = item.result.get("format", "png")
-        return Response(read_bytes(item.output), media_type=mime_for(fmt),
-                        headers={"x-checksum-sha256": item.checksum or ""})
+        return Response(
+            read_bytes(item.output), media_type=mime_for(fmt), headers={"x-checksum-sha256": item.checksum or ""}
+        )
 
     @router.post("/{job_id}/cancel", summary="Cancel: queued items stop, running ones finish")
     async def cancel(job_id: str, request: Request, key: Any = Depends(current_key)) -> Response:
@@ -343,8 +400,13 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
             if isinstance(step, dict):
                 for name, path in extras.items():
                     step.setdefault(name, path)
-    doc = {"items": items, "steps": steps, "name": str(form.get("name") or "{index:04d}-{stem}-{tool}.{ext}"),
-           "title": str(form.get("title") or "upload"), "kind": form.get("kind")}
+    doc = {
+        "items": items,
+        "steps": steps,
+        "name": str(form.get("name") or "{index:04d}-{stem}-{tool}.{ext}"),
+        "title": str(form.get("title") or "upload"),
+        "kind": form.get("kind"),
+    }
     return doc, form.get("webhook"), {i["input"] for i in items} | set(extras.values())
 
 

@@ -1,4 +1,5 @@
 """``pixelsmith batch MANIFEST``: run a manifest durably, locally or on Ray."""
+
 from __future__ import annotations
 
 import sys
@@ -12,12 +13,16 @@ def batch(
     manifest: str = typer.Argument(..., help="YAML or JSONL manifest: items (file, glob or folder) and steps"),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (each loads its models once)"),
     output: str = typer.Option(None, "--output", "-o", help="Output folder (default: the manifest's 'output')"),
-    resume: bool = typer.Option(True, "--resume/--fresh",
-                                help="--resume (default) skips items already done; --fresh runs every item again"),
+    resume: bool = typer.Option(
+        True, "--resume/--fresh", help="--resume (default) skips items already done; --fresh runs every item again"
+    ),
     ray: str = typer.Option(None, "--ray", help="Run on Ray Data: a cluster address, or 'local' / 'auto'"),
-    threads: int = typer.Option(None, "--threads", min=1,
-                                help="Model threads per worker process (default: the cores shared out; set 1 "
-                                     "to give each worker one core)"),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Model threads per worker process (default: the cores shared out; set 1 to give each worker one core)",
+    ),
     lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's claim on an item lasts without a heartbeat"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
 ) -> None:
@@ -26,9 +31,18 @@ def batch(
 
     address = None if ray in (None, "local") else ray
     try:
-        result = run_batch(manifest, workers=workers, output=output, fresh=not resume, use_ray=ray is not None,
-                           ray_address=address, lease_s=lease, threads=threads, show_progress=progress,
-                           echo=lambda line: typer.echo(line, err=True))
+        result = run_batch(
+            manifest,
+            workers=workers,
+            output=output,
+            fresh=not resume,
+            use_ray=ray is not None,
+            ray_address=address,
+            lease_s=lease,
+            threads=threads,
+            show_progress=progress,
+            echo=lambda line: typer.echo(line, err=True),
+        )
     except PixelsmithError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(2)

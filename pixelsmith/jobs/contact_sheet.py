@@ -3,6 +3,7 @@
 The page is static (one HTML file plus small JPEG/PNG thumbnails in ``thumbs/``)
 so it opens from disk with no server. Transparent outputs sit on a checkerboard.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,30 +64,40 @@ def write_contact_sheet(store: JobStore, job_id: str, manifest: Manifest) -> str
             after = "thumbs/" + _thumb(read_bytes(item.output), thumbs / f"{tag}-after")
             rel = os.path.relpath(item.output, out_dir)
             size = item.result.get("size") or ["?", "?"]
-            after_html = (f'<a href="{html.escape(rel)}"><img src="{html.escape(after)}" alt="output"></a>'
-                          f'<div class="meta">{html.escape(rel)} &middot; {size[0]}x{size[1]}</div>')
+            after_html = (
+                f'<a href="{html.escape(rel)}"><img src="{html.escape(after)}" alt="output"></a>'
+                f'<div class="meta">{html.escape(rel)} &middot; {size[0]}x{size[1]}</div>'
+            )
         else:
             after_html = f'<span class="failed">{html.escape(item.state)}: {html.escape(item.error or "")}</span>'
         steps = item.result.get("steps") or [{"tool": s["tool"]} for s in item.steps]
         chain = " &rarr; ".join(
             html.escape(s["tool"]) + (f' <span class="meta">{s["seconds"]:.2f} s</span>' if "seconds" in s else "")
-            for s in steps)
+            for s in steps
+        )
         notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in item.notes)
         seconds = f"{item.seconds:.2f} s" if item.seconds is not None else "-"
-        rows.append(f"<tr><td>{html.escape(item.label or os.path.basename(item.input))}"
-                    f'<div class="meta">{html.escape(os.path.basename(item.input))}</div></td>'
-                    f"<td>{before_html}</td><td class=\"after\">{after_html}</td><td>{chain}{notes}</td>"
-                    f"<td>{seconds}</td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(item.label or os.path.basename(item.input))}"
+            f'<div class="meta">{html.escape(os.path.basename(item.input))}</div></td>'
+            f'<td>{before_html}</td><td class="after">{after_html}</td><td>{chain}{notes}</td>'
+            f"<td>{seconds}</td></tr>"
+        )
     status = store.job(job_id)
-    skipped = "".join(f'<li class="note">{html.escape(t)}: {html.escape(w)}</li>'
-                      for t, w in manifest.skipped_steps.items())
-    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>pixelsmith batch</title>"
-            f"<style>{STYLE}</style></head><body><h1>pixelsmith batch: {html.escape(status.title)}</h1>"
-            f"<p class=\"meta\">{status.counts['done']} done, {status.counts['failed']} failed"
-            + (f", {status.rate:.2f} items/s" if status.rate else "") + "</p>"
-            + (f"<p>Steps skipped because this machine cannot serve them yet:</p><ul>{skipped}</ul>" if skipped else "")
-            + "<table><tr><th>item</th><th>before</th><th>after</th><th>steps</th><th>seconds</th></tr>"
-            + "".join(rows) + "</table></body></html>")
+    skipped = "".join(
+        f'<li class="note">{html.escape(t)}: {html.escape(w)}</li>' for t, w in manifest.skipped_steps.items()
+    )
+    page = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>pixelsmith batch</title>'
+        f"<style>{STYLE}</style></head><body><h1>pixelsmith batch: {html.escape(status.title)}</h1>"
+        f'<p class="meta">{status.counts["done"]} done, {status.counts["failed"]} failed'
+        + (f", {status.rate:.2f} items/s" if status.rate else "")
+        + "</p>"
+        + (f"<p>Steps skipped because this machine cannot serve them yet:</p><ul>{skipped}</ul>" if skipped else "")
+        + "<table><tr><th>item</th><th>before</th><th>after</th><th>steps</th><th>seconds</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
     target = pathlib.Path(manifest.output) / manifest.contact_sheet
     atomic_write(target, page.encode())
     return str(target)

@@ -7,12 +7,14 @@ Inputs, extra images (masks, style images) and outputs are fsspec paths, so a
 cluster can read and write shared storage (``s3://...`` once ``s3fs`` is
 installed); local paths use :func:`pixelsmith.fsutil.atomic_write`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.jobs.manifest import WorkItem
@@ -98,8 +100,12 @@ def classify(exc: BaseException) -> ItemFailed:
     return ItemFailed(f"{type(exc).__name__}: {exc}", transient=True)
 
 
-def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
-             progress: Callable[[int, int, str, int], None] | None = None) -> Outcome:
+def run_item(
+    work: WorkItem,
+    *,
+    keep_going: Callable[[], bool] | None = None,
+    progress: Callable[[int, int, str, int], None] | None = None,
+) -> Outcome:
     """Run the chain and write the output; raises :class:`ItemFailed` or :class:`Stopped`.
     ``progress(done, total, unit, step)`` hears the recipe of the chain's step number ``step`` report
     (tiles, levels, steps...); it may raise :class:`Stopped` to end the work early."""
@@ -126,8 +132,15 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
             if "seed" in model.model_fields and not fields.get("seed"):
                 fields["seed"] = item_seed(work.key, index)
             out = core.run(tool.name, tool.parse(fields), progress=_reporter(progress, index))
-            steps_meta.append({"tool": tool.name, "engine": out.engine, "seconds": round(out.seconds, 3),
-                               "size": list(out.image.size), **({"seed": out.seed} if out.seed else {})})
+            steps_meta.append(
+                {
+                    "tool": tool.name,
+                    "engine": out.engine,
+                    "seconds": round(out.seconds, 3),
+                    "size": list(out.image.size),
+                    **({"seed": out.seed} if out.seed else {}),
+                }
+            )
             current = out.image  # the next step takes the PIL image: no re-encode between steps
         assert out is not None
         data = out.data
@@ -138,11 +151,17 @@ def run_item(work: WorkItem, *, keep_going: Callable[[], bool] | None = None,
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
         raise classify(exc) from exc
-    return Outcome(hashlib.sha256(data).hexdigest(), len(data), time.perf_counter() - started,
-                   {"steps": steps_meta, "format": out.format, "size": list(out.image.size)})
+    return Outcome(
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+        time.perf_counter() - started,
+        {"steps": steps_meta, "format": out.format, "size": list(out.image.size)},
+    )
 
 
-def _reporter(progress: Callable[[int, int, str, int], None] | None, step: int) -> Callable[[int, int, str], None] | None:
+def _reporter(
+    progress: Callable[[int, int, str, int], None] | None, step: int
+) -> Callable[[int, int, str], None] | None:
     """core.run's (done, total, unit) hook, tagged with the chain's step number."""
     if progress is None:
         return None

@@ -22,6 +22,7 @@ that tool's primary image must be optional. Every step's fields are validated ag
 tool's request model before anything runs, so a typo fails the whole batch
 up front instead of item by item.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,11 +73,16 @@ class WorkItem:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def spec(self) -> dict[str, Any]:
-        return {"input": self.input, "steps": [s.as_dict() for s in self.steps], "output": self.output,
-                "label": self.label, "notes": self.notes}
+        return {
+            "input": self.input,
+            "steps": [s.as_dict() for s in self.steps],
+            "output": self.output,
+            "label": self.label,
+            "notes": self.notes,
+        }
 
     @classmethod
-    def from_spec(cls, key: str, spec: dict[str, Any]) -> "WorkItem":
+    def from_spec(cls, key: str, spec: dict[str, Any]) -> WorkItem:
         steps = [Step(s["tool"], {k: v for k, v in s.items() if k != "tool"}) for s in spec["steps"]]
         return cls(key, spec["input"], steps, spec["output"], spec.get("label", ""), spec.get("notes", []))
 
@@ -145,8 +151,11 @@ def resolve(base: str, path: str) -> str:
     if _is_url(path):
         return path
     p = pathlib.Path(path).expanduser()
-    return str(p if p.is_absolute() else (pathlib.Path(base) / p).resolve()) if not _is_url(base) else \
-        posixpath.join(base, path)
+    return (
+        str(p if p.is_absolute() else (pathlib.Path(base) / p).resolve())
+        if not _is_url(base)
+        else posixpath.join(base, path)
+    )
 
 
 def expand_inputs(spec: str) -> list[str]:
@@ -162,7 +171,9 @@ def expand_inputs(spec: str) -> list[str]:
         found = [p for p in fs.find(root) if p.lower().endswith(IMAGE_EXTENSIONS)]
     else:
         return [spec]  # a single file; a missing one fails that item with its reason
-    found = sorted(p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and not posixpath.basename(p).startswith("."))
+    found = sorted(
+        p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and not posixpath.basename(p).startswith(".")
+    )
     return [p if p.startswith(protocol) else protocol + p for p in found]
 
 
@@ -194,16 +205,19 @@ def check_step(step: Step, base: str, where: str, *, has_input: bool = True) -> 
     if primary in fields:
         raise ManifestError(f"{where}: '{primary}' comes from the previous step (or the item's input); remove it")
     if not has_input and primary and model.model_fields[primary].is_required():
-        raise ManifestError(f"{where}: {tool.name} needs an input image ('{primary}'): upload it as 'files' "
-                            "or give the item an 'input'")
+        raise ManifestError(
+            f"{where}: {tool.name} needs an input image ('{primary}'): upload it as 'files' or give the item an 'input'"
+        )
     images = set(model.image_fields())
     for name in list(fields):
         if name in images and fields[name] is not None:
             fields[name] = resolve(base, fields[name])
     unknown = [k for k in fields if k not in model.model_fields]
     if unknown:
-        raise ManifestError(f"{where}: {tool.name} has no field {', '.join(unknown)}; it accepts "
-                            + ", ".join(k for k in model.model_fields if k != primary))
+        raise ManifestError(
+            f"{where}: {tool.name} has no field {', '.join(unknown)}; it accepts "
+            + ", ".join(k for k in model.model_fields if k != primary)
+        )
     # Validate everything except images (those are read when the item runs): a 64x64 stand-in
     # fills the primary field, image paths are checked for existence only.
     from PIL import Image
@@ -217,8 +231,11 @@ def check_step(step: Step, base: str, where: str, *, has_input: bool = True) -> 
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            errs = [e for e in exc.errors(include_url=False)
-                    if not (e["loc"] and e["loc"][0] in images and e["type"] == "missing")]
+            errs = [
+                e
+                for e in exc.errors(include_url=False)
+                if not (e["loc"] and e["loc"][0] in images and e["type"] == "missing")
+            ]
             if errs:
                 text = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs)
                 raise ManifestError(f"{where}: {tool.name}: {text}") from None
@@ -232,19 +249,33 @@ def render_name(template: str, *, input_path: str | None, steps: list[Step], ind
     stem = posixpath.splitext(posixpath.basename(input_path))[0] or label or "untitled"
     fmt = steps[-1].fields.get("output_format", "png") if steps else "png"
     values = {
-        "stem": stem, "name": posixpath.basename(input_path), "ext": EXT_FOR_FORMAT.get(fmt, fmt),
-        "tool": steps[-1].tool if steps else "copy", "tools": "+".join(s.tool for s in steps),
-        "index": index, "item": label or stem, "parent": posixpath.basename(posixpath.dirname(input_path)),
+        "stem": stem,
+        "name": posixpath.basename(input_path),
+        "ext": EXT_FOR_FORMAT.get(fmt, fmt),
+        "tool": steps[-1].tool if steps else "copy",
+        "tools": "+".join(s.tool for s in steps),
+        "index": index,
+        "item": label or stem,
+        "parent": posixpath.basename(posixpath.dirname(input_path)),
     }
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ManifestError(f"output name template {template!r}: unknown placeholder {exc}; use "
-                            + ", ".join("{" + k + "}" for k in values)) from None
+        raise ManifestError(
+            f"output name template {template!r}: unknown placeholder {exc}; use "
+            + ", ".join("{" + k + "}" for k in values)
+        ) from None
 
 
-def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_tools: bool = True,
-           source: str = "", inputless: bool = False) -> Manifest:
+def expand(
+    doc: dict[str, Any],
+    base: str,
+    *,
+    output: str | None = None,
+    check_tools: bool = True,
+    source: str = "",
+    inputless: bool = False,
+) -> Manifest:
     """Resolve globs and folders, validate steps, and name every output.
     ``inputless``: an item may omit ``input`` (the jobs API's runs), if its first tool needs no image."""
     from pixelsmith import core
@@ -276,8 +307,10 @@ def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_t
         if extra:
             raise ManifestError(f"item {n}: unknown key(s) {', '.join(sorted(extra))}")
         where = f"item {n} ({raw['input']})" if has_input else f"item {n}"
-        chain = [check_step(s, base, f"{where}, step {i}", has_input=has_input or i > 1)
-                 for i, s in enumerate(_steps(raw.get("steps", doc.get("steps")), where), 1)]
+        chain = [
+            check_step(s, base, f"{where}, step {i}", has_input=has_input or i > 1)
+            for i, s in enumerate(_steps(raw.get("steps", doc.get("steps")), where), 1)
+        ]
         notes = []
         if check_tools and skip:
             kept = []
@@ -300,12 +333,15 @@ def expand(doc: dict[str, Any], base: str, *, output: str | None = None, check_t
         for path in inputs:
             label = str(raw.get("label", "")) if len(inputs) == 1 else ""
             stem = posixpath.splitext(posixpath.basename(path))[0] if path else ""
-            name = render_name(str(raw.get("name") or template), input_path=path, steps=chain,
-                               index=len(items) + 1, label=label)
+            name = render_name(
+                str(raw.get("name") or template), input_path=path, steps=chain, index=len(items) + 1, label=label
+            )
             out = posixpath.join(out_dir, name) if _is_url(out_dir) else str(pathlib.Path(out_dir) / name)
             if out in by_output:
-                raise ManifestError(f"two items would write {out}: {by_output[out]} and {path or where}; "
-                                    "use {parent} or {index} in the name template")
+                raise ManifestError(
+                    f"two items would write {out}: {by_output[out]} and {path or where}; "
+                    "use {parent} or {index} in the name template"
+                )
             by_output[out] = path or where
             items.append(WorkItem(out, path, chain, out, label or stem, list(notes)))
     sheet = doc.get("contact_sheet")

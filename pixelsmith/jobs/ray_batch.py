@@ -8,6 +8,7 @@ worker killed mid-item makes Ray retry that task (outputs are written atomically
 and seeds are fixed per item, so the retry writes the same bytes); a driver that
 dies leaves leases that expire, and re-running the command resumes.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ class ItemRunner:
         from pixelsmith.jobs.execute import ItemFailed, run_item
         from pixelsmith.jobs.manifest import WorkItem
 
-        out: dict[str, list[Any]] = {k: [] for k in ("item_id", "checksum", "size", "seconds", "result", "error",
-                                                   "transient", "pid")}
+        out: dict[str, list[Any]] = {
+            k: [] for k in ("item_id", "checksum", "size", "seconds", "result", "error", "transient", "pid")
+        }
         for item_id, key, spec in zip(batch["item_id"], batch["key"], batch["spec"]):
             work = WorkItem.from_spec(str(key), json.loads(str(spec)))
             try:
@@ -54,8 +56,7 @@ def connect(address: str | None) -> Any:
     if not ray.is_initialized():
         import logging
 
-        kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
-                                  "logging_level": logging.WARNING}
+        kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.WARNING}
         if address in (None, "local"):
             kwargs["include_dashboard"] = False
         ray.init(address=None if address in (None, "local") else address, **kwargs)
@@ -85,12 +86,21 @@ class _Heartbeat:
         self.thread.join(timeout=5)
 
 
-def run_on_ray(store: JobStore, job_id: str, *, address: str | None = None, workers: int = 1,
-               lease_s: float = DEFAULT_LEASE_S, cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0,
-               chunk: int = 10_000) -> dict[str, int]:
+def run_on_ray(
+    store: JobStore,
+    job_id: str,
+    *,
+    address: str | None = None,
+    workers: int = 1,
+    lease_s: float = DEFAULT_LEASE_S,
+    cpus_per_actor: float = 1.0,
+    gpus_per_actor: float = 0.0,
+    chunk: int = 10_000,
+) -> dict[str, int]:
     """Drain the job through Ray Data; returns counts of what this driver recorded."""
-    ray = connect(address)
     import ray.data
+
+    ray = connect(address)
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the batch command draws its own bar from the store
@@ -113,9 +123,13 @@ def run_on_ray(store: JobStore, job_id: str, *, address: str | None = None, work
                 continue
             rows = [{"item_id": c.item_id, "key": c.key, "spec": json.dumps(c.work.spec())} for c in claims]
             ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-                ItemRunner, batch_size=1, compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+                ItemRunner,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
                 num_cpus=cpus_per_actor,
-                num_gpus=gpus_per_actor or None, fn_constructor_kwargs={"threads": max(1, int(cpus_per_actor))})
+                num_gpus=gpus_per_actor or None,
+                fn_constructor_kwargs={"threads": max(1, int(cpus_per_actor))},
+            )
             # No restart arguments: Ray Data's actor pools default to max_restarts=-1 and
             # max_task_retries=-1, so a killed actor is replaced and its item retried.
             for row in ds.iter_rows():
@@ -123,9 +137,14 @@ def run_on_ray(store: JobStore, job_id: str, *, address: str | None = None, work
                 if row["error"]:
                     state = store.fail(item_id, driver, str(row["error"]), transient=bool(row["transient"]))
                     counts["retried" if state == "queued" else "failed"] += 1
-                elif store.complete(item_id, driver, checksum=str(row["checksum"]), size=int(row["size"]),
-                                    seconds=float(row["seconds"]),
-                                    result={**json.loads(str(row["result"])), "ray_pid": int(row["pid"])}):
+                elif store.complete(
+                    item_id,
+                    driver,
+                    checksum=str(row["checksum"]),
+                    size=int(row["size"]),
+                    seconds=float(row["seconds"]),
+                    result={**json.loads(str(row["result"])), "ray_pid": int(row["pid"])},
+                ):
                     counts["done"] += 1
                 else:
                     counts["lost"] += 1

@@ -1,6 +1,7 @@
 """A throwaway Ray cluster on loopback (a head and N worker nodes via ``ray start``), for
 benchmarks and trying ``--ray`` on one machine. Torn down by process id: only this
 cluster's processes are stopped, never other Ray clusters on the machine (no ``ray stop``)."""
+
 from __future__ import annotations
 
 import os
@@ -60,15 +61,32 @@ class LocalCluster:
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         self.ray = str(pathlib.Path(sys.executable).parent / "ray")
 
-    def start(self, timeout: float = 120) -> "LocalCluster":
+    def start(self, timeout: float = 120) -> LocalCluster:
         common = [f"--num-cpus={self.cpus}", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
         port = self.address.rsplit(":", 1)[1]
-        subprocess.run([self.ray, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                        f"--temp-dir={self.temp}", *common], check=True, env=self.env, timeout=timeout,
-                       capture_output=True)
+        subprocess.run(
+            [
+                self.ray,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--temp-dir={self.temp}",
+                *common,
+            ],
+            check=True,
+            env=self.env,
+            timeout=timeout,
+            capture_output=True,
+        )
         for _ in range(self.worker_nodes):
-            subprocess.run([self.ray, "start", f"--address={self.address}", *common], check=True, env=self.env,
-                           timeout=timeout, capture_output=True)
+            subprocess.run(
+                [self.ray, "start", f"--address={self.address}", *common],
+                check=True,
+                env=self.env,
+                timeout=timeout,
+                capture_output=True,
+            )
         return self
 
     def pids(self) -> set[int]:
@@ -84,7 +102,7 @@ class LocalCluster:
             time.sleep(1.5)
         shutil.rmtree(self.temp, ignore_errors=True)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         try:
             return self.start()
         except BaseException:

@@ -17,6 +17,7 @@ Errors travel back as plain data (typed errors do not survive pickling: their
 constructors take other arguments than their message) and are raised again in
 the gateway, so the caller gets them in its own API's error shape.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,15 +44,24 @@ def group_options(engine: str) -> dict[str, Any]:
         gpus = float(os.environ.get("PIXELSMITH_GPU_FRACTION", "0") or 0)
         # the GPU fraction lets several diffusion replicas share one card when their models fit (docs/scale.md);
         # room for one batch running and one gathering; the replicas' batcher takes the same batch size
-        return {"ray_actor_options": {"num_cpus": 1, "num_gpus": gpus,
-                                      "runtime_env": {"env_vars": {"PIXELSMITH_MAX_BATCH": str(batch)}}},
-                "max_ongoing_requests": 2 * batch,
-                "autoscaling_config": {"min_replicas": 0, "max_replicas": 4, "target_ongoing_requests": batch}}
-    return {"ray_actor_options": {"num_cpus": 1}, "max_ongoing_requests": 4,
-            "autoscaling_config": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 2}}
+        return {
+            "ray_actor_options": {
+                "num_cpus": 1,
+                "num_gpus": gpus,
+                "runtime_env": {"env_vars": {"PIXELSMITH_MAX_BATCH": str(batch)}},
+            },
+            "max_ongoing_requests": 2 * batch,
+            "autoscaling_config": {"min_replicas": 0, "max_replicas": 4, "target_ongoing_requests": batch},
+        }
+    return {
+        "ray_actor_options": {"num_cpus": 1},
+        "max_ongoing_requests": 4,
+        "autoscaling_config": {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 2},
+    }
 
 
 # -- results and errors across processes ---------------------------------------------------------
+
 
 def encode_result(result: Any) -> dict[str, Any]:
     """A core.Output, or a PixelsmithError, as plain data for the trip to the gateway."""
@@ -59,9 +69,15 @@ def encode_result(result: Any) -> dict[str, Any]:
 
     if isinstance(result, PixelsmithError):
         return {"error": {"type": type(result), "message": result.message, "state": dict(vars(result))}}
-    return {"data": result.data, "format": result.format, "seed": result.seed, "engine": result.engine,
-            "finish_reason": result.finish_reason, "seconds": result.seconds,
-            "metadata": {**result.metadata, "ray_pid": os.getpid()}}
+    return {
+        "data": result.data,
+        "format": result.format,
+        "seed": result.seed,
+        "engine": result.engine,
+        "finish_reason": result.finish_reason,
+        "seconds": result.seconds,
+        "metadata": {**result.metadata, "ray_pid": os.getpid()},
+    }
 
 
 def decode_result(tool: str, res: dict[str, Any]) -> Any:
@@ -74,8 +90,17 @@ def decode_result(tool: str, res: dict[str, Any]) -> Any:
         Exception.__init__(exc, err["message"])
         vars(exc).update(err["state"])
         raise exc
-    return core.Output(tool, res["engine"], None, res["data"], res["format"], res["seed"],  # type: ignore[arg-type]
-                       res["finish_reason"], res["seconds"], res["metadata"])
+    return core.Output(
+        tool,
+        res["engine"],
+        None,
+        res["data"],
+        res["format"],
+        res["seed"],  # type: ignore[arg-type]
+        res["finish_reason"],
+        res["seconds"],
+        res["metadata"],
+    )
 
 
 def _run_one(tool: str, fields: dict[str, Any], engine: str) -> dict[str, Any]:
@@ -98,6 +123,7 @@ def _preload(engine: str) -> None:
 
 
 # -- deployments -----------------------------------------------------------------------------------
+
 
 def _deployments() -> tuple[Any, Any]:
     from ray import serve
@@ -128,8 +154,9 @@ def _deployments() -> tuple[Any, Any]:
 
             before = len(BATCHER.batches)
             results = await asyncio.to_thread(core.run_many, [("generate", f) for f in batch], engine=self.engine)
-            logging.getLogger("ray.serve").info("serve batch of %d generate request(s); pipeline batch sizes %s",
-                                                len(batch), BATCHER.batches[before:])
+            logging.getLogger("ray.serve").info(
+                "serve batch of %d generate request(s); pipeline batch sizes %s", len(batch), BATCHER.batches[before:]
+            )
             return [encode_result(r) for r in results]
 
     DiffusionGroup = serve.deployment(name="DiffusionGroup")(_DiffusionGroup)
@@ -154,8 +181,14 @@ class ServeBackend:
         if self.engines is not None and engine not in self.engines:
             from pixelsmith.errors import Missing, ToolUnavailable
 
-            raise ToolUnavailable(tool, [Missing(engine, [], "", "is not deployed on this Ray Serve app "
-                                                 f"(deployed: {', '.join(self.engines)})")])
+            raise ToolUnavailable(
+                tool,
+                [
+                    Missing(
+                        engine, [], "", f"is not deployed on this Ray Serve app (deployed: {', '.join(self.engines)})"
+                    )
+                ],
+            )
         with self._lock:
             if engine not in self.handles:
                 from ray import serve
@@ -215,16 +248,27 @@ def build_application(engines: list[str] | None = None, settings: Any = None) ->
     settings = settings or Settings(host="0.0.0.0")
     engines = engines or installed_engines()
     ToolGroup, DiffusionGroup = _deployments()
-    groups = {e: (DiffusionGroup if e == "diffusers" else ToolGroup).options(name=f"tools-{e}", **group_options(e))
-              .bind(e, settings.preload) for e in engines}
+    groups = {
+        e: (DiffusionGroup if e == "diffusers" else ToolGroup)
+        .options(name=f"tools-{e}", **group_options(e))
+        .bind(e, settings.preload)
+        for e in engines
+    }
     env = {SETTINGS_ENV: settings.to_env(), ENGINES_ENV: ",".join(engines)}
     gateway = _gateway(settings.slots + settings.queue_size)  # the gateway's own gate answers 503 past that
     return gateway.options(ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": env}}).bind(**groups)
 
 
-def serve_on_ray(address: str | None = None, host: str = "127.0.0.1", port: int = 8000, *,
-                 engines: list[str] | None = None, settings: Any = None, blocking: bool = True,
-                 on_ready: Any = None) -> Any:
+def serve_on_ray(
+    address: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    engines: list[str] | None = None,
+    settings: Any = None,
+    blocking: bool = True,
+    on_ready: Any = None,
+) -> Any:
     """Deploy pixelsmith on Ray Serve at ``address`` ('local' or None starts Ray in this process).
 
     ``settings`` (pixelsmith.api.app.Settings) configure the gateway's server:

@@ -4,14 +4,15 @@ workers (local processes, or Ray) drain it while a progress bar follows the stor
 Re-running the same manifest finds the same job (by its manifest and output
 folder) and skips done items; ``fresh`` runs everything again.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import pathlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pixelsmith.jobs import execute
 from pixelsmith.jobs.manifest import Manifest, load
@@ -45,15 +46,24 @@ def store_path_for(manifest: Manifest) -> str:
     return str(pathlib.Path(manifest.output) / STORE_NAME)
 
 
-def prepare(manifest: Manifest, *, fresh: bool = False, store: SQLiteJobStore | None = None
-            ) -> tuple[SQLiteJobStore, str]:
+def prepare(
+    manifest: Manifest, *, fresh: bool = False, store: SQLiteJobStore | None = None
+) -> tuple[SQLiteJobStore, str]:
     """Create the job, or bring the existing one in line with the manifest (resume)."""
     store = store or SQLiteJobStore(store_path_for(manifest))
     key = f"batch:{manifest.source}:{manifest.output}"
-    meta = {"manifest": manifest.source, "output": manifest.output, "contact_sheet": manifest.contact_sheet,
-            "skipped_steps": manifest.skipped_steps}
-    job_id, created = store.create_job(manifest.items, idempotency_key=key,
-                                       title=manifest.title or os.path.basename(manifest.source) or "batch", meta=meta)
+    meta = {
+        "manifest": manifest.source,
+        "output": manifest.output,
+        "contact_sheet": manifest.contact_sheet,
+        "skipped_steps": manifest.skipped_steps,
+    }
+    job_id, created = store.create_job(
+        manifest.items,
+        idempotency_key=key,
+        title=manifest.title or os.path.basename(manifest.source) or "batch",
+        meta=meta,
+    )
     if not created:
         store.sync_items(job_id, manifest.items, retry_failed=True, fresh=fresh)
         store.reclaim_dead_workers()  # items a killed run left 'running' go back to the queue now
@@ -61,9 +71,19 @@ def prepare(manifest: Manifest, *, fresh: bool = False, store: SQLiteJobStore | 
     return store, job_id
 
 
-def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None, fresh: bool = False,
-              ray_address: str | None = None, use_ray: bool = False, lease_s: float = DEFAULT_LEASE_S,
-              threads: int | None = None, show_progress: bool = True, echo: Callable[[str], None] = print) -> BatchResult:
+def run_batch(
+    manifest_path: str,
+    *,
+    workers: int = 1,
+    output: str | None = None,
+    fresh: bool = False,
+    ray_address: str | None = None,
+    use_ray: bool = False,
+    lease_s: float = DEFAULT_LEASE_S,
+    threads: int | None = None,
+    show_progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> BatchResult:
     manifest = load(manifest_path, output=output)
     for tool, why in manifest.skipped_steps.items():
         echo(f"note: skipping step {tool}: {why}")
@@ -81,8 +101,9 @@ def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None
     status = store.job(job_id)
     failures = [(i.input, i.error or "") for i in store.items(job_id, state="failed")]
     processed = max(0, status.counts["done"] - already) + max(0, status.counts["failed"] - before.counts["failed"])
-    result = BatchResult(job_id, store.path, status, time.time() - started, processed, already, failures,
-                         notes=manifest.skipped_steps)
+    result = BatchResult(
+        job_id, store.path, status, time.time() - started, processed, already, failures, notes=manifest.skipped_steps
+    )
     if manifest.contact_sheet and "://" not in manifest.output:
         from pixelsmith.jobs.contact_sheet import write_contact_sheet
 
@@ -90,8 +111,15 @@ def run_batch(manifest_path: str, *, workers: int = 1, output: str | None = None
     return result
 
 
-def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float, *, max_restarts: int = 20,
-               threads: int | None = None) -> None:
+def _run_local(
+    store: SQLiteJobStore,
+    job_id: str,
+    workers: int,
+    lease_s: float,
+    *,
+    max_restarts: int = 20,
+    threads: int | None = None,
+) -> None:
     """Supervise the worker processes: a worker that dies (crash, OOM kill, kill -9) has its leases
     expired at once and is replaced, so its item is back in the queue in well under a second
     instead of after the lease. A poison item that kills every worker is quarantined by the store
@@ -114,14 +142,20 @@ def _run_local(store: SQLiteJobStore, job_id: str, workers: int, lease_s: float,
                     store.reclaim_dead_workers()
                 if store.job(job_id).remaining and (p.exitcode != 0 or not procs) and restarts < max_restarts:
                     restarts += 1
-                    procs += start_workers(store.path, job_id, 1, lease_s=lease_s,
-                                           threads=threads or max(1, (os.cpu_count() or 1) // workers))
+                    procs += start_workers(
+                        store.path,
+                        job_id,
+                        1,
+                        lease_s=lease_s,
+                        threads=threads or max(1, (os.cpu_count() or 1) // workers),
+                    )
     finally:
         stop_workers(procs)
 
 
-def _with_progress(store: SQLiteJobStore, job_id: str, drive: Callable[[], None], *, show_progress: bool,
-                   echo: Callable[[str], None]) -> None:
+def _with_progress(
+    store: SQLiteJobStore, job_id: str, drive: Callable[[], None], *, show_progress: bool, echo: Callable[[str], None]
+) -> None:
     """Run ``drive`` in a thread while a rich progress bar follows the store's counts."""
     import threading
 
@@ -138,16 +172,33 @@ def _with_progress(store: SQLiteJobStore, job_id: str, drive: Callable[[], None]
         thread.start()
         thread.join()
     else:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         status = store.job(job_id)
         seen_failed = {i.id for i in store.items(job_id, state="failed")}
-        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn()]
+        columns = [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+        ]
         with Progress(*columns) as progress:
-            task = progress.add_task("batch", total=status.total - status.counts["cancelled"],
-                                     completed=status.counts["done"] + status.counts["failed"], rate="")
+            task = progress.add_task(
+                "batch",
+                total=status.total - status.counts["cancelled"],
+                completed=status.counts["done"] + status.counts["failed"],
+                rate="",
+            )
             first_done, t0 = status.counts["done"], time.time()
             thread.start()
             while thread.is_alive():
@@ -159,9 +210,12 @@ def _with_progress(store: SQLiteJobStore, job_id: str, drive: Callable[[], None]
                         progress.console.print(f"[red]failed[/red] {item.input}: {item.error}")
                 run_done = status.counts["done"] - first_done
                 rate = run_done / (time.time() - t0) if run_done else 0.0
-                progress.update(task, completed=status.counts["done"] + status.counts["failed"],
-                                total=status.total - status.counts["cancelled"],
-                                rate=f"{rate:.2f} items/s" if run_done else "")
+                progress.update(
+                    task,
+                    completed=status.counts["done"] + status.counts["failed"],
+                    total=status.total - status.counts["cancelled"],
+                    rate=f"{rate:.2f} items/s" if run_done else "",
+                )
     if error:
         raise error[0]
 
@@ -169,9 +223,11 @@ def _with_progress(store: SQLiteJobStore, job_id: str, drive: Callable[[], None]
 def summary_lines(result: BatchResult) -> list[str]:
     c = result.status.counts
     rate = result.processed / result.seconds if result.seconds > 0 and result.processed else 0.0
-    lines = [f"batch {result.job_id[:12]}: {c['done']} done, {c['failed']} failed, {c['cancelled']} cancelled, "
-             f"{c['queued'] + c['running']} left ({result.skipped} already done before this run; "
-             f"{result.processed} processed in {result.seconds:.1f} s, {rate:.2f} items/s)"]
+    lines = [
+        f"batch {result.job_id[:12]}: {c['done']} done, {c['failed']} failed, {c['cancelled']} cancelled, "
+        f"{c['queued'] + c['running']} left ({result.skipped} already done before this run; "
+        f"{result.processed} processed in {result.seconds:.1f} s, {rate:.2f} items/s)"
+    ]
     for path, reason in result.failures:
         lines.append(f"  failed {path}: {reason}")
     if result.contact_sheet:

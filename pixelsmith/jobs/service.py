@@ -6,6 +6,7 @@ so every asynchronous piece of work lives in the one store, survives restarts
 (queued and leased items are picked up again by the next server), and is
 bookkept exactly once.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,14 @@ class OneResult:
 
 
 class JobService:
-    def __init__(self, root: str | os.PathLike | None = None, *, threads: int = 1, lease_s: float = DEFAULT_LEASE_S,
-                 store: SQLiteJobStore | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        threads: int = 1,
+        lease_s: float = DEFAULT_LEASE_S,
+        store: SQLiteJobStore | None = None,
+    ):
         self.root = pathlib.Path(root) if root else default_root()
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = store or SQLiteJobStore(self.root / "jobs.db")
@@ -62,7 +69,7 @@ class JobService:
         self._wake = threading.Event()
 
     # -- workers ---------------------------------------------------------------------------------
-    def start(self) -> "JobService":
+    def start(self) -> JobService:
         """Worker threads that drain every job in the store (models load once, in this process)."""
         if not self._workers:
             self.store.reclaim_dead_workers()
@@ -97,11 +104,19 @@ class JobService:
         atomic_write(path, data)
         return str(path)
 
-    def submit(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
-               title: str = "", meta: dict[str, Any] | None = None,
-               priority: int = PRIORITY_BATCH) -> tuple[str, bool]:
-        job_id, created = self.store.create_job(items, owner=owner, idempotency_key=idempotency_key, title=title,
-                                                meta=meta, priority=priority)
+    def submit(
+        self,
+        items: list[WorkItem],
+        *,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+        title: str = "",
+        meta: dict[str, Any] | None = None,
+        priority: int = PRIORITY_BATCH,
+    ) -> tuple[str, bool]:
+        job_id, created = self.store.create_job(
+            items, owner=owner, idempotency_key=idempotency_key, title=title, meta=meta, priority=priority
+        )
         self.poke()
         return job_id, created
 
@@ -117,8 +132,9 @@ class JobService:
         target = pathlib.Path(path).resolve()
         return target if target.parent == folder and target.is_file() else None
 
-    def submit_one(self, tool: str, fields: dict[str, Any], *, owner: str | None = None,
-                   idempotency_key: str | None = None) -> str:
+    def submit_one(
+        self, tool: str, fields: dict[str, Any], *, owner: str | None = None, idempotency_key: str | None = None
+    ) -> str:
         """One tool on one request (images as PIL, bytes or base64) -> a job id to poll with ``result``."""
         from pixelsmith.tools import get_tool
         from pixelsmith.tools.base import coerce_image
@@ -153,10 +169,14 @@ class JobService:
         out = str(self.output_dir(tag) / f"result.{ext}")
         import secrets
 
-        job_id, _ = self.store.create_job([WorkItem(out, input_path, [step], out, label=spec.name)], owner=owner,
-                                          idempotency_key=idempotency_key, title=spec.name,
-                                          meta={"kind": "one", "tool": spec.name},
-                                          job_id=secrets.token_hex(32))  # 64 hex: the REST results id shape
+        job_id, _ = self.store.create_job(
+            [WorkItem(out, input_path, [step], out, label=spec.name)],
+            owner=owner,
+            idempotency_key=idempotency_key,
+            title=spec.name,
+            meta={"kind": "one", "tool": spec.name},
+            job_id=secrets.token_hex(32),
+        )  # 64 hex: the REST results id shape
         self.poke()
         return job_id
 
@@ -204,7 +224,7 @@ class JobService:
 
 
 def _any_rule():
-    from pixelsmith.imaging.rules import ImageRule, HARD_MAX_PIXELS
+    from pixelsmith.imaging.rules import HARD_MAX_PIXELS, ImageRule
 
     return ImageRule(min_side=1, min_pixels=1, max_pixels=HARD_MAX_PIXELS)  # the tool's own rule runs later
 

@@ -12,6 +12,7 @@ is done exactly once however many workers die or linger.
 implementation (no server needed). A shared store (Postgres, Redis) can replace
 it by implementing the same methods.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from pixelsmith.jobs.manifest import WorkItem
 
@@ -100,15 +102,32 @@ class JobStatus:
 class JobStore(Protocol):
     """What workers, the batch runner, the jobs API and the job service need from a store."""
 
-    def create_job(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
-                   title: str = "", meta: dict[str, Any] | None = None,
-                   max_attempts: int = DEFAULT_MAX_ATTEMPTS, priority: int = PRIORITY_BATCH) -> tuple[str, bool]: ...
-    def sync_items(self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True,
-                   fresh: bool = False) -> dict[str, int]: ...
+    def create_job(
+        self,
+        items: list[WorkItem],
+        *,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+        title: str = "",
+        meta: dict[str, Any] | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        priority: int = PRIORITY_BATCH,
+    ) -> tuple[str, bool]: ...
+    def sync_items(
+        self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True, fresh: bool = False
+    ) -> dict[str, int]: ...
     def claim(self, worker: str, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Claim | None: ...
     def heartbeat(self, worker: str, item_ids: Iterable[int], *, lease_s: float = DEFAULT_LEASE_S) -> set[int]: ...
-    def complete(self, item_id: int, worker: str, *, checksum: str, size: int, seconds: float,
-                 result: dict[str, Any] | None = None) -> bool: ...
+    def complete(
+        self,
+        item_id: int,
+        worker: str,
+        *,
+        checksum: str,
+        size: int,
+        seconds: float,
+        result: dict[str, Any] | None = None,
+    ) -> bool: ...
     def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str: ...
     def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool: ...
     def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool: ...
@@ -117,20 +136,28 @@ class JobStore(Protocol):
         conn = self._conn()
         with self._tx(conn):
             row = self._require_job(conn, job_id)
-            conn.execute("UPDATE jobs SET meta=? WHERE id=?", (json.dumps({**json.loads(row["meta"]), **values}), job_id))
+            conn.execute(
+                "UPDATE jobs SET meta=? WHERE id=?", (json.dumps({**json.loads(row["meta"]), **values}), job_id)
+            )
 
     def pending_webhooks(self) -> list[str]:
         """Jobs with a webhook that has not been called yet."""
-        rows = self._conn().execute(
-            "SELECT id FROM jobs WHERE json_extract(meta, '$.webhook') IS NOT NULL "
-            "AND json_extract(meta, '$.webhook_sent') IS NULL").fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id FROM jobs WHERE json_extract(meta, '$.webhook') IS NOT NULL "
+                "AND json_extract(meta, '$.webhook_sent') IS NULL"
+            )
+            .fetchall()
+        )
         return [r["id"] for r in rows]
 
     def cancel(self, job_id: str) -> int: ...
     def job(self, job_id: str) -> JobStatus: ...
     def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]: ...
-    def items(self, job_id: str, *, state: str | None = None, offset: int = 0,
-              limit: int | None = None) -> list[ItemRecord]: ...
+    def items(
+        self, job_id: str, *, state: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[ItemRecord]: ...
     def item(self, item_id: int) -> ItemRecord: ...
     def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None: ...
     def reclaim_dead_workers(self) -> int: ...
@@ -269,35 +296,51 @@ class SQLiteJobStore:
             self._local.conn = None
 
     # -- jobs ------------------------------------------------------------------------------------
-    def create_job(self, items: list[WorkItem], *, owner: str | None = None, idempotency_key: str | None = None,
-                   title: str = "", meta: dict[str, Any] | None = None,
-                   max_attempts: int = DEFAULT_MAX_ATTEMPTS, job_id: str | None = None,
-                   priority: int = PRIORITY_BATCH) -> tuple[str, bool]:
+    def create_job(
+        self,
+        items: list[WorkItem],
+        *,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+        title: str = "",
+        meta: dict[str, Any] | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        job_id: str | None = None,
+        priority: int = PRIORITY_BATCH,
+    ) -> tuple[str, bool]:
         """A new job with its items, or the existing one for the same (owner, idempotency key).
         Items of a higher ``priority`` are claimed before any queued item of a lower one."""
         conn = self._conn()
         with self._tx(conn):
             if idempotency_key is not None:
-                row = conn.execute("SELECT id FROM jobs WHERE ifnull(owner,'')=? AND idem_key=?",
-                                   (owner or "", idempotency_key)).fetchone()
+                row = conn.execute(
+                    "SELECT id FROM jobs WHERE ifnull(owner,'')=? AND idem_key=?", (owner or "", idempotency_key)
+                ).fetchone()
                 if row:
                     return row["id"], False
             job_id = job_id or uuid.uuid4().hex
-            conn.execute("INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta, priority) "
-                         "VALUES (?,?,?,?,?,?,?,?)",
-                         (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}),
-                          priority))
-            conn.executemany("INSERT INTO items(job_id, key, fingerprint, spec, priority) VALUES (?,?,?,?,?)",
-                             [(job_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items])
+            conn.execute(
+                "INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta, priority) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}), priority),
+            )
+            conn.executemany(
+                "INSERT INTO items(job_id, key, fingerprint, spec, priority) VALUES (?,?,?,?,?)",
+                [(job_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items],
+            )
         return job_id, True
 
     def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None:
-        row = self._conn().execute("SELECT id FROM jobs WHERE ifnull(owner,'')=? AND idem_key=?",
-                                   (owner or "", idempotency_key)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT id FROM jobs WHERE ifnull(owner,'')=? AND idem_key=?", (owner or "", idempotency_key))
+            .fetchone()
+        )
         return row["id"] if row else None
 
-    def sync_items(self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True,
-                   fresh: bool = False) -> dict[str, int]:
+    def sync_items(
+        self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True, fresh: bool = False
+    ) -> dict[str, int]:
         """Make a job's items match a (re-read) manifest, keeping finished work.
 
         Done items whose work is unchanged stay done (a resume skips them); new items are
@@ -308,44 +351,63 @@ class SQLiteJobStore:
         counts = {"added": 0, "kept": 0, "requeued": 0, "removed": 0}
         with self._tx(conn):
             conn.execute("UPDATE jobs SET state='active' WHERE id=?", (job_id,))
-            have = {r["key"]: r for r in conn.execute(
-                "SELECT id, key, fingerprint, state FROM items WHERE job_id=?", (job_id,))}
+            have = {
+                r["key"]: r
+                for r in conn.execute("SELECT id, key, fingerprint, state FROM items WHERE job_id=?", (job_id,))
+            }
             wanted = {w.key for w in items}
             for w in items:
                 row = have.get(w.key)
                 if row is None:
-                    conn.execute("INSERT INTO items(job_id, key, fingerprint, spec, priority) "
-                                 "VALUES (?,?,?,?,(SELECT priority FROM jobs WHERE id=?))",
-                                 (job_id, w.key, w.fingerprint, json.dumps(w.spec()), job_id))
+                    conn.execute(
+                        "INSERT INTO items(job_id, key, fingerprint, spec, priority) "
+                        "VALUES (?,?,?,?,(SELECT priority FROM jobs WHERE id=?))",
+                        (job_id, w.key, w.fingerprint, json.dumps(w.spec()), job_id),
+                    )
                     counts["added"] += 1
                     continue
-                again = fresh or row["fingerprint"] != w.fingerprint or (
-                    retry_failed and row["state"] in ("failed", "cancelled"))
+                again = (
+                    fresh
+                    or row["fingerprint"] != w.fingerprint
+                    or (retry_failed and row["state"] in ("failed", "cancelled"))
+                )
                 if again and row["state"] != "running":
-                    conn.execute("UPDATE items SET state='queued', attempts=0, error=NULL, quarantined=0, "
-                                 "not_before=0, fingerprint=?, spec=?, checksum=NULL, size=NULL, result=NULL, "
-                                 "started=NULL, finished=NULL, seconds=NULL WHERE id=?",
-                                 (w.fingerprint, json.dumps(w.spec()), row["id"]))
+                    conn.execute(
+                        "UPDATE items SET state='queued', attempts=0, error=NULL, quarantined=0, "
+                        "not_before=0, fingerprint=?, spec=?, checksum=NULL, size=NULL, result=NULL, "
+                        "started=NULL, finished=NULL, seconds=NULL WHERE id=?",
+                        (w.fingerprint, json.dumps(w.spec()), row["id"]),
+                    )
                     counts["requeued"] += 1
                 else:
                     counts["kept"] += 1
-            gone = [r["id"] for k, r in have.items() if k not in wanted and r["state"] != "running"
-                    and r["state"] != "cancelled"]
+            gone = [
+                r["id"]
+                for k, r in have.items()
+                if k not in wanted and r["state"] != "running" and r["state"] != "cancelled"
+            ]
             for item_id in gone:  # items the manifest no longer names: not run, not counted
-                conn.execute("UPDATE items SET state='cancelled', error='no longer in the manifest' WHERE id=?",
-                             (item_id,))
+                conn.execute(
+                    "UPDATE items SET state='cancelled', error='no longer in the manifest' WHERE id=?", (item_id,)
+                )
             counts["removed"] = len(gone)
         return counts
 
     def requeue_missing_outputs(self, job_id: str, exists) -> int:
         """Done items whose output file has vanished are queued again (``exists(path) -> bool``)."""
         conn = self._conn()
-        lost = [r["id"] for r in conn.execute("SELECT id, spec FROM items WHERE job_id=? AND state='done'", (job_id,))
-                if not exists(json.loads(r["spec"])["output"])]
+        lost = [
+            r["id"]
+            for r in conn.execute("SELECT id, spec FROM items WHERE job_id=? AND state='done'", (job_id,))
+            if not exists(json.loads(r["spec"])["output"])
+        ]
         if lost:
             with self._tx(conn):
-                conn.executemany("UPDATE items SET state='queued', attempts=0, checksum=NULL, error=NULL "
-                                 "WHERE id=? AND state='done'", [(i,) for i in lost])
+                conn.executemany(
+                    "UPDATE items SET state='queued', attempts=0, checksum=NULL, error=NULL "
+                    "WHERE id=? AND state='done'",
+                    [(i,) for i in lost],
+                )
         return len(lost)
 
     def cancel(self, job_id: str) -> int:
@@ -354,8 +416,10 @@ class SQLiteJobStore:
         with self._tx(conn):
             self._require_job(conn, job_id)
             conn.execute("UPDATE jobs SET state='cancelled' WHERE id=?", (job_id,))
-            cur = conn.execute("UPDATE items SET state='cancelled', error='cancelled', finished=? "
-                               "WHERE job_id=? AND state='queued'", (time.time(), job_id))
+            cur = conn.execute(
+                "UPDATE items SET state='cancelled', error='cancelled', finished=? WHERE job_id=? AND state='queued'",
+                (time.time(), job_id),
+            )
             return cur.rowcount
 
     # -- workers ---------------------------------------------------------------------------------
@@ -367,10 +431,14 @@ class SQLiteJobStore:
             "error='quarantined: its worker was lost on each of ' || i.attempts || ' attempts "
             "(it may crash or hang the worker)' "
             f"FROM jobs j WHERE j.id=i.job_id AND i.state='running' AND i.lease_expires<? "
-            f"AND i.attempts>=j.max_attempts {scope}", (now, now, *args))
+            f"AND i.attempts>=j.max_attempts {scope}",
+            (now, now, *args),
+        )
         conn.execute(
             "UPDATE items SET state='queued', lease_owner=NULL, error='lease expired: worker lost' "
-            f"WHERE state='running' AND lease_expires<? {scope.replace('i.', '')}", (now, *args))
+            f"WHERE state='running' AND lease_expires<? {scope.replace('i.', '')}",
+            (now, *args),
+        )
 
     def claim(self, worker: str, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
         now = time.time()
@@ -381,16 +449,23 @@ class SQLiteJobStore:
             row = conn.execute(
                 "SELECT i.id FROM items i JOIN jobs j ON j.id=i.job_id WHERE i.state='queued' AND i.not_before<=? "
                 f"AND j.state='active' {scope} ORDER BY i.priority DESC, i.not_before, i.id LIMIT 1",
-                (now, *args)).fetchone()
+                (now, *args),
+            ).fetchone()
             if row is None:
                 return None
             got = conn.execute(
                 "UPDATE items SET state='running', lease_owner=?, lease_expires=?, attempts=attempts+1, "
                 "started=coalesce(started, ?), progress_done=NULL, progress_total=NULL, progress_unit=NULL "
                 "WHERE id=? RETURNING id, job_id, key, attempts, spec",
-                (worker, now + lease_s, now, row["id"])).fetchone()
-        return Claim(got["id"], got["job_id"], got["key"], got["attempts"],
-                     WorkItem.from_spec(got["key"], json.loads(got["spec"])))
+                (worker, now + lease_s, now, row["id"]),
+            ).fetchone()
+        return Claim(
+            got["id"],
+            got["job_id"],
+            got["key"],
+            got["attempts"],
+            WorkItem.from_spec(got["key"], json.loads(got["spec"])),
+        )
 
     def heartbeat(self, worker: str, item_ids: Iterable[int], *, lease_s: float = DEFAULT_LEASE_S) -> set[int]:
         """Extend the leases this worker still holds; returns those ids (a missing id: lease lost
@@ -404,11 +479,20 @@ class SQLiteJobStore:
             rows = conn.execute(
                 f"UPDATE items SET lease_expires=? WHERE lease_owner=? AND state='running' AND id IN ({marks}) "
                 "AND job_id IN (SELECT id FROM jobs WHERE state='active') RETURNING id",
-                (time.time() + lease_s, worker, *ids)).fetchall()
+                (time.time() + lease_s, worker, *ids),
+            ).fetchall()
         return {r["id"] for r in rows}
 
-    def complete(self, item_id: int, worker: str, *, checksum: str, size: int, seconds: float,
-                 result: dict[str, Any] | None = None) -> bool:
+    def complete(
+        self,
+        item_id: int,
+        worker: str,
+        *,
+        checksum: str,
+        size: int,
+        seconds: float,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
         """Done, with its checksum, in one transaction; False (and no change) unless this worker holds
         the item's lease, so a lingering worker cannot mark an item done twice."""
         conn = self._conn()
@@ -416,7 +500,8 @@ class SQLiteJobStore:
             cur = conn.execute(
                 "UPDATE items SET state='done', lease_owner=NULL, lease_expires=NULL, finished=?, seconds=?, "
                 "checksum=?, size=?, result=?, error=NULL WHERE id=? AND state='running' AND lease_owner=?",
-                (time.time(), seconds, checksum, size, json.dumps(result or {}), item_id, worker))
+                (time.time(), seconds, checksum, size, json.dumps(result or {}), item_id, worker),
+            )
             return cur.rowcount == 1
 
     def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str:
@@ -425,19 +510,26 @@ class SQLiteJobStore:
         now = time.time()
         conn = self._conn()
         with self._tx(conn):
-            row = conn.execute("SELECT i.attempts, j.max_attempts FROM items i JOIN jobs j ON j.id=i.job_id "
-                               "WHERE i.id=? AND i.state='running' AND i.lease_owner=?", (item_id, worker)).fetchone()
+            row = conn.execute(
+                "SELECT i.attempts, j.max_attempts FROM items i JOIN jobs j ON j.id=i.job_id "
+                "WHERE i.id=? AND i.state='running' AND i.lease_owner=?",
+                (item_id, worker),
+            ).fetchone()
             if row is None:
                 return "lost"
             if transient and row["attempts"] < row["max_attempts"]:
                 delay = min(BACKOFF_MAX_S, self.backoff_base_s * 2 ** (row["attempts"] - 1))
-                conn.execute("UPDATE items SET state='queued', lease_owner=NULL, not_before=?, error=? WHERE id=?",
-                             (now + delay, f"retrying: {reason}", item_id))
+                conn.execute(
+                    "UPDATE items SET state='queued', lease_owner=NULL, not_before=?, error=? WHERE id=?",
+                    (now + delay, f"retrying: {reason}", item_id),
+                )
                 return "queued"
             quarantine = transient  # a transient error on every attempt: a poison item
             text = f"quarantined after {row['attempts']} attempts: {reason}" if quarantine else reason
-            conn.execute("UPDATE items SET state='failed', quarantined=?, lease_owner=NULL, finished=?, error=? "
-                         "WHERE id=?", (int(quarantine), now, text, item_id))
+            conn.execute(
+                "UPDATE items SET state='failed', quarantined=?, lease_owner=NULL, finished=?, error=? WHERE id=?",
+                (int(quarantine), now, text, item_id),
+            )
             return "failed"
 
     def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool:
@@ -445,15 +537,17 @@ class SQLiteJobStore:
         of a cancelled job is cancelled rather than queued again."""
         conn = self._conn()
         with self._tx(conn):
-            job = conn.execute("SELECT j.state FROM items i JOIN jobs j ON j.id=i.job_id WHERE i.id=?",
-                               (item_id,)).fetchone()
+            job = conn.execute(
+                "SELECT j.state FROM items i JOIN jobs j ON j.id=i.job_id WHERE i.id=?", (item_id,)
+            ).fetchone()
             if state == "queued" and job is not None and job["state"] == "cancelled":
                 state, reason = "cancelled", "cancelled"
             cur = conn.execute(
                 "UPDATE items SET state=?, lease_owner=NULL, error=?, finished=CASE WHEN ?='cancelled' THEN ? "
                 "ELSE finished END, attempts=CASE WHEN ?='queued' THEN max(attempts-1, 0) ELSE attempts END "
                 "WHERE id=? AND state='running' AND lease_owner=?",
-                (state, reason, state, time.time(), state, item_id, worker))
+                (state, reason, state, time.time(), state, item_id, worker),
+            )
             return cur.rowcount == 1
 
     def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool:
@@ -464,7 +558,8 @@ class SQLiteJobStore:
             cur = conn.execute(
                 "UPDATE items SET progress_done=?, progress_total=?, progress_unit=? WHERE id=? AND state='running' "
                 "AND lease_owner=? AND job_id IN (SELECT id FROM jobs WHERE state='active')",
-                (done, total, unit, item_id, worker))
+                (done, total, unit, item_id, worker),
+            )
             return cur.rowcount == 1
 
     def queue_ahead(self, item_ids: Iterable[int]) -> dict[int, int]:
@@ -474,11 +569,17 @@ class SQLiteJobStore:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self._conn().execute(
-            "SELECT i.id, (SELECT count(*) FROM items q JOIN jobs j ON j.id=q.job_id WHERE q.state='queued' "
-            "AND j.state='active' AND (q.priority > i.priority OR (q.priority = i.priority "
-            "AND (q.not_before, q.id) < (i.not_before, i.id)))) AS ahead "
-            f"FROM items i WHERE i.state='queued' AND i.id IN ({marks})", ids).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT i.id, (SELECT count(*) FROM items q JOIN jobs j ON j.id=q.job_id WHERE q.state='queued' "
+                "AND j.state='active' AND (q.priority > i.priority OR (q.priority = i.priority "
+                "AND (q.not_before, q.id) < (i.not_before, i.id)))) AS ahead "
+                f"FROM items i WHERE i.state='queued' AND i.id IN ({marks})",
+                ids,
+            )
+            .fetchall()
+        )
         return {r["id"]: r["ahead"] for r in rows}
 
     def running_count(self) -> int:
@@ -497,17 +598,23 @@ class SQLiteJobStore:
                 dead.append(r["id"])
         if dead:
             with self._tx(conn):
-                conn.executemany("UPDATE items SET lease_expires=0 WHERE id=? AND state='running'",
-                                 [(i,) for i in dead])
+                conn.executemany(
+                    "UPDATE items SET lease_expires=0 WHERE id=? AND state='running'", [(i,) for i in dead]
+                )
         return len(dead)
 
     def next_ready_in(self, job_id: str | None = None) -> float | None:
         """Seconds until some item may be claimed (0 = now), or None when nothing is left to do."""
         scope, args = ("AND job_id=?", (job_id,)) if job_id else ("", ())
-        row = self._conn().execute(
-            "SELECT min(CASE state WHEN 'queued' THEN not_before ELSE lease_expires END) AS t FROM items "
-            f"WHERE state IN ('queued','running') AND job_id IN (SELECT id FROM jobs WHERE state='active') {scope}",
-            args).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT min(CASE state WHEN 'queued' THEN not_before ELSE lease_expires END) AS t FROM items "
+                f"WHERE state IN ('queued','running') AND job_id IN (SELECT id FROM jobs WHERE state='active') {scope}",
+                args,
+            )
+            .fetchone()
+        )
         if row["t"] is None:
             return None
         return max(0.0, row["t"] - time.time())
@@ -527,8 +634,9 @@ class SQLiteJobStore:
         counts = {s: 0 for s in STATES}
         for r in conn.execute("SELECT state, count(*) AS n FROM items WHERE job_id=? GROUP BY state", (job_id,)):
             counts[r["state"]] = r["n"]
-        span = conn.execute("SELECT min(started) AS a, max(finished) AS b FROM items WHERE job_id=?",
-                            (job_id,)).fetchone()
+        span = conn.execute(
+            "SELECT min(started) AS a, max(finished) AS b FROM items WHERE job_id=?", (job_id,)
+        ).fetchone()
         total = sum(counts.values())
         remaining = counts["queued"] + counts["running"]
         rate = eta = None
@@ -537,29 +645,70 @@ class SQLiteJobStore:
             rate = counts["done"] / elapsed if elapsed > 0 else None
             eta = remaining / rate if rate and remaining else (0.0 if not remaining else None)
         state = row["state"] if row["state"] == "cancelled" or remaining else "finished"
-        return JobStatus(row["id"], row["owner"], row["title"], state, row["created"], counts, total, span["a"],
-                         span["b"] if not remaining else None, rate, eta, json.loads(row["meta"]), row["priority"])
+        return JobStatus(
+            row["id"],
+            row["owner"],
+            row["title"],
+            state,
+            row["created"],
+            counts,
+            total,
+            span["a"],
+            span["b"] if not remaining else None,
+            rate,
+            eta,
+            json.loads(row["meta"]),
+            row["priority"],
+        )
 
     def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]:
-        rows = self._conn().execute(
-            "SELECT id FROM jobs WHERE (? IS NULL OR owner=?) ORDER BY created DESC LIMIT ?",
-            (owner, owner, limit)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id FROM jobs WHERE (? IS NULL OR owner=?) ORDER BY created DESC LIMIT ?", (owner, owner, limit)
+            )
+            .fetchall()
+        )
         return [self.job(r["id"]) for r in rows]
 
     def _record(self, r: sqlite3.Row) -> ItemRecord:
         spec = json.loads(r["spec"])
-        return ItemRecord(r["id"], r["job_id"], r["key"], r["state"], r["attempts"], spec["input"], spec["output"],
-                          spec["steps"], r["error"], bool(r["quarantined"]), r["checksum"], r["size"], r["seconds"],
-                          r["started"], r["finished"], spec.get("label", ""), spec.get("notes", []),
-                          json.loads(r["result"]) if r["result"] else {},
-                          {"done": r["progress_done"], "total": r["progress_total"], "unit": r["progress_unit"]}
-                          if r["progress_total"] else None, r["priority"])
+        return ItemRecord(
+            r["id"],
+            r["job_id"],
+            r["key"],
+            r["state"],
+            r["attempts"],
+            spec["input"],
+            spec["output"],
+            spec["steps"],
+            r["error"],
+            bool(r["quarantined"]),
+            r["checksum"],
+            r["size"],
+            r["seconds"],
+            r["started"],
+            r["finished"],
+            spec.get("label", ""),
+            spec.get("notes", []),
+            json.loads(r["result"]) if r["result"] else {},
+            {"done": r["progress_done"], "total": r["progress_total"], "unit": r["progress_unit"]}
+            if r["progress_total"]
+            else None,
+            r["priority"],
+        )
 
-    def items(self, job_id: str, *, state: str | None = None, offset: int = 0,
-              limit: int | None = None) -> list[ItemRecord]:
-        rows = self._conn().execute(
-            "SELECT * FROM items WHERE job_id=? AND (? IS NULL OR state=?) ORDER BY id LIMIT ? OFFSET ?",
-            (job_id, state, state, -1 if limit is None else limit, offset)).fetchall()
+    def items(
+        self, job_id: str, *, state: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> list[ItemRecord]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT * FROM items WHERE job_id=? AND (? IS NULL OR state=?) ORDER BY id LIMIT ? OFFSET ?",
+                (job_id, state, state, -1 if limit is None else limit, offset),
+            )
+            .fetchall()
+        )
         return [self._record(r) for r in rows]
 
     def item(self, item_id: int) -> ItemRecord:

@@ -4,6 +4,7 @@
 engine caches sessions per process) and takes ``cores / N`` threads so that N
 workers do not fight over the CPU.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -80,9 +81,16 @@ class _ProgressWriter:
             raise Stopped()
 
 
-def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S,
-              stop: threading.Event | None = None, wait_for_more: bool = False, worker: str | None = None,
-              max_items: int | None = None) -> WorkerStats:
+def work_loop(
+    store: JobStore,
+    *,
+    job_id: str | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
+    stop: threading.Event | None = None,
+    wait_for_more: bool = False,
+    worker: str | None = None,
+    max_items: int | None = None,
+) -> WorkerStats:
     """Process items until none is left (or ``stop`` is set). Items in backoff are waited for."""
     worker = worker or worker_id()
     stop = stop or threading.Event()
@@ -97,8 +105,11 @@ def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DE
             continue
         lease = _Lease(store, worker, claim.item_id, lease_s)
         try:
-            outcome = run_item(claim.work, keep_going=lambda: lease.held and not stop.is_set(),
-                               progress=_ProgressWriter(store, worker, claim.item_id))
+            outcome = run_item(
+                claim.work,
+                keep_going=lambda: lease.held and not stop.is_set(),
+                progress=_ProgressWriter(store, worker, claim.item_id),
+            )
         except Stopped:
             lease.stop()
             # asked to stop, or the job was cancelled: hand the item back without counting the attempt
@@ -116,8 +127,14 @@ def work_loop(store: JobStore, *, job_id: str | None = None, lease_s: float = DE
                 stats.errors.append(f"{claim.work.input or claim.work.output}: {exc.reason}")
             continue
         lease.stop()
-        if store.complete(claim.item_id, worker, checksum=outcome.checksum, size=outcome.size,
-                          seconds=outcome.seconds, result=outcome.result):
+        if store.complete(
+            claim.item_id,
+            worker,
+            checksum=outcome.checksum,
+            size=outcome.size,
+            seconds=outcome.seconds,
+            result=outcome.result,
+        ):
             stats.done += 1
         else:
             stats.lost += 1  # another worker took over after our lease ran out; its record stands
@@ -154,8 +171,9 @@ def _process_main(db_path: str, job_id: str, lease_s: float, threads: int, paren
     work_loop(SQLiteJobStore(db_path), job_id=job_id, lease_s=lease_s, stop=stop)
 
 
-def start_workers(db_path: str, job_id: str, count: int, *, lease_s: float = DEFAULT_LEASE_S,
-                  threads: int | None = None) -> list:
+def start_workers(
+    db_path: str, job_id: str, count: int, *, lease_s: float = DEFAULT_LEASE_S, threads: int | None = None
+) -> list:
     """Start ``count`` worker processes on the job; they exit when no item is left.
     ``threads``: model threads per worker (default: the cores shared out between the workers)."""
     ctx = mp.get_context("spawn")  # a clean interpreter: no inherited threads or model sessions

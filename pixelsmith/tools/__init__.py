@@ -1,4 +1,5 @@
 """The tool registry: one module per tool; adding a tool is adding a module and one line here."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,11 +10,21 @@ from pixelsmith.tools.base import Tool
 
 _MODULES = (
     # edit
-    "erase", "remove_background", "search_and_recolor", "search_and_replace", "inpaint", "outpaint",
+    "erase",
+    "remove_background",
+    "search_and_recolor",
+    "search_and_replace",
+    "inpaint",
+    "outpaint",
     # upscale
-    "fast_upscale", "conservative_upscale", "creative_upscale",
+    "fast_upscale",
+    "conservative_upscale",
+    "creative_upscale",
     # control
-    "sketch", "structure", "style_guide", "style_transfer",
+    "sketch",
+    "structure",
+    "style_guide",
+    "style_transfer",
     # generate
     "generate",
 )
@@ -53,9 +64,15 @@ def all_tools() -> list[Tool]:
 def get_tool(name: str) -> Tool:
     _load()
     key = name.strip().lower().replace("_", "-")
-    aliases = {"upscale-fast": "fast-upscale", "upscale-conservative": "conservative-upscale",
-               "upscale-creative": "creative-upscale", "style": "style-guide", "recolor": "search-and-recolor",
-               "replace": "search-and-replace", "remove-bg": "remove-background"}
+    aliases = {
+        "upscale-fast": "fast-upscale",
+        "upscale-conservative": "conservative-upscale",
+        "upscale-creative": "creative-upscale",
+        "style": "style-guide",
+        "recolor": "search-and-recolor",
+        "replace": "search-and-replace",
+        "remove-bg": "remove-background",
+    }
     key = aliases.get(key, key)
     if key not in TOOLS:
         raise UnknownTool(f"unknown tool {name!r}; tools: {', '.join(TOOLS)}")

@@ -5,13 +5,15 @@ both HTTP APIs, the jobs API and the studio forms are all generated from them.
 Image fields are declared with :func:`ImageInput`, which carries the field's size
 rule and decodes untrusted bytes safely during validation.
 """
+
 from __future__ import annotations
 
 import base64
 import io
 import pathlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from PIL import Image
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema
@@ -23,9 +25,23 @@ from pixelsmith.imaging.decode import b64decode_field, decode_image
 
 OutputFormat = Literal["png", "jpeg", "webp"]
 StylePreset = Literal[
-    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
-    "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic",
-    "pixel-art", "tile-texture",
+    "3d-model",
+    "analog-film",
+    "anime",
+    "cinematic",
+    "comic-book",
+    "digital-art",
+    "enhance",
+    "fantasy-art",
+    "isometric",
+    "line-art",
+    "low-poly",
+    "modeling-compound",
+    "neon-punk",
+    "origami",
+    "photographic",
+    "pixel-art",
+    "tile-texture",
 ]
 AspectRatio = Literal["21:9", "16:9", "3:2", "5:4", "1:1", "4:5", "2:3", "9:16", "9:21"]
 GROUPS = ("edit", "upscale", "control", "generate")
@@ -95,8 +111,11 @@ def ImageInput(rule: rules.ImageRule, description: str) -> Any:
         "contentMediaType": "image/*",
         "description": f"{description} PNG, JPEG or WebP; {rule.describe()}.",
         "x-image-rule": {
-            "min_side": rule.min_side, "max_side": rule.max_side, "min_pixels": rule.min_pixels,
-            "max_pixels": rule.max_pixels, "max_aspect": rule.max_aspect,
+            "min_side": rule.min_side,
+            "max_side": rule.max_side,
+            "min_pixels": rule.min_pixels,
+            "max_pixels": rule.max_pixels,
+            "max_aspect": rule.max_aspect,
         },
     }
     return Annotated[
@@ -125,7 +144,7 @@ class ToolRequest(BaseModel):
         return names[0] if names else None
 
     @classmethod
-    def parse(cls, data: dict[str, Any], tool_name: str = "") -> "ToolRequest":
+    def parse(cls, data: dict[str, Any], tool_name: str = "") -> ToolRequest:
         """Validate, turning pydantic's errors into one typed InvalidRequest."""
         try:
             return cls.model_validate(data)
@@ -151,8 +170,10 @@ def request_error(exc: ValidationError, model: type[ToolRequest], tool_name: str
         loc = ".".join(str(p) for p in err["loc"]) or ""
         kind = err["type"]
         if kind == "extra_forbidden":
-            msg = (f"Invalid field '{loc}' in request. Available fields for {tool_name or 'this tool'} are: "
-                   + ", ".join(accepted))
+            msg = (
+                f"Invalid field '{loc}' in request. Available fields for {tool_name or 'this tool'} are: "
+                + ", ".join(accepted)
+            )
             problems.append(FieldProblem("", msg, "unknown_field"))
         elif kind == "missing":
             problems.append(FieldProblem(loc, "is required", "required"))
@@ -201,8 +222,15 @@ class Tool:
     needs: str = ""  # what serves this tool when no recipe is installed (shown by `pixelsmith tools`)
     recipes: dict[str, Recipe] = field(default_factory=dict)
 
-    def recipe(self, engine: str, *, models: tuple[str, ...] | list[str] = (), priority: int = 0, note: str = "",
-               progress_unit: str = "step"):
+    def recipe(
+        self,
+        engine: str,
+        *,
+        models: tuple[str, ...] | list[str] = (),
+        priority: int = 0,
+        note: str = "",
+        progress_unit: str = "step",
+    ):
         """Decorator: register ``fn(request, ctx) -> ToolResult`` as this tool's recipe on ``engine``.
         ``progress_unit`` names what its ``ctx.progress(done, total)`` counts (shown as "Tile 3 of 16")."""
 
@@ -217,6 +245,20 @@ class Tool:
 
 
 __all__ = [
-    "AspectRatio", "Field", "ImageInput", "MAX_SEED", "NegativePrompt", "OutputFormat", "PixelsmithError", "Prompt",
-    "Recipe", "Seed", "StylePreset", "Tool", "ToolRequest", "ToolResult", "coerce_image", "rules",
+    "AspectRatio",
+    "Field",
+    "ImageInput",
+    "MAX_SEED",
+    "NegativePrompt",
+    "OutputFormat",
+    "PixelsmithError",
+    "Prompt",
+    "Recipe",
+    "Seed",
+    "StylePreset",
+    "Tool",
+    "ToolRequest",
+    "ToolResult",
+    "coerce_image",
+    "rules",
 ]

@@ -2,6 +2,7 @@
 
 Embedded: Real-ESRGAN x4plus adds the fine detail, the input keeps everything coarser (below).
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,18 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, Tool, ToolRequest,
-                                   ToolResult, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    Tool,
+    ToolRequest,
+    ToolResult,
+    rules,
+)
 
 
 class ConservativeUpscaleRequest(ToolRequest):
@@ -24,7 +35,10 @@ class ConservativeUpscaleRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="conservative-upscale", group="upscale", title="Conservative Upscale", request=ConservativeUpscaleRequest,
+    name="conservative-upscale",
+    group="upscale",
+    title="Conservative Upscale",
+    request=ConservativeUpscaleRequest,
     rest_path="/v2beta/stable-image/upscale/conservative",
     bedrock_model="stability.stable-conservative-upscale-v1:0",
     summary="Upscales to about 4 megapixels while preserving the input.",
@@ -44,8 +58,10 @@ TOOL = Tool(
 TARGET_PIXELS = 4_194_304  # "4 megapixels": 2048 x 2048
 MODEL = "realesrgan-x4plus"
 BACK_PROJECTIONS = 2  # measured: 1 leaves ~4 dB of mismatch, more than 2 adds nothing
-NOTE = ("embedded engine: Real-ESRGAN x4plus tied to the input by back-projection; "
-        "prompt, negative_prompt, creativity and seed have no effect on this engine")
+NOTE = (
+    "embedded engine: Real-ESRGAN x4plus tied to the input by back-projection; "
+    "prompt, negative_prompt, creativity and seed have no effect on this engine"
+)
 
 
 def output_size(width: int, height: int, target_pixels: int = TARGET_PIXELS) -> tuple[int, int]:
@@ -54,8 +70,9 @@ def output_size(width: int, height: int, target_pixels: int = TARGET_PIXELS) -> 
     return max(4, round(width * k / 4) * 4), max(4, round(height * k / 4) * 4)
 
 
-def upscale_preserving(image: Image.Image, session, target_pixels: int = TARGET_PIXELS,
-                       progress=None) -> tuple[Image.Image, dict]:
+def upscale_preserving(
+    image: Image.Image, session, target_pixels: int = TARGET_PIXELS, progress=None
+) -> tuple[Image.Image, dict]:
     """The whole embedded method; ``target_pixels`` is a parameter so tests can run it small."""
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
     rgb = image.convert("RGB")

@@ -1,8 +1,19 @@
 """creative-upscale: from <= 1 MP up to 4K, reimagining detail (asynchronous on REST)."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class CreativeUpscaleRequest(ToolRequest):
@@ -16,8 +27,12 @@ class CreativeUpscaleRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="creative-upscale", group="upscale", title="Creative Upscale", request=CreativeUpscaleRequest,
-    rest_path="/v2beta/stable-image/upscale/creative", bedrock_model="stability.stable-creative-upscale-v1:0",
+    name="creative-upscale",
+    group="upscale",
+    title="Creative Upscale",
+    request=CreativeUpscaleRequest,
+    rest_path="/v2beta/stable-image/upscale/creative",
+    bedrock_model="stability.stable-creative-upscale-v1:0",
     rest_async=True,
     summary="Upscales degraded images up to 4K, generating new detail guided by the prompt.",
 )

@@ -1,4 +1,5 @@
 """erase: remove what the mask covers and fill it with the surroundings."""
+
 from __future__ import annotations
 
 from pixelsmith.tools.base import Field, ImageInput, OutputFormat, Seed, Tool, ToolRequest, ToolResult, rules
@@ -6,21 +7,33 @@ from pixelsmith.tools.base import Field, ImageInput, OutputFormat, Seed, Tool, T
 
 class EraseRequest(ToolRequest):
     image: ImageInput(rules.STANDARD, "The image to erase from.")
-    mask: ImageInput(rules.MASK, "White = erase, black = keep; if absent, the image's alpha (transparent = erase).") | None = None
+    mask: (
+        ImageInput(rules.MASK, "White = erase, black = keep; if absent, the image's alpha (transparent = erase).")
+        | None
+    ) = None
     grow_mask: float = Field(5, ge=0, le=20, description="Grow the mask outward by this many pixels, feathered")
     seed: int = Seed()
     output_format: OutputFormat = Field("png", description="Format of the output image")
 
 
 TOOL = Tool(
-    name="erase", group="edit", title="Erase Object", request=EraseRequest,
-    rest_path="/v2beta/stable-image/edit/erase", bedrock_model="stability.stable-image-erase-object-v1:0",
+    name="erase",
+    group="edit",
+    title="Erase Object",
+    request=EraseRequest,
+    rest_path="/v2beta/stable-image/edit/erase",
+    bedrock_model="stability.stable-image-erase-object-v1:0",
     summary="Removes unwanted objects (under a mask) and fills in the background.",
 )
 
 
-@TOOL.recipe("embedded", models=[], priority=5, progress_unit="level",
-             note="embedded: exemplar-based completion (multi-scale PatchMatch), no model")
+@TOOL.recipe(
+    "embedded",
+    models=[],
+    priority=5,
+    progress_unit="level",
+    note="embedded: exemplar-based completion (multi-scale PatchMatch), no model",
+)
 def erase_embedded(req: EraseRequest, ctx) -> ToolResult:
     """Fill the grown mask with patches of the surroundings; outside it every pixel is kept."""
     import numpy as np

@@ -2,6 +2,7 @@
 
 Embedded: Real-ESRGAN's compact model (realesr-animevideov3) through ncnn, tiled.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,12 @@ class FastUpscaleRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="fast-upscale", group="upscale", title="Fast Upscale", request=FastUpscaleRequest,
-    rest_path="/v2beta/stable-image/upscale/fast", bedrock_model="stability.stable-fast-upscale-v1:0",
+    name="fast-upscale",
+    group="upscale",
+    title="Fast Upscale",
+    request=FastUpscaleRequest,
+    rest_path="/v2beta/stable-image/upscale/fast",
+    bedrock_model="stability.stable-fast-upscale-v1:0",
     summary="Upscales 4x with a fast, compact super-resolution network (output at most 16 MP).",
 )
 

@@ -1,14 +1,28 @@
 """inpaint: fill or replace the masked area following a prompt."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class InpaintRequest(ToolRequest):
     image: ImageInput(rules.STANDARD, "The image to inpaint.")
     prompt: str = Prompt()
-    mask: ImageInput(rules.MASK, "White = repaint, black = keep; if absent, the image's alpha (transparent = repaint).") | None = None
+    mask: (
+        ImageInput(rules.MASK, "White = repaint, black = keep; if absent, the image's alpha (transparent = repaint).")
+        | None
+    ) = None
     grow_mask: float = Field(5, ge=0, le=100, description="Grow the mask outward by this many pixels, feathered")
     negative_prompt: str | None = NegativePrompt()
     seed: int = Seed()
@@ -17,7 +31,11 @@ class InpaintRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="inpaint", group="edit", title="Inpaint", request=InpaintRequest,
-    rest_path="/v2beta/stable-image/edit/inpaint", bedrock_model="stability.stable-image-inpaint-v1:0",
+    name="inpaint",
+    group="edit",
+    title="Inpaint",
+    request=InpaintRequest,
+    rest_path="/v2beta/stable-image/edit/inpaint",
+    bedrock_model="stability.stable-image-inpaint-v1:0",
     summary="Fills or replaces the masked region with content that follows the prompt.",
 )

@@ -1,10 +1,20 @@
 """outpaint: extend the canvas in any direction with content that continues the image."""
+
 from __future__ import annotations
 
 from pydantic import model_validator
 
 from pixelsmith.tools.base import (
-    Field, ImageInput, OutputFormat, Prompt, Seed, StylePreset, Tool, ToolRequest, ToolResult, rules,
+    Field,
+    ImageInput,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    ToolResult,
+    rules,
 )
 
 
@@ -28,15 +38,24 @@ class OutpaintRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="outpaint", group="edit", title="Outpaint", request=OutpaintRequest,
-    rest_path="/v2beta/stable-image/edit/outpaint", bedrock_model="stability.stable-outpaint-v1:0",
+    name="outpaint",
+    group="edit",
+    title="Outpaint",
+    request=OutpaintRequest,
+    rest_path="/v2beta/stable-image/edit/outpaint",
+    bedrock_model="stability.stable-outpaint-v1:0",
     summary="Extends the image in any direction, continuing its content.",
 )
 
 
-@TOOL.recipe("embedded", models=[], priority=5, progress_unit="level",
-             note="embedded: exemplar-based completion (multi-scale PatchMatch); prompt and style_preset "
-                  "have no effect on this engine")
+@TOOL.recipe(
+    "embedded",
+    models=[],
+    priority=5,
+    progress_unit="level",
+    note="embedded: exemplar-based completion (multi-scale PatchMatch); prompt and style_preset "
+    "have no effect on this engine",
+)
 def outpaint_embedded(req: OutpaintRequest, ctx) -> ToolResult:
     """Grow the canvas, then synthesise the new margins from the image's own patches, coarse to fine.
 

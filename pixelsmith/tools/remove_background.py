@@ -2,6 +2,7 @@
 
 Embedded: ISNet's soft matte becomes the alpha channel at the input resolution.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -15,11 +16,15 @@ from pixelsmith.tools.base import Field, ImageInput, Tool, ToolRequest, ToolResu
 class RemoveBackgroundRequest(ToolRequest):
     image: ImageInput(rules.REMOVE_BACKGROUND, "The image whose background to remove.")
     output_format: Literal["png", "webp", "jpeg"] = Field(
-        "png", description="png or webp keep the transparency; jpeg (Bedrock only) flattens onto white")
+        "png", description="png or webp keep the transparency; jpeg (Bedrock only) flattens onto white"
+    )
 
 
 TOOL = Tool(
-    name="remove-background", group="edit", title="Remove Background", request=RemoveBackgroundRequest,
+    name="remove-background",
+    group="edit",
+    title="Remove Background",
+    request=RemoveBackgroundRequest,
     rest_path="/v2beta/stable-image/edit/remove-background",
     bedrock_model="stability.stable-image-remove-background-v1:0",
     summary="Segments the foreground subject and makes the background transparent.",

@@ -4,6 +4,7 @@ Embedded: the phrase is grounded against a fixed vocabulary (docs/grounding.md: 
 MediaPipe, COCO objects from an SSD detector refined by ISNet + GrabCut, the main object from ISNet), and the
 mask is recoloured in CIELAB keeping its shading.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,19 @@ from pixelsmith.engines.embedded.colors import parse_color, recolor
 from pixelsmith.engines.embedded.grounding import ground
 from pixelsmith.imaging.composite import composite
 from pixelsmith.imaging.masks import grow_mask
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, ToolResult, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    ToolResult,
+    rules,
+)
 
 
 class SearchAndRecolorRequest(ToolRequest):
@@ -29,17 +41,24 @@ class SearchAndRecolorRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="search-and-recolor", group="edit", title="Search and Recolor", request=SearchAndRecolorRequest,
+    name="search-and-recolor",
+    group="edit",
+    title="Search and Recolor",
+    request=SearchAndRecolorRequest,
     rest_path="/v2beta/stable-image/edit/search-and-recolor",
     bedrock_model="stability.stable-image-search-recolor-v1:0",
     summary="Finds the object named by select_prompt and recolors it as the prompt says.",
 )
 
 
-@TOOL.recipe("embedded", models=["mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"], priority=10,
-             progress_unit="stage",
-             note="embedded engine: fixed vocabulary (people, garments, COCO objects, main object); "
-                  "the colour comes from prompt; negative_prompt, style_preset and seed have no effect")
+@TOOL.recipe(
+    "embedded",
+    models=["mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"],
+    priority=10,
+    progress_unit="stage",
+    note="embedded engine: fixed vocabulary (people, garments, COCO objects, main object); "
+    "the colour comes from prompt; negative_prompt, style_preset and seed have no effect",
+)
 def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
     """Ground ``select_prompt`` to a mask, recolour it in CIELAB, and put back everything outside the grown mask."""
     target = parse_color(req.prompt)  # before the models run: a bad colour is the caller's mistake, fail fast
@@ -53,6 +72,15 @@ def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
     if req.image.mode == "RGBA":  # recolouring changes colour, never transparency
         edited.putalpha(req.image.getchannel("A"))
     out = composite(req.image, edited, weight)
-    return ToolResult(out, seed=ctx.seed, metadata={
-        "found": found.term, "kind": found.kind, "colour": target.phrase, **stats,
-        "mask_fraction": round(float((found.mask >= 0.5).mean()), 4), **found.metadata})
+    return ToolResult(
+        out,
+        seed=ctx.seed,
+        metadata={
+            "found": found.term,
+            "kind": found.kind,
+            "colour": target.phrase,
+            **stats,
+            "mask_fraction": round(float((found.mask >= 0.5).mean()), 4),
+            **found.metadata,
+        },
+    )

@@ -1,8 +1,19 @@
 """search-and-replace: find an object by a short phrase and replace it with the prompt."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class SearchAndReplaceRequest(ToolRequest):
@@ -17,7 +28,10 @@ class SearchAndReplaceRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="search-and-replace", group="edit", title="Search and Replace", request=SearchAndReplaceRequest,
+    name="search-and-replace",
+    group="edit",
+    title="Search and Replace",
+    request=SearchAndReplaceRequest,
     rest_path="/v2beta/stable-image/edit/search-and-replace",
     bedrock_model="stability.stable-image-search-replace-v1:0",
     summary="Finds the object named by search_prompt and replaces it with what the prompt describes.",

@@ -1,8 +1,19 @@
 """sketch: turn a rough drawing into an image following the prompt."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class SketchRequest(ToolRequest):
@@ -16,7 +27,11 @@ class SketchRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="sketch", group="control", title="Control Sketch", request=SketchRequest,
-    rest_path="/v2beta/stable-image/control/sketch", bedrock_model="stability.stable-image-control-sketch-v1:0",
+    name="sketch",
+    group="control",
+    title="Control Sketch",
+    request=SketchRequest,
+    rest_path="/v2beta/stable-image/control/sketch",
+    bedrock_model="stability.stable-image-control-sketch-v1:0",
     summary="Generates an image that follows the lines of a sketch.",
 )

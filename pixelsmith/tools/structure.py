@@ -1,8 +1,19 @@
 """structure: keep an image's structure, repaint everything else from the prompt."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed, StylePreset, Tool,
-                                   ToolRequest, rules)
+from pixelsmith.tools.base import (
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class StructureRequest(ToolRequest):
@@ -16,7 +27,10 @@ class StructureRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="structure", group="control", title="Control Structure", request=StructureRequest,
+    name="structure",
+    group="control",
+    title="Control Structure",
+    request=StructureRequest,
     rest_path="/v2beta/stable-image/control/structure",
     bedrock_model="stability.stable-image-control-structure-v1:0",
     summary="Generates an image that keeps the structure of the input image.",

@@ -1,8 +1,20 @@
 """style-guide: generate from the prompt in the style of a reference image."""
+
 from __future__ import annotations
 
-from pixelsmith.tools.base import (AspectRatio, Field, ImageInput, NegativePrompt, OutputFormat, Prompt, Seed,
-                                   StylePreset, Tool, ToolRequest, rules)
+from pixelsmith.tools.base import (
+    AspectRatio,
+    Field,
+    ImageInput,
+    NegativePrompt,
+    OutputFormat,
+    Prompt,
+    Seed,
+    StylePreset,
+    Tool,
+    ToolRequest,
+    rules,
+)
 
 
 class StyleGuideRequest(ToolRequest):
@@ -17,7 +29,11 @@ class StyleGuideRequest(ToolRequest):
 
 
 TOOL = Tool(
-    name="style-guide", group="control", title="Style Guide", request=StyleGuideRequest,
-    rest_path="/v2beta/stable-image/control/style", bedrock_model="stability.stable-image-style-guide-v1:0",
+    name="style-guide",
+    group="control",
+    title="Style Guide",
+    request=StyleGuideRequest,
+    rest_path="/v2beta/stable-image/control/style",
+    bedrock_model="stability.stable-image-style-guide-v1:0",
     summary="Generates a new image from the prompt in the style of the reference image.",
 )

@@ -5,6 +5,7 @@ engine. Models installed by ``pixelsmith models pull`` load lazily through the
 shared component store (``components.py``); embedded models a recipe also uses
 (Real-ESRGAN before a diffusion refinement) come from the embedded engine.
 """
+
 from __future__ import annotations
 
 from typing import Any

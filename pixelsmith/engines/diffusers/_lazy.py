@@ -1,4 +1,5 @@
 """``torch`` imported on first use, so registering recipes (every CLI start) stays fast."""
+
 from __future__ import annotations
 
 import importlib

@@ -16,6 +16,7 @@ withdrawn (a request that never gets here — image-to-image, another tool, an
 error — withdraws when it takes another path or ends), bounded by
 PIXELSMITH_GROUP_WAIT_S (default 5), then runs them all in one call.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,9 +24,10 @@ import contextvars
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pixelsmith.engines.diffusers._lazy import torch
 
@@ -130,7 +132,7 @@ class Batcher:
             while True:
                 with self._lock:
                     queue = self._pending.get(key, [])
-                    batch, rest = queue[: self.max_batch()], queue[self.max_batch():]
+                    batch, rest = queue[: self.max_batch()], queue[self.max_batch() :]
                     if rest:
                         self._pending[key] = rest
                     else:

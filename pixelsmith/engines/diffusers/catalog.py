@@ -5,12 +5,23 @@ says what a folder holding it must contain, so an import (``--from PATH``) is
 checked before it is marked installed. Which tool uses which model is declared
 by the recipes (``@TOOL.recipe(models=[...])``), not here.
 """
+
 from __future__ import annotations
 
 from pixelsmith.models.catalog import CATALOG, HubRepo, ModelSpec, register
 
-_SD3_PATTERNS = ("model_index.json", "scheduler/*", "text_encoder/*", "text_encoder_2/*", "text_encoder_3/*",
-                 "tokenizer/*", "tokenizer_2/*", "tokenizer_3/*", "transformer/*", "vae/*")
+_SD3_PATTERNS = (
+    "model_index.json",
+    "scheduler/*",
+    "text_encoder/*",
+    "text_encoder_2/*",
+    "text_encoder_3/*",
+    "tokenizer/*",
+    "tokenizer_2/*",
+    "tokenizer_3/*",
+    "transformer/*",
+    "vae/*",
+)
 _SAI = "Stability AI Community License (free under USD 1M annual revenue; accept the terms on the hub first)"
 _HF = ("config.json", "*.safetensors", "*.json", "*.txt", "*.model")
 
@@ -24,39 +35,141 @@ LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
 KIND: dict[str, str] = {}
 
 
-def _add(name: str, kind: str, summary: str, licence: str, repo: str, revision: str, patterns: tuple[str, ...],
-         size: int, gated: bool = False, notice: str = "") -> None:
+def _add(
+    name: str,
+    kind: str,
+    summary: str,
+    licence: str,
+    repo: str,
+    revision: str,
+    patterns: tuple[str, ...],
+    size: int,
+    gated: bool = False,
+    notice: str = "",
+) -> None:
     KIND[name] = kind
     if name in CATALOG:
         return
-    register(ModelSpec(name=name, engine="diffusers", summary=summary, licence=licence,
-                       source=HubRepo(repo, revision, patterns, gated), size=size, notice=notice))
+    register(
+        ModelSpec(
+            name=name,
+            engine="diffusers",
+            summary=summary,
+            licence=licence,
+            source=HubRepo(repo, revision, patterns, gated),
+            size=size,
+            notice=notice,
+        )
+    )
 
 
 # The SD3.5 family shares one pipeline layout; components (VAE, text encoders) are shared in memory.
-_add("sd3.5-large", "sd3", "Stable Diffusion 3.5 Large (8B MMDiT), 1024² native; generate, edits, control, upscales",
-     _SAI, "stabilityai/stable-diffusion-3.5-large", "main", _SD3_PATTERNS, 27_900_000_000, gated=True)
-_add("sd3.5-large-turbo", "sd3", "Stable Diffusion 3.5 Large Turbo (distilled, 4 steps, no CFG); generate core/flash",
-     _SAI, "stabilityai/stable-diffusion-3.5-large-turbo", "main", _SD3_PATTERNS, 27_900_000_000, gated=True)
-_add("sd3.5-medium", "sd3", "Stable Diffusion 3.5 Medium (2.5B MMDiT-X); generate model=sd3.5-medium",
-     _SAI, "stabilityai/stable-diffusion-3.5-medium", "main", _SD3_PATTERNS, 16_500_000_000, gated=True)
+_add(
+    "sd3.5-large",
+    "sd3",
+    "Stable Diffusion 3.5 Large (8B MMDiT), 1024² native; generate, edits, control, upscales",
+    _SAI,
+    "stabilityai/stable-diffusion-3.5-large",
+    "main",
+    _SD3_PATTERNS,
+    27_900_000_000,
+    gated=True,
+)
+_add(
+    "sd3.5-large-turbo",
+    "sd3",
+    "Stable Diffusion 3.5 Large Turbo (distilled, 4 steps, no CFG); generate core/flash",
+    _SAI,
+    "stabilityai/stable-diffusion-3.5-large-turbo",
+    "main",
+    _SD3_PATTERNS,
+    27_900_000_000,
+    gated=True,
+)
+_add(
+    "sd3.5-medium",
+    "sd3",
+    "Stable Diffusion 3.5 Medium (2.5B MMDiT-X); generate model=sd3.5-medium",
+    _SAI,
+    "stabilityai/stable-diffusion-3.5-medium",
+    "main",
+    _SD3_PATTERNS,
+    16_500_000_000,
+    gated=True,
+)
 for _kind, _use in (("canny", "sketch (edges)"), ("depth", "structure (depth)"), ("blur", "upscales (tile)")):
-    _add(f"sd3.5-large-controlnet-{_kind}", "controlnet", f"SD3.5 Large ControlNet {_kind}; {_use}", _SAI,
-         f"stabilityai/stable-diffusion-3.5-large-controlnet-{_kind}", "main",
-         ("config.json", "diffusion_pytorch_model.safetensors"), 8_610_000_000, gated=True)
-_add("sd3.5-large-ip-adapter", "ip-adapter", "InstantX SD3.5 Large IP-Adapter (diffusers format); style guide/transfer",
-     _SAI, "guiyrt/InstantX-SD3.5-Large-IP-Adapter-diffusers", "main", ("ip-adapter.safetensors",), 1_900_000_000,
-     notice="IP-Adapter for SD3.5 Large by the InstantX team.")
-_add("siglip-so400m", "transformers", "SigLIP so400m/14 @384 image encoder (the IP-Adapter's image tower)",
-     "Apache-2.0", "google/siglip-so400m-patch14-384", "main", _HF, 3_500_000_000)
-_add("owlv2-base", "transformers", "OWLv2 base/16 open-vocabulary detector: boxes for search prompts",
-     "Apache-2.0", "google/owlv2-base-patch16-ensemble", "main", _HF, 620_000_000)
-_add("sam-vit-base", "transformers", "Segment Anything ViT-B: box prompt -> pixel mask", "Apache-2.0",
-     "facebook/sam-vit-base", "main", _HF, 375_000_000)
-_add("depth-anything-v2-small", "transformers", "Depth Anything V2 Small: depth maps for structure control",
-     "Apache-2.0", "depth-anything/Depth-Anything-V2-Small-hf", "main", _HF, 100_000_000)
-_add("swin2sr-x4", "transformers", "Swin2SR real-world x4 super-resolution (transformers)", "Apache-2.0",
-     "caidas/swin2SR-realworld-sr-x4-64-bsrgan-psnr", "main", _HF, 48_000_000)
+    _add(
+        f"sd3.5-large-controlnet-{_kind}",
+        "controlnet",
+        f"SD3.5 Large ControlNet {_kind}; {_use}",
+        _SAI,
+        f"stabilityai/stable-diffusion-3.5-large-controlnet-{_kind}",
+        "main",
+        ("config.json", "diffusion_pytorch_model.safetensors"),
+        8_610_000_000,
+        gated=True,
+    )
+_add(
+    "sd3.5-large-ip-adapter",
+    "ip-adapter",
+    "InstantX SD3.5 Large IP-Adapter (diffusers format); style guide/transfer",
+    _SAI,
+    "guiyrt/InstantX-SD3.5-Large-IP-Adapter-diffusers",
+    "main",
+    ("ip-adapter.safetensors",),
+    1_900_000_000,
+    notice="IP-Adapter for SD3.5 Large by the InstantX team.",
+)
+_add(
+    "siglip-so400m",
+    "transformers",
+    "SigLIP so400m/14 @384 image encoder (the IP-Adapter's image tower)",
+    "Apache-2.0",
+    "google/siglip-so400m-patch14-384",
+    "main",
+    _HF,
+    3_500_000_000,
+)
+_add(
+    "owlv2-base",
+    "transformers",
+    "OWLv2 base/16 open-vocabulary detector: boxes for search prompts",
+    "Apache-2.0",
+    "google/owlv2-base-patch16-ensemble",
+    "main",
+    _HF,
+    620_000_000,
+)
+_add(
+    "sam-vit-base",
+    "transformers",
+    "Segment Anything ViT-B: box prompt -> pixel mask",
+    "Apache-2.0",
+    "facebook/sam-vit-base",
+    "main",
+    _HF,
+    375_000_000,
+)
+_add(
+    "depth-anything-v2-small",
+    "transformers",
+    "Depth Anything V2 Small: depth maps for structure control",
+    "Apache-2.0",
+    "depth-anything/Depth-Anything-V2-Small-hf",
+    "main",
+    _HF,
+    100_000_000,
+)
+_add(
+    "swin2sr-x4",
+    "transformers",
+    "Swin2SR real-world x4 super-resolution (transformers)",
+    "Apache-2.0",
+    "caidas/swin2SR-realworld-sr-x4-64-bsrgan-psnr",
+    "main",
+    _HF,
+    48_000_000,
+)
 
 # generate's model= roles -> the installed checkpoints that can play them, best first.
 ROLE_MODELS: dict[str, tuple[str, ...]] = {

@@ -11,14 +11,16 @@ Settings (environment):
   PIXELSMITH_GPU_MEMORY   budget in GB for resident components (default: 90% of the device's memory)
   PIXELSMITH_OFFLOAD      1 = components pushed out of the budget wait in CPU memory instead of being dropped
 """
+
 from __future__ import annotations
 
 import collections
 import os
 import pathlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pixelsmith.engines.diffusers._lazy import torch
 from pixelsmith.models.catalog import get_model, model_path
@@ -147,12 +149,14 @@ RUN_LOCK = threading.RLock()
 
 # --- loaders --------------------------------------------------------------------------------
 
+
 def _dtype_for(part: str) -> torch.dtype:
     return dtype()
 
 
 def sd3_part(base: str, part: str) -> Any:
     """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3])."""
+
     def load() -> Any:
         root = weights_dir(base)
         if part.startswith("tokenizer"):
@@ -204,16 +208,19 @@ def scheduler(base: str) -> Any:
     """A fresh scheduler (they keep per-run state) from the model's scheduler config."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    config = STORE.get((base, "scheduler_config"),
-                       lambda: FlowMatchEulerDiscreteScheduler.load_config(weights_dir(base), subfolder="scheduler"))
+    config = STORE.get(
+        (base, "scheduler_config"),
+        lambda: FlowMatchEulerDiscreteScheduler.load_config(weights_dir(base), subfolder="scheduler"),
+    )
     return FlowMatchEulerDiscreteScheduler.from_config(config)
 
 
 def controlnet(name: str) -> Any:
     from diffusers import SD3ControlNetModel
 
-    return STORE.get((name, "controlnet"), lambda: SD3ControlNetModel.from_pretrained(
-        weights_dir(name), torch_dtype=dtype()).eval())
+    return STORE.get(
+        (name, "controlnet"), lambda: SD3ControlNetModel.from_pretrained(weights_dir(name), torch_dtype=dtype()).eval()
+    )
 
 
 def hf_model(name: str, cls_name: str) -> Any:

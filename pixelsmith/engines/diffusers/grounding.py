@@ -3,15 +3,16 @@
 This is how search-and-replace and search-and-recolor know what to edit. Both
 models run through ``transformers`` and are shared through the component store.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
+from pixelsmith.engines.diffusers._lazy import torch
 
 DETECTOR = "owlv2-base"
 SEGMENTER = "sam-vit-base"
@@ -25,19 +26,28 @@ class Found:
     fallback: bool  # nothing passed the threshold: the best box was used anyway
 
 
-def detect(image: Image.Image, phrase: str, threshold: float = 0.1, detector: str = DETECTOR,
-           max_boxes: int = 4) -> tuple[list[tuple[float, float, float, float]], list[float], bool]:
+def detect(
+    image: Image.Image, phrase: str, threshold: float = 0.1, detector: str = DETECTOR, max_boxes: int = 4
+) -> tuple[list[tuple[float, float, float, float]], list[float], bool]:
     """Boxes (x0, y0, x1, y1 in image pixels) for ``phrase``, best first."""
     model = C.hf_model(detector, "Owlv2ForObjectDetection")
     tokenizer = C.hf_processor(detector, "AutoTokenizer")
     processor = C.hf_processor(detector, "Owlv2ImageProcessor")
     rgb = image.convert("RGB")
-    text = tokenizer([phrase.strip() or "object"], padding="max_length", truncation=True,
-                     max_length=min(tokenizer.model_max_length, 16), return_tensors="pt")
+    text = tokenizer(
+        [phrase.strip() or "object"],
+        padding="max_length",
+        truncation=True,
+        max_length=min(tokenizer.model_max_length, 16),
+        return_tensors="pt",
+    )
     pixels = processor(images=rgb, return_tensors="pt").pixel_values.to(C.device(), model.dtype)
     with torch.inference_mode():
-        out = model(input_ids=text.input_ids.to(C.device()), attention_mask=text.attention_mask.to(C.device()),
-                    pixel_values=pixels)
+        out = model(
+            input_ids=text.input_ids.to(C.device()),
+            attention_mask=text.attention_mask.to(C.device()),
+            pixel_values=pixels,
+        )
     # OWLv2 pads to a square at the bottom/right: boxes come back in that square's frame.
     side = max(rgb.size)
     logits = out.logits[0].float().max(-1).values.sigmoid().cpu()
@@ -60,8 +70,9 @@ def detect(image: Image.Image, phrase: str, threshold: float = 0.1, detector: st
     return result, [float(logits[i]) for i in chosen], fallback
 
 
-def segment(image: Image.Image, boxes: list[tuple[float, float, float, float]],
-            segmenter: str = SEGMENTER) -> np.ndarray:
+def segment(
+    image: Image.Image, boxes: list[tuple[float, float, float, float]], segmenter: str = SEGMENTER
+) -> np.ndarray:
     """SAM's soft mask for the union of ``boxes`` at the image's resolution."""
     from transformers import SamProcessor
 
@@ -70,10 +81,14 @@ def segment(image: Image.Image, boxes: list[tuple[float, float, float, float]],
     rgb = image.convert("RGB")
     inputs = processor(images=rgb, input_boxes=[[list(b) for b in boxes]], return_tensors="pt")
     with torch.inference_mode():
-        out = model(pixel_values=inputs["pixel_values"].to(C.device(), model.dtype),
-                    input_boxes=inputs["input_boxes"].to(C.device(), model.dtype), multimask_output=False)
+        out = model(
+            pixel_values=inputs["pixel_values"].to(C.device(), model.dtype),
+            input_boxes=inputs["input_boxes"].to(C.device(), model.dtype),
+            multimask_output=False,
+        )
     masks = processor.image_processor.post_process_masks(
-        out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False)[0]
+        out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False
+    )[0]
     prob = torch.sigmoid(masks).amax(dim=(0, 1)).numpy().astype(np.float32)  # union over boxes
     return prob
 
@@ -86,7 +101,7 @@ def find(image: Image.Image, phrase: str, threshold: float = 0.1) -> Found:
     keep = np.zeros_like(mask)
     for x0, y0, x1, y1 in boxes:
         pad = 0.05 * max(x1 - x0, y1 - y0)
-        keep[int(max(0, y0 - pad)):int(np.ceil(y1 + pad)), int(max(0, x0 - pad)):int(np.ceil(x1 + pad))] = 1
+        keep[int(max(0, y0 - pad)) : int(np.ceil(y1 + pad)), int(max(0, x0 - pad)) : int(np.ceil(x1 + pad))] = 1
     mask = mask * keep
     if float((mask >= 0.5).sum()) == 0:  # SAM found nothing inside the box: edit the box itself
         mask = keep

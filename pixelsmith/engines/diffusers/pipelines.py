@@ -5,6 +5,7 @@ building one per call costs nothing and never holds a stale component: the store
 decides what stays loaded. Text embeddings are cached per prompt, so a repeated
 prompt skips the three text encoders.
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,13 +16,21 @@ import threading
 from typing import Any
 
 import numpy as np
-from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
+from pixelsmith.engines.diffusers._lazy import torch
 
-PARTS = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "tokenizer", "tokenizer_2",
-         "tokenizer_3")
+PARTS = (
+    "transformer",
+    "vae",
+    "text_encoder",
+    "text_encoder_2",
+    "text_encoder_3",
+    "tokenizer",
+    "tokenizer_2",
+    "tokenizer_3",
+)
 
 # Denoising steps and guidance per checkpoint, as their model cards recommend.
 DEFAULTS = {
@@ -47,9 +56,12 @@ def build(kind: str, base: str, controlnet: str | None = None) -> Any:
     with _CLASSES_LOCK:  # diffusers' lazy attributes fail (AttributeError) when threads resolve them first at once
         import diffusers
 
-        cls = {"txt2img": diffusers.StableDiffusion3Pipeline, "img2img": diffusers.StableDiffusion3Img2ImgPipeline,
-               "inpaint": diffusers.StableDiffusion3InpaintPipeline,
-               "control": diffusers.StableDiffusion3ControlNetPipeline}[kind]
+        cls = {
+            "txt2img": diffusers.StableDiffusion3Pipeline,
+            "img2img": diffusers.StableDiffusion3Img2ImgPipeline,
+            "inpaint": diffusers.StableDiffusion3InpaintPipeline,
+            "control": diffusers.StableDiffusion3ControlNetPipeline,
+        }[kind]
     parts = {p: C.sd3_part(base, p) for p in PARTS}
     extra = {"controlnet": C.controlnet(controlnet)} if kind == "control" else {}
     pipe = cls(scheduler=C.scheduler(base), **parts, **extra)
@@ -69,8 +81,15 @@ def native_side(pipe: Any) -> int:
 
 # SD3.5's native sizes for the nine aspect ratios (about 1 MP, multiples of 64), at native side 1024.
 NATIVE_SIZES = {
-    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "5:4": (1152, 896),
-    "4:5": (896, 1152), "2:3": (832, 1216), "9:16": (768, 1344), "9:21": (640, 1536),
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "3:2": (1216, 832),
+    "5:4": (1152, 896),
+    "4:5": (896, 1152),
+    "2:3": (832, 1216),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
 }
 
 
@@ -93,7 +112,7 @@ def working_size(pipe: Any, width: int, height: int) -> tuple[int, int]:
 
 def generator(seed: int, offset: int = 0) -> torch.Generator:
     # A CPU generator gives the same noise on every device, so a seed means one image.
-    return torch.Generator("cpu").manual_seed((seed + offset) % (2 ** 63))
+    return torch.Generator("cpu").manual_seed((seed + offset) % (2**63))
 
 
 # --- text embeddings, cached ---------------------------------------------------------------------
@@ -112,8 +131,14 @@ def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: 
             _EMBEDS.move_to_end(key)
     if hit is None:
         with torch.inference_mode():
-            hit = pipe.encode_prompt(prompt=prompt, prompt_2=None, prompt_3=None, negative_prompt=negative or "",
-                                     do_classifier_free_guidance=cfg > 1.0, device=C.device())
+            hit = pipe.encode_prompt(
+                prompt=prompt,
+                prompt_2=None,
+                prompt_3=None,
+                negative_prompt=negative or "",
+                do_classifier_free_guidance=cfg > 1.0,
+                device=C.device(),
+            )
         with _EMBEDS_LOCK:
             _EMBEDS[key] = hit
             while len(_EMBEDS) > EMBED_CACHE_SIZE:
@@ -127,8 +152,10 @@ def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: 
 
 # --- image-to-image on pipelines that have no strength argument (ControlNet) -----------------------
 
-def img2img_start(pipe: Any, image: Image.Image, strength: float, steps: int, seed: int,
-                  size: tuple[int, int]) -> dict[str, Any]:
+
+def img2img_start(
+    pipe: Any, image: Image.Image, strength: float, steps: int, seed: int, size: tuple[int, int]
+) -> dict[str, Any]:
     """``latents`` + ``sigmas`` that start a flow-matching run part-way, at ``strength``, from ``image``.
 
     Same arithmetic as StableDiffusion3Img2ImgPipeline (the schedule's tail from
@@ -138,7 +165,7 @@ def img2img_start(pipe: Any, image: Image.Image, strength: float, steps: int, se
     strength = min(max(strength, 0.0), 1.0)
     kept = max(1, min(steps, int(round(steps * strength))))
     full = np.linspace(1.0, 1.0 / steps, steps)
-    sigmas = full[steps - kept:]
+    sigmas = full[steps - kept :]
     shift = pipe.scheduler.config.shift
     s0 = shift * sigmas[0] / (1 + (shift - 1) * sigmas[0])
     init = encode_image(pipe, image.resize(size, Image.Resampling.LANCZOS))
@@ -167,12 +194,15 @@ def ip_adapter(pipe: Any, adapter: str, encoder: str, scale: float):
     saved = transformer.attn_processors
     loaded = _IP.get(adapter)
     if loaded is None or loaded[0] is not transformer:
-        pipe.register_modules(image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
-                              feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"))
+        pipe.register_modules(
+            image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
+            feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"),
+        )
         folder = C.weights_dir(adapter)
         weight = "ip-adapter.safetensors" if (folder / "ip-adapter.safetensors").exists() else "ip-adapter.bin"
-        pipe.load_ip_adapter(str(folder), weight_name=weight, image_encoder_folder=None, local_files_only=True,
-                              low_cpu_mem_usage=False)  # the meta-device path leaves the resampler unmaterialised
+        pipe.load_ip_adapter(
+            str(folder), weight_name=weight, image_encoder_folder=None, local_files_only=True, low_cpu_mem_usage=False
+        )  # the meta-device path leaves the resampler unmaterialised
         transformer.image_proj.to(C.device(), transformer.dtype)
         for proc in transformer.attn_processors.values():  # built on the CPU in fp32 by the loader
             if isinstance(proc, torch.nn.Module):
@@ -180,8 +210,10 @@ def ip_adapter(pipe: Any, adapter: str, encoder: str, scale: float):
         _IP[adapter] = (transformer, transformer.attn_processors, transformer.image_proj)
         loaded = _IP[adapter]
     else:
-        pipe.register_modules(image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
-                              feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"))
+        pipe.register_modules(
+            image_encoder=C.hf_model(encoder, "SiglipVisionModel"),
+            feature_extractor=C.hf_processor(encoder, "SiglipImageProcessor"),
+        )
         transformer.image_proj = loaded[2]  # first: its attention layers count among the processors
         transformer.set_attn_processor(dict(loaded[1]))
     pipe.set_ip_adapter_scale(scale)

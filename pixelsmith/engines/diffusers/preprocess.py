@@ -1,12 +1,13 @@
 """Control images for the SD3.5 ControlNets: canny edges, sketch lines, depth maps, blur tiles."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image, ImageFilter
 
 from pixelsmith.engines.diffusers import components as C
+from pixelsmith.engines.diffusers._lazy import torch
 
 DEPTH_MODEL = "depth-anything-v2-small"
 
@@ -42,8 +43,13 @@ def depth(image: Image.Image, model: str = DEPTH_MODEL) -> Image.Image:
     inputs = processor(images=image.convert("RGB"), return_tensors="pt")
     with torch.inference_mode():
         pred = net(pixel_values=inputs.pixel_values.to(C.device(), net.dtype)).predicted_depth.float()
-    pred = torch.nn.functional.interpolate(pred[:, None], size=(image.height, image.width), mode="bicubic",
-                                           align_corners=False)[0, 0].cpu().numpy()
+    pred = (
+        torch.nn.functional.interpolate(
+            pred[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
+        )[0, 0]
+        .cpu()
+        .numpy()
+    )
     lo, hi = np.percentile(pred, 1), np.percentile(pred, 99)
     norm = np.clip((pred - lo) / max(hi - lo, 1e-6), 0, 1)
     return Image.fromarray((norm * 255 + 0.5).astype(np.uint8)).convert("RGB")

@@ -10,6 +10,7 @@ Three ways in, one result (the model's folder checked and marked ``.complete``):
   hard-linked when on the same file system, else copied. PATH may hold the model
   itself or one sub-folder per model name (for ``pull --from DIR all``).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -17,7 +18,7 @@ import json
 import os
 import pathlib
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 from pixelsmith.engines.diffusers.catalog import KIND, LAYOUT
 from pixelsmith.models.catalog import CATALOG, HubRepo, get_model, is_installed, model_path
@@ -45,8 +46,10 @@ def resolve(targets: list[str]) -> list[str]:
             try:
                 tool = get_tool(target)
             except Exception:
-                raise PullError(f"{target!r} is neither a model nor a tool; models: {', '.join(sorted(CATALOG))}; "
-                                f"tools: {', '.join(TOOLS)}") from None
+                raise PullError(
+                    f"{target!r} is neither a model nor a tool; models: {', '.join(sorted(CATALOG))}; "
+                    f"tools: {', '.join(TOOLS)}"
+                ) from None
             recipe = tool.recipes.get("diffusers")
             if recipe is None:
                 raise PullError(f"{tool.name} has no diffusers recipe")
@@ -54,8 +57,15 @@ def resolve(targets: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def pull(targets: list[str], *, source: str | os.PathLike | None = None, token: str | None = None,
-         revision: str | None = None, force: bool = False, log: Log = print) -> list[str]:
+def pull(
+    targets: list[str],
+    *,
+    source: str | os.PathLike | None = None,
+    token: str | None = None,
+    revision: str | None = None,
+    force: bool = False,
+    log: Log = print,
+) -> list[str]:
     """Install each target; returns the model names now installed."""
     done = []
     names = resolve(targets)
@@ -93,7 +103,7 @@ def check_layout(name: str, folder: pathlib.Path) -> list[str]:
 def _mark(name: str, info: dict) -> None:
     folder = model_path(name)
     folder.mkdir(parents=True, exist_ok=True)
-    info = {**info, "installed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    info = {**info, "installed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     tmp = folder / ".complete.tmp"
     tmp.write_text(json.dumps(info, indent=2))
     tmp.replace(folder / ".complete")
@@ -158,12 +168,20 @@ def from_cache(name: str, revision: str | None, log: Log) -> None:
 
     repo = _hub(name)
     try:
-        snap = pathlib.Path(snapshot_download(repo.repo_id, revision=revision or repo.revision,
-                                              allow_patterns=list(repo.allow_patterns) or None,
-                                              local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE")))
+        snap = pathlib.Path(
+            snapshot_download(
+                repo.repo_id,
+                revision=revision or repo.revision,
+                allow_patterns=list(repo.allow_patterns) or None,
+                local_files_only=True,
+                cache_dir=os.environ.get("HF_HUB_CACHE"),
+            )
+        )
     except Exception as exc:  # LocalEntryNotFoundError and friends
-        raise PullError(f"{name}: not in the Hugging Face cache and HF_HUB_OFFLINE is set "
-                        f"({type(exc).__name__}); run the pull once with internet, or use --from PATH") from None
+        raise PullError(
+            f"{name}: not in the Hugging Face cache and HF_HUB_OFFLINE is set "
+            f"({type(exc).__name__}); run the pull once with internet, or use --from PATH"
+        ) from None
     gaps = check_layout(name, snap)
     if gaps:
         raise PullError(f"{name}: the cached snapshot {snap} lacks {', '.join(gaps)}")
@@ -184,11 +202,18 @@ def download(name: str, token: str | None, revision: str | None, log: Log) -> No
     log(f"{name}: downloading {repo.repo_id}@{rev} into {folder} (resumable)")
     try:
         info = HfApi(token=token).model_info(repo.repo_id, revision=rev, files_metadata=True)
-        snapshot_download(repo.repo_id, revision=info.sha, allow_patterns=list(repo.allow_patterns) or None,
-                          local_dir=folder, token=token)
+        snapshot_download(
+            repo.repo_id,
+            revision=info.sha,
+            allow_patterns=list(repo.allow_patterns) or None,
+            local_dir=folder,
+            token=token,
+        )
     except GatedRepoError:
-        raise PullError(f"{name}: {repo.repo_id} is gated: accept its licence at https://huggingface.co/"
-                        f"{repo.repo_id}, then pass --token or set HF_TOKEN (or run `hf auth login`)") from None
+        raise PullError(
+            f"{name}: {repo.repo_id} is gated: accept its licence at https://huggingface.co/"
+            f"{repo.repo_id}, then pass --token or set HF_TOKEN (or run `hf auth login`)"
+        ) from None
     except RepositoryNotFoundError:
         raise PullError(f"{name}: {repo.repo_id} not found (or gated and no token given)") from None
     bad = verify(folder, info, log)

@@ -7,6 +7,7 @@ outputs are noise-like pictures: they prove wiring, sizes, seeds and masks,
 never quality. Like diffusers' own test suite, nothing is downloaded: even the
 tokenizers are built here from a small word list.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,12 @@ import pathlib
 
 import torch
 
-WORDS = ("a an the of on in with and to red blue green yellow pink white black orange purple cat dog man woman "
-         "photo picture painting sketch drawing sky tree house car road city sea beach forest mountain jacket "
-         "sweater hat shirt ball cup background clean empty detailed sharp high quality blurry ugly style "
-         "bright dark night day sunset lamp object subject main person face").split()
+WORDS = (
+    "a an the of on in with and to red blue green yellow pink white black orange purple cat dog man woman "
+    "photo picture painting sketch drawing sky tree house car road city sea beach forest mountain jacket "
+    "sweater hat shirt ball cup background clean empty detailed sharp high quality blurry ugly style "
+    "bright dark night day sunset lamp object subject main person face"
+).split()
 
 
 def _word_tokenizer(bos: str | None, eos: str, pad: str, max_length: int):
@@ -33,9 +36,20 @@ def _word_tokenizer(bos: str | None, eos: str, pad: str, max_length: int):
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     single = f"{bos} $A {eos}" if bos else f"$A {eos}"
     tok.post_processor = processors.TemplateProcessing(
-        single=single, special_tokens=[(t, vocab[t]) for t in (bos, eos) if t])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad,
-                                   unk_token="<unk>", model_max_length=max_length), len(vocab), vocab
+        single=single, special_tokens=[(t, vocab[t]) for t in (bos, eos) if t]
+    )
+    return (
+        PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token=bos,
+            eos_token=eos,
+            pad_token=pad,
+            unk_token="<unk>",
+            model_max_length=max_length,
+        ),
+        len(vocab),
+        vocab,
+    )
 
 
 def clip_tokenizer():
@@ -50,22 +64,44 @@ def _clip_text(vocab_size: int, eos_id: int, seed: int):
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
-    cfg = CLIPTextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                         num_hidden_layers=2, projection_dim=32, bos_token_id=0, eos_token_id=eos_id,
-                         pad_token_id=eos_id,
-                         max_position_embeddings=77, hidden_act="gelu")
+    cfg = CLIPTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        projection_dim=32,
+        bos_token_id=0,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        max_position_embeddings=77,
+        hidden_act="gelu",
+    )
     return CLIPTextModelWithProjection(cfg)
 
 
-TRANSFORMER = dict(sample_size=32, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8,
-                   num_attention_heads=4,
-                   caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=16)
+TRANSFORMER = dict(
+    sample_size=32,
+    patch_size=2,
+    in_channels=16,
+    num_layers=2,
+    attention_head_dim=8,
+    num_attention_heads=4,
+    caption_projection_dim=32,
+    joint_attention_dim=32,
+    pooled_projection_dim=64,
+    out_channels=16,
+)
 
 
 def build_sd3(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     """A Stable Diffusion 3 pipeline folder (model_index.json + subfolders), as the hub lays it out."""
-    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
-                           StableDiffusion3Pipeline)
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
     from transformers import T5Config, T5EncoderModel
 
     path = pathlib.Path(path)
@@ -74,19 +110,47 @@ def build_sd3(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     torch.manual_seed(seed)
     transformer = SD3Transformer2DModel(**TRANSFORMER)
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(sample_size=64, in_channels=3, out_channels=3, block_out_channels=(8, 8), layers_per_block=1,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        latent_channels=16, norm_num_groups=2, use_quant_conv=False, use_post_quant_conv=False,
-                        shift_factor=0.0609, scaling_factor=1.5035)
+    vae = AutoencoderKL(
+        sample_size=64,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=16,
+        norm_num_groups=2,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
     torch.manual_seed(seed + 2)
-    t5 = T5EncoderModel(T5Config(vocab_size=n_t5, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-                                 decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=n_t5,
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=1,
+        )
+    )
     eos = vocab["<|endoftext|>"]
     pipe = StableDiffusion3Pipeline(
-        transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        text_encoder=_clip_text(n_clip, eos, seed + 3), tokenizer=tok,
-        text_encoder_2=_clip_text(n_clip, eos, seed + 4), tokenizer_2=clip_tokenizer()[0],
-        text_encoder_3=t5, tokenizer_3=tok3)
+        transformer=transformer,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        text_encoder=_clip_text(n_clip, eos, seed + 3),
+        tokenizer=tok,
+        text_encoder_2=_clip_text(n_clip, eos, seed + 4),
+        tokenizer_2=clip_tokenizer()[0],
+        text_encoder_3=t5,
+        tokenizer_3=tok3,
+    )
     pipe.save_pretrained(path)
     return path
 
@@ -98,9 +162,17 @@ def build_sd3_controlnet(path: str | pathlib.Path, seed: int = 0) -> pathlib.Pat
     torch.manual_seed(seed)
     # The SD3.5 Large ControlNets (canny, depth, blur) have no position embedding or context
     # embedder of their own and keep the pooled projection: mirror that configuration.
-    net = SD3ControlNetModel(**{**TRANSFORMER, "num_layers": 1, "joint_attention_dim": None, "pos_embed_type": None,
-                                "use_pos_embed": False, "force_zeros_for_pooled_projection": False,
-                                "pos_embed_max_size": None})
+    net = SD3ControlNetModel(
+        **{
+            **TRANSFORMER,
+            "num_layers": 1,
+            "joint_attention_dim": None,
+            "pos_embed_type": None,
+            "use_pos_embed": False,
+            "force_zeros_for_pooled_projection": False,
+            "pos_embed_max_size": None,
+        }
+    )
     # Random init leaves the zero-initialised output projections at zero, which would make the
     # control a no-op; give them small weights so a changed control image changes the result.
     with torch.no_grad():
@@ -122,12 +194,24 @@ def build_ip_adapter(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     torch.manual_seed(seed)
     inner = TRANSFORMER["attention_head_dim"] * TRANSFORMER["num_attention_heads"]
     # diffusers' loader assumes 4 resampler blocks and 64-wide heads; everything else is tiny.
-    proj = IPAdapterTimeImageProjection(embed_dim=SIGLIP["hidden_size"], output_dim=inner, hidden_dim=64, depth=4,
-                                        dim_head=64, heads=1, num_queries=4, timestep_in_dim=32)
+    proj = IPAdapterTimeImageProjection(
+        embed_dim=SIGLIP["hidden_size"],
+        output_dim=inner,
+        hidden_dim=64,
+        depth=4,
+        dim_head=64,
+        heads=1,
+        num_queries=4,
+        timestep_in_dim=32,
+    )
     tensors = {f"image_proj.{k}": v for k, v in proj.state_dict().items()}
     for i in range(TRANSFORMER["num_layers"]):
-        proc = SD3IPAdapterJointAttnProcessor2_0(hidden_size=inner, ip_hidden_states_dim=inner,
-                                                 head_dim=TRANSFORMER["attention_head_dim"], timesteps_emb_dim=64)
+        proc = SD3IPAdapterJointAttnProcessor2_0(
+            hidden_size=inner,
+            ip_hidden_states_dim=inner,
+            head_dim=TRANSFORMER["attention_head_dim"],
+            timesteps_emb_dim=64,
+        )
         with torch.no_grad():
             for p in proc.parameters():
                 if p.dim() == 2:
@@ -137,8 +221,9 @@ def build_ip_adapter(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     return path
 
 
-SIGLIP = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-              patch_size=8)
+SIGLIP = dict(
+    hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8
+)
 
 
 def build_siglip(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
@@ -158,12 +243,27 @@ def build_owlv2(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     tok, n, vocab = clip_tokenizer()
     torch.manual_seed(seed)
     cfg = Owlv2Config(
-        text_config=dict(vocab_size=n, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                         max_position_embeddings=16, bos_token_id=0, eos_token_id=vocab["<|endoftext|>"],
-                         pad_token_id=vocab["<|endoftext|>"]),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=64, patch_size=16),
-        projection_dim=32)
+        text_config=dict(
+            vocab_size=n,
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=16,
+            bos_token_id=0,
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=64,
+            patch_size=16,
+        ),
+        projection_dim=32,
+    )
     Owlv2ForObjectDetection(cfg).save_pretrained(path)
     tok.model_max_length = 16
     tok.save_pretrained(path)
@@ -177,15 +277,30 @@ def build_sam(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
 
     torch.manual_seed(seed)
     cfg = SamConfig(
-        vision_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=64, patch_size=8, mlp_dim=37, global_attn_indexes=[1], window_size=4,
-                           num_pos_feats=8),
+        vision_config=dict(
+            hidden_size=32,
+            output_channels=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=8,
+            mlp_dim=37,
+            global_attn_indexes=[1],
+            window_size=4,
+            num_pos_feats=8,
+        ),
         prompt_encoder_config=dict(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2,
-                                 iou_head_hidden_dim=16))
+        mask_decoder_config=dict(
+            hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2, iou_head_hidden_dim=16
+        ),
+    )
     SamModel(cfg).save_pretrained(path)
-    SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
-                      mask_size={"longest_edge": 16}, mask_pad_size={"height": 16, "width": 16}).save_pretrained(path)
+    SamImageProcessor(
+        size={"longest_edge": 64},
+        pad_size={"height": 64, "width": 64},
+        mask_size={"longest_edge": 16},
+        mask_pad_size={"height": 16, "width": 16},
+    ).save_pretrained(path)
     return pathlib.Path(path)
 
 
@@ -195,14 +310,27 @@ def build_depth_anything(path: str | pathlib.Path, seed: int = 0) -> pathlib.Pat
 
     torch.manual_seed(seed)
     cfg = DepthAnythingConfig(
-        backbone_config=dict(model_type="dinov2", hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
-                             intermediate_size=32, image_size=28, patch_size=14, out_indices=[1, 2, 3, 4],
-                             reshape_hidden_states=False),
-        reassemble_hidden_size=16, neck_hidden_sizes=[8, 8, 16, 16], fusion_hidden_size=8, head_hidden_size=8,
-        reassemble_factors=[4, 2, 1, 0.5])
+        backbone_config=dict(
+            model_type="dinov2",
+            hidden_size=16,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            intermediate_size=32,
+            image_size=28,
+            patch_size=14,
+            out_indices=[1, 2, 3, 4],
+            reshape_hidden_states=False,
+        ),
+        reassemble_hidden_size=16,
+        neck_hidden_sizes=[8, 8, 16, 16],
+        fusion_hidden_size=8,
+        head_hidden_size=8,
+        reassemble_factors=[4, 2, 1, 0.5],
+    )
     DepthAnythingForDepthEstimation(cfg).save_pretrained(path)
-    DPTImageProcessor(size={"height": 28, "width": 28}, keep_aspect_ratio=True, ensure_multiple_of=14,
-                      do_pad=False).save_pretrained(path)
+    DPTImageProcessor(
+        size={"height": 28, "width": 28}, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False
+    ).save_pretrained(path)
     return pathlib.Path(path)
 
 
@@ -211,8 +339,17 @@ def build_swin2sr(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     from transformers import Swin2SRConfig, Swin2SRForImageSuperResolution, Swin2SRImageProcessor
 
     torch.manual_seed(seed)
-    cfg = Swin2SRConfig(image_size=32, patch_size=1, embed_dim=16, depths=[1], num_heads=[2], window_size=4,
-                        upscale=4, upsampler="pixelshuffle", img_range=1.0)
+    cfg = Swin2SRConfig(
+        image_size=32,
+        patch_size=1,
+        embed_dim=16,
+        depths=[1],
+        num_heads=[2],
+        window_size=4,
+        upscale=4,
+        upsampler="pixelshuffle",
+        img_range=1.0,
+    )
     Swin2SRForImageSuperResolution(cfg).save_pretrained(path)
     Swin2SRImageProcessor(pad_size=4).save_pretrained(path)
     return pathlib.Path(path)

@@ -3,10 +3,12 @@
 ``new_session(name)`` returns the loaded model, once per process (each batch
 worker or server worker loads a model the first time a tool needs it).
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _FACTORIES: dict[str, Callable[[], Any]] = {}
 _SESSIONS: dict[str, Any] = {}
@@ -35,6 +37,10 @@ def new_session(name: str) -> Any:
 
 def _load_modules() -> None:
     # Importing the modules registers their session classes.
-    from pixelsmith.engines.embedded import isnet, realesrgan  # noqa: F401
-    from pixelsmith.engines.embedded import hed  # noqa: F401
-    from pixelsmith.engines.embedded import mediapipe_people, ssd  # noqa: F401
+    from pixelsmith.engines.embedded import (  # noqa: F401  # noqa: F401
+        hed,  # noqa: F401
+        isnet,
+        mediapipe_people,
+        realesrgan,
+        ssd,
+    )

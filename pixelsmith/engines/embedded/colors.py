@@ -8,6 +8,7 @@ object's hue, chroma and mean lightness to the target in CIELAB while keeping
 each pixel's lightness offset from the object's mean (its shading, folds and
 texture) and its relative saturation.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,19 +20,72 @@ import numpy as np
 
 from pixelsmith.errors import InvalidRequest
 
-BASIC = {"red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey", "gray",
-         "violet", "magenta", "cyan", "teal", "turquoise", "navy", "maroon", "beige", "gold", "silver", "olive",
-         "lime", "indigo", "lavender", "tan", "cream", "burgundy", "coral", "mint", "peach", "khaki", "crimson"}
+BASIC = {
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "black",
+    "white",
+    "grey",
+    "gray",
+    "violet",
+    "magenta",
+    "cyan",
+    "teal",
+    "turquoise",
+    "navy",
+    "maroon",
+    "beige",
+    "gold",
+    "silver",
+    "olive",
+    "lime",
+    "indigo",
+    "lavender",
+    "tan",
+    "cream",
+    "burgundy",
+    "coral",
+    "mint",
+    "peach",
+    "khaki",
+    "crimson",
+}
 # modifier -> (lightness delta or target, chroma factor); applied in LCh
 MODIFIERS = {
-    "light": (+18, 0.85), "pale": (+25, 0.55), "pastel": ("pastel", 0.5), "dark": (-22, 0.9), "deep": (-14, 1.15),
-    "neon": ("neon", 1.6), "bright": (+6, 1.3), "vivid": (0, 1.35), "muted": (0, 0.55), "dusty": (-4, 0.5),
-    "dull": (0, 0.55), "soft": (+8, 0.7), "hot": (0, 1.35), "rich": (-8, 1.2),
+    "light": (+18, 0.85),
+    "pale": (+25, 0.55),
+    "pastel": ("pastel", 0.5),
+    "dark": (-22, 0.9),
+    "deep": (-14, 1.15),
+    "neon": ("neon", 1.6),
+    "bright": (+6, 1.3),
+    "vivid": (0, 1.35),
+    "muted": (0, 0.55),
+    "dusty": (-4, 0.5),
+    "dull": (0, 0.55),
+    "soft": (+8, 0.7),
+    "hot": (0, 1.35),
+    "rich": (-8, 1.2),
 }
 # Common names neither table has (hair and fashion colours).
-EXTRA_NAMES = {"blonde": "#d8b46b", "blond": "#d8b46b", "platinum": "#e5e4e2", "platinumblonde": "#e8dcc0",
-               "brunette": "#4b3621", "auburn": "#922724", "ginger": "#b9652f", "rosegold": "#b76e79",
-               "champagne": "#f7e7ce", "denim": "#1560bd"}
+EXTRA_NAMES = {
+    "blonde": "#d8b46b",
+    "blond": "#d8b46b",
+    "platinum": "#e5e4e2",
+    "platinumblonde": "#e8dcc0",
+    "brunette": "#4b3621",
+    "auburn": "#922724",
+    "ginger": "#b9652f",
+    "rosegold": "#b76e79",
+    "champagne": "#f7e7ce",
+    "denim": "#1560bd",
+}
 _WORD = re.compile(r"#[0-9a-f]{6}\b|#[0-9a-f]{3}\b|[a-z]+")
 
 
@@ -42,7 +96,7 @@ class Colour:
 
     @property
     def hex(self) -> str:
-        return "#%02x%02x%02x" % self.rgb
+        return "#{:02x}{:02x}{:02x}".format(*self.rgb)
 
     @property
     def lab(self) -> np.ndarray:
@@ -95,13 +149,17 @@ def parse_color(prompt: str, field: str = "prompt") -> Colour:
                 best = (rank, i, j, hexcode)
             break
     if best is None:
-        raise InvalidRequest.one(field, "names no colour pixelsmith knows; use a colour name such as 'pink', "
-                                 "'dark green', 'pastel blue', 'neon orange' (CSS and XKCD names) or a hex code "
-                                 "like '#ff8800'", "unknown_colour")
+        raise InvalidRequest.one(
+            field,
+            "names no colour pixelsmith knows; use a colour name such as 'pink', "
+            "'dark green', 'pastel blue', 'neon orange' (CSS and XKCD names) or a hex code "
+            "like '#ff8800'",
+            "unknown_colour",
+        )
     _, i, j, hexcode = best
     rgb = _hex_rgb(hexcode)
-    mods = [w for w in words[max(0, i - 2):i] if w in MODIFIERS]
-    phrase = " ".join(words[i - len(mods):j]) if mods else " ".join(words[i:j])
+    mods = [w for w in words[max(0, i - 2) : i] if w in MODIFIERS]
+    phrase = " ".join(words[i - len(mods) : j]) if mods else " ".join(words[i:j])
     if mods:
         full = names.get("".join(mods) + "".join(words[i:j]))
         rgb = _hex_rgb(full) if full else _modify(rgb, mods)
@@ -124,6 +182,7 @@ def _modify(rgb: tuple[int, int, int], mods: list[str]) -> tuple[int, int, int]:
 
 
 # --- colour space helpers (float CIELAB: L 0..100, a/b about -128..127) ---
+
 
 def rgb_to_lab(rgb_u8: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb_u8.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
@@ -224,7 +283,13 @@ def recolor(rgb_u8: np.ndarray, obj: np.ndarray, weight: np.ndarray, target: Col
     out_lab = np.stack([newL, newC * np.cos(ht), newC * np.sin(ht)], -1).astype(np.float32)
     out = rgb_u8.copy()
     out[sel] = lab_to_rgb_u8(fit_gamut(out_lab[None]))[0]
-    stats = {"object_lightness": round(Lm, 1), "object_chroma": round(Cm, 1), "target": target.hex,
-             "target_lightness": round(Lt, 1), "aimed_lightness": round(aimed, 1), "target_chroma": round(Ct, 1),
-             "highlight_slope": round(s, 3)}
+    stats = {
+        "object_lightness": round(Lm, 1),
+        "object_chroma": round(Cm, 1),
+        "target": target.hex,
+        "target_lightness": round(Lt, 1),
+        "aimed_lightness": round(aimed, 1),
+        "target_chroma": round(Ct, 1),
+        "highlight_slope": round(s, 3),
+    }
     return out, stats

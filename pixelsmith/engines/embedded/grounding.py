@@ -11,6 +11,7 @@
 Anything else raises :class:`~pixelsmith.errors.Unprocessable` listing what can
 be found; open-vocabulary grounding needs the diffusers engine.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,9 +29,35 @@ PEOPLE_MODEL, SSD_MODEL, SALIENT_MODEL = "mediapipe-people", "ssd-mobilenet-v2-c
 
 # kind -> words that name it (singular; plurals are derived). Kinds other than coco:* are people parts.
 PEOPLE_WORDS: dict[str, tuple[str, ...]] = {
-    "upper": ("jacket", "coat", "sweater", "jumper", "shirt", "t shirt", "tshirt", "tee", "hoodie", "top", "blouse",
-              "cardigan", "vest", "parka", "anorak", "blazer", "pullover", "sweatshirt", "fleece", "windbreaker",
-              "puffer", "puffer jacket", "jersey", "polo", "tank top", "raincoat", "sleeve"),
+    "upper": (
+        "jacket",
+        "coat",
+        "sweater",
+        "jumper",
+        "shirt",
+        "t shirt",
+        "tshirt",
+        "tee",
+        "hoodie",
+        "top",
+        "blouse",
+        "cardigan",
+        "vest",
+        "parka",
+        "anorak",
+        "blazer",
+        "pullover",
+        "sweatshirt",
+        "fleece",
+        "windbreaker",
+        "puffer",
+        "puffer jacket",
+        "jersey",
+        "polo",
+        "tank top",
+        "raincoat",
+        "sleeve",
+    ),
     "lower": ("trousers", "pants", "jeans", "skirt", "shorts", "leggings", "slacks", "chinos", "joggers"),
     "dress": ("dress", "gown"),
     "shoes": ("shoe", "boot", "sneaker", "trainer", "footwear", "sandal", "heels"),
@@ -40,23 +67,70 @@ PEOPLE_WORDS: dict[str, tuple[str, ...]] = {
     "head": ("head",),
     "skin": ("skin",),
     "hands": ("hand",),
-    "person": ("person", "people", "man", "men", "woman", "women", "boy", "girl", "child", "children", "kid",
-               "human", "guy", "lady", "figure", "body", "hiker", "model"),
+    "person": (
+        "person",
+        "people",
+        "man",
+        "men",
+        "woman",
+        "women",
+        "boy",
+        "girl",
+        "child",
+        "children",
+        "kid",
+        "human",
+        "guy",
+        "lady",
+        "figure",
+        "body",
+        "hiker",
+        "model",
+    ),
 }
 SALIENT_WORDS = ("product", "main object", "object", "subject", "main subject", "foreground", "item", "thing")
 COCO_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "bicycle": ("bike",), "car": ("automobile",), "motorcycle": ("motorbike",),
-    "airplane": ("plane", "aeroplane", "aircraft", "jet"), "truck": ("lorry",), "dog": ("puppy",),
-    "cat": ("kitten", "kitty"), "backpack": ("rucksack",), "handbag": ("bag", "purse"), "couch": ("sofa",),
-    "tv": ("television", "tv monitor", "screen"), "cell phone": ("phone", "smartphone", "mobile phone"),
-    "dining table": ("table",), "potted plant": ("plant", "houseplant"), "cup": ("mug",),
-    "sports ball": ("ball", "football", "soccer ball", "basketball"), "hair drier": ("hair dryer",),
-    "donut": ("doughnut",), "hot dog": ("hotdog",), "remote": ("remote control",), "refrigerator": ("fridge",),
-    "teddy bear": ("teddy",), "wine glass": ("glass",), "laptop": ("notebook computer",),
-    "sheep": ("lamb",), "cow": ("cattle",),
+    "bicycle": ("bike",),
+    "car": ("automobile",),
+    "motorcycle": ("motorbike",),
+    "airplane": ("plane", "aeroplane", "aircraft", "jet"),
+    "truck": ("lorry",),
+    "dog": ("puppy",),
+    "cat": ("kitten", "kitty"),
+    "backpack": ("rucksack",),
+    "handbag": ("bag", "purse"),
+    "couch": ("sofa",),
+    "tv": ("television", "tv monitor", "screen"),
+    "cell phone": ("phone", "smartphone", "mobile phone"),
+    "dining table": ("table",),
+    "potted plant": ("plant", "houseplant"),
+    "cup": ("mug",),
+    "sports ball": ("ball", "football", "soccer ball", "basketball"),
+    "hair drier": ("hair dryer",),
+    "donut": ("doughnut",),
+    "hot dog": ("hotdog",),
+    "remote": ("remote control",),
+    "refrigerator": ("fridge",),
+    "teddy bear": ("teddy",),
+    "wine glass": ("glass",),
+    "laptop": ("notebook computer",),
+    "sheep": ("lamb",),
+    "cow": ("cattle",),
 }
-PRIORITY = {"upper": 3, "lower": 3, "dress": 3, "shoes": 3, "face": 3, "hair": 3, "head": 3, "skin": 3,
-            "hands": 3, "clothes": 3, "person": 1, "salient": 0}  # coco:* is 2
+PRIORITY = {
+    "upper": 3,
+    "lower": 3,
+    "dress": 3,
+    "shoes": 3,
+    "face": 3,
+    "hair": 3,
+    "head": 3,
+    "skin": 3,
+    "hands": 3,
+    "clothes": 3,
+    "person": 1,
+    "salient": 0,
+}  # coco:* is 2
 _FILLER = re.compile(r"[^a-z ]+")
 
 
@@ -135,7 +209,8 @@ def unknown_phrase(phrase: str) -> Unprocessable:
     listing = "; ".join(f"{group}: {', '.join(words)}" for group, words in vocab.items())
     err = Unprocessable(
         f"select_prompt {phrase!r} is outside the embedded engine's vocabulary. It can find {listing}. "
-        "For any other phrase use the diffusers engine (open-vocabulary grounding; `--engine diffusers`).")
+        "For any other phrase use the diffusers engine (open-vocabulary grounding; `--engine diffusers`)."
+    )
     err.vocabulary = vocab  # type: ignore[attr-defined]
     return err
 
@@ -167,19 +242,28 @@ def ground(image: Image.Image, phrase: str) -> Grounded:
 
 # --- COCO objects -----------------------------------------------------------------------------------------
 
+
 def _ground_coco(image: Image.Image, rgb: np.ndarray, label: str, term: str, phrase: str) -> Grounded:
     detections = new_session(SSD_MODEL).detect(image, min_score=0.3)
     boxes = [d for d in detections if d.label == label][:4]
     if not boxes:
         seen = sorted({d.label for d in detections})
-        raise Unprocessable(f"found no {label} in the image for {phrase!r}"
-                            + (f"; it found: {', '.join(seen)}" if seen else "; it found no COCO object at all"))
+        raise Unprocessable(
+            f"found no {label} in the image for {phrase!r}"
+            + (f"; it found: {', '.join(seen)}" if seen else "; it found no COCO object at all")
+        )
     mask = np.zeros(rgb.shape[:2], np.float32)
     for det in boxes:
         mask = np.maximum(mask, _refine_box(image, rgb, det.box))
-    return Grounded(mask, f"coco:{label}", term, {
-        "grounding": "ssd-mobilenet-v2-coco + isnet + grabcut",
-        "boxes": [{"box": list(d.box), "score": round(d.score, 3)} for d in boxes]})
+    return Grounded(
+        mask,
+        f"coco:{label}",
+        term,
+        {
+            "grounding": "ssd-mobilenet-v2-coco + isnet + grabcut",
+            "boxes": [{"box": list(d.box), "score": round(d.score, 3)} for d in boxes],
+        },
+    )
 
 
 def _refine_box(image: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -191,7 +275,7 @@ def _refine_box(image: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, i
     crop = rgb[cy0:cy1, cx0:cx1]
     matte = new_session(SALIENT_MODEL).matte(Image.fromarray(crop))
     inbox = np.zeros(crop.shape[:2], bool)
-    inbox[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = True
+    inbox[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] = True
     labels = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
     labels[inbox] = cv2.GC_PR_BGD
     share = float((matte[inbox] >= 0.5).mean())
@@ -201,7 +285,7 @@ def _refine_box(image: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, i
         labels[inbox & core] = cv2.GC_FGD
     else:  # the object is not salient in its box: plain box-initialised GrabCut
         ih, iw = y1 - y0, x1 - x0
-        labels[y0 - cy0 + ih // 8:y1 - cy0 - ih // 8, x0 - cx0 + iw // 8:x1 - cx0 - iw // 8] = cv2.GC_PR_FGD
+        labels[y0 - cy0 + ih // 8 : y1 - cy0 - ih // 8, x0 - cx0 + iw // 8 : x1 - cx0 - iw // 8] = cv2.GC_PR_FGD
     soft = _grabcut(crop, labels)
     out = np.zeros((h, w), np.float32)
     out[cy0:cy1, cx0:cx1] = soft
@@ -229,14 +313,16 @@ def _grabcut(rgb: np.ndarray, labels: np.ndarray, iters: int = 3, max_side: int 
 
 # --- people and garments ----------------------------------------------------------------------------------
 
+
 def _ground_people(image: Image.Image, rgb: np.ndarray, kind: str, term: str, phrase: str) -> Grounded:
     people = new_session(PEOPLE_MODEL)
     person = people.person_mask(image)
     parts = body_parts(image, rgb, person, people) if (person >= 0.5).mean() >= 0.002 else None
     # The segmenter alone also fires on animals and statues: a person needs a body pose or a face too.
     if parts is None or (parts.pose is None and not parts.faces):
-        raise Unprocessable(f"found no person in the image for {phrase!r} (people, faces, hair, skin and garments "
-                            "are found on people)")
+        raise Unprocessable(
+            f"found no person in the image for {phrase!r} (people, faces, hair, skin and garments are found on people)"
+        )
     meta = {"pose_found": parts.pose is not None, "faces": len(parts.faces)}
     if kind == "person":
         return Grounded(_soften(rgb, parts.person), kind, term, {"grounding": "mediapipe segmentation", **meta})
@@ -304,12 +390,12 @@ class BodyParts:
         if kind == "clothes":
             return _soften(rgb, self.person & ~not_body)
         if self.pose is None:
-            raise Unprocessable(f"found no body pose for {kind} garments (the person must be visible from the "
-                                "shoulders down)")
+            raise Unprocessable(
+                f"found no body pose for {kind} garments (the person must be visible from the shoulders down)"
+            )
         pts = self.pose.points
         sw = self.extent
-        arms = _tube(shape, [pts[11], pts[13], pts[15]], 0.3 * sw) | _tube(shape, [pts[12], pts[14], pts[16]],
-                                                                             0.3 * sw)
+        arms = _tube(shape, [pts[11], pts[13], pts[15]], 0.3 * sw) | _tube(shape, [pts[12], pts[14], pts[16]], 0.3 * sw)
         torso_len = float(np.linalg.norm((pts[11] + pts[12]) / 2 - (pts[23] + pts[24]) / 2))
         if kind == "upper":  # jackets and coats reach below the hips
             zone = ~_below_line(shape, pts[23], pts[24], 0.3 * torso_len) | arms
@@ -318,14 +404,18 @@ class BodyParts:
             zone = ~_below_line(shape, pts[25], pts[26], 0.15 * torso_len) | arms
             core = self._torso(shape)
         elif kind == "lower":
-            zone = _below_line(shape, pts[23], pts[24], -0.1 * torso_len) & ~_below_line(
-                shape, pts[27], pts[28], 0.0) & ~_tube(shape, [pts[13], pts[15], pts[19]], 0.3 * sw) & ~_tube(
-                shape, [pts[14], pts[16], pts[20]], 0.3 * sw)
+            zone = (
+                _below_line(shape, pts[23], pts[24], -0.1 * torso_len)
+                & ~_below_line(shape, pts[27], pts[28], 0.0)
+                & ~_tube(shape, [pts[13], pts[15], pts[19]], 0.3 * sw)
+                & ~_tube(shape, [pts[14], pts[16], pts[20]], 0.3 * sw)
+            )
             core = _polygon(shape, np.array([pts[23], pts[24], pts[26], pts[25]])) & zone
         elif kind == "shoes":
             foot = max(float(np.linalg.norm(pts[29] - pts[31])), 0.12 * sw)
-            zone = (_tube(shape, [pts[27], pts[29], pts[31], pts[27]], 0.6 * foot)
-                    | _tube(shape, [pts[28], pts[30], pts[32], pts[28]], 0.6 * foot))
+            zone = _tube(shape, [pts[27], pts[29], pts[31], pts[27]], 0.6 * foot) | _tube(
+                shape, [pts[28], pts[30], pts[32], pts[28]], 0.6 * foot
+            )
             core = None
             # Brown leather passes for skin by colour; at the feet, shoes are the likelier reading.
             not_body = self.face | self.hair
@@ -334,8 +424,9 @@ class BodyParts:
         candidate = self.person & zone & ~not_body
         if candidate.sum() < 0.0005 * candidate.size:
             return np.zeros(shape, np.float32)
-        gate = _colour_gate(rgb, candidate & (core if core is not None and (core & candidate).sum() > 200
-                                              else candidate))
+        gate = _colour_gate(
+            rgb, candidate & (core if core is not None and (core & candidate).sum() > 200 else candidate)
+        )
         return self._cut(rgb, candidate, gate, not_body)
 
     def _torso(self, shape: tuple[int, int]) -> np.ndarray:
@@ -347,8 +438,9 @@ class BodyParts:
             return np.ones(self.person.shape, bool)
         pts = self.pose.points
         r = 0.35 * self.extent
-        return (_tube(self.person.shape, [pts[15], pts[17], pts[19], pts[21], pts[15]], r)
-                | _tube(self.person.shape, [pts[16], pts[18], pts[20], pts[22], pts[16]], r))
+        return _tube(self.person.shape, [pts[15], pts[17], pts[19], pts[21], pts[15]], r) | _tube(
+            self.person.shape, [pts[16], pts[18], pts[20], pts[22], pts[16]], r
+        )
 
     def _cut(self, rgb: np.ndarray, candidate: np.ndarray, gate: np.ndarray, not_body: np.ndarray) -> np.ndarray:
         """GrabCut seeded by the garment's colour: gate pixels are likely garment, the rest of the body likely not."""
@@ -364,8 +456,9 @@ class BodyParts:
         # A wide region of another colour inside the body (a backpack strap, a bag, trousers) is surely not
         # the garment: marking it so teaches GrabCut its colours, sheen included. Thin ones may be creases.
         wide = max(5, int(0.04 * self.extent) | 1)
-        other = cv2.erode((candidate & ~gate).astype(np.uint8), cv2.getStructuringElement(
-            cv2.MORPH_ELLIPSE, (wide, wide))).astype(bool)
+        other = cv2.erode(
+            (candidate & ~gate).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide))
+        ).astype(bool)
         labels[other] = cv2.GC_BGD
         labels[not_body] = cv2.GC_BGD
         cut = _grabcut(rgb, labels) >= 0.5
@@ -477,7 +570,7 @@ def _skin(rgb: np.ndarray, person: np.ndarray, faces: list, face: np.ndarray) ->
         for i in SKIN_SAMPLES:
             x, y = (int(round(v)) for v in f.points[i])
             if 3 <= x < w - 3 and 3 <= y < h - 3:
-                samples.append(ycc[y - 3:y + 4, x - 3:x + 4].reshape(-1, 3))
+                samples.append(ycc[y - 3 : y + 4, x - 3 : x + 4].reshape(-1, 3))
     reddish = ycc[..., 1] - ycc[..., 2] > 8  # skin of any tone is redder than grey; hair, glare and cloth rarely are
     s = np.concatenate(samples) if samples else np.zeros((0, 3), np.float32)
     s = s[s[:, 1] - s[:, 2] > 8]
@@ -487,7 +580,7 @@ def _skin(rgb: np.ndarray, person: np.ndarray, faces: list, face: np.ndarray) ->
         spread = 1.4826 * np.median(np.abs(crcb - mean), 0)  # robust to beard, glasses and glare in the samples
         d = (ycc[..., 1:] - mean) / np.maximum(spread, 3.0)
         ymin = max(20.0, float(np.percentile(s[:, 0], 5)) * 0.4)
-        skin = ((d ** 2).sum(-1) < 9.0) & (ycc[..., 0] > ymin) & reddish
+        skin = ((d**2).sum(-1) < 9.0) & (ycc[..., 0] > ymin) & reddish
     else:  # no face to learn from: a broad, conventional skin range
         skin = (ycc[..., 1] > 135) & (ycc[..., 1] < 175) & (ycc[..., 2] > 85) & (ycc[..., 2] < 135)
     skin &= person
@@ -505,7 +598,7 @@ def _head_zone(shape: tuple[int, int], faces: list, pose) -> np.ndarray:
             fw, fh = x1 - x0, y1 - y0
             # Hair sits above and beside the face oval; the ellipse stops at the chin.
             cv2.ellipse(zone, (int(cx), int(cy - 0.2 * fh)), (int(0.85 * fw), int(0.75 * fh)), 0, 0, 360, 1, -1)
-            zone[int(y1):, :] = 0
+            zone[int(y1) :, :] = 0
     elif pose is not None:
         head = pose.points[:11]
         cx, cy = head.mean(0)

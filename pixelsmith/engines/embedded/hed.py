@@ -10,6 +10,7 @@ The session is shared: ``edges()`` for edge maps (style transfer today, the
 diffusers control tools later) and ``features()`` for the VGG16 activations that
 drive optimisation-based style transfer.
 """
+
 from __future__ import annotations
 
 import threading
@@ -67,7 +68,7 @@ class HedNet(nn.Module):
         h, w = x.shape[-2:]
         ends = {f"conv{b}_{n}" for b, n in enumerate(BLOCKS, 1)}
         sides = []
-        for (name, act), side in zip(self.trunk(x, keep=ends), self.sides):
+        for (_name, act), side in zip(self.trunk(x, keep=ends), self.sides):
             s = side(act)
             if s.shape[-2:] != (h, w):
                 # TF's bilinear resize uses half-pixel centres, i.e. align_corners=False.

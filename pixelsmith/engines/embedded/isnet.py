@@ -1,4 +1,5 @@
 """ISNet salient-object segmentation (ONNX, 1024x1024) -> a soft alpha matte."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ graphs, and first checks that the package's files are byte for byte the ones
 the catalogue pins (``pixelsmith models fetch`` verifies and installs the same
 files), refusing to start otherwise.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -24,8 +25,44 @@ NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 11, 12, 13
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 23, 24, 25, 26, 27, 28
 L_HEEL, R_HEEL, L_FOOT, R_FOOT = 29, 30, 31, 32
 # Face-mesh indices of the face oval, in order around the face.
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+FACE_OVAL = (
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
+)
 # Cheek and forehead points whose colour is reliably bare skin.
 SKIN_SAMPLES = (50, 280, 101, 330, 151, 108, 337, 117, 346, 205, 425)
 
@@ -109,5 +146,7 @@ class PeopleSession:
         with self._lock:
             out = self._mesh.process(self._rgb(image))
         w, h = image.size
-        return [Face(np.array([(p.x * w, p.y * h) for p in f.landmark], dtype=np.float32))
-                for f in (out.multi_face_landmarks or [])]
+        return [
+            Face(np.array([(p.x * w, p.y * h) for p in f.landmark], dtype=np.float32))
+            for f in (out.multi_face_landmarks or [])
+        ]

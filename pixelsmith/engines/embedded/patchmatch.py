@@ -28,10 +28,11 @@ the copied texture is kept.
 
 Nothing here touches pixels outside ``hole``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -55,9 +56,16 @@ class _Level:
     targets: np.ndarray  # bool HxW: patch centred here overlaps the hole
 
 
-def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: float = 0.3,
-             max_pixels: int = 300_000, max_canvas: int = 6_000_000,
-             progress: Progress | None = None) -> np.ndarray:
+def complete(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    *,
+    seed: int = 0,
+    creativity: float = 0.3,
+    max_pixels: int = 300_000,
+    max_canvas: int = 6_000_000,
+    progress: Progress | None = None,
+) -> np.ndarray:
     """Return ``rgb`` (uint8 HxWx3) with the ``hole`` pixels synthesised from the rest.
 
     ``creativity`` (0..1) loosens the preference for source patches near the target:
@@ -69,13 +77,16 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
         return rgb.copy()
     h, w = hole.shape
     if h * w > max_canvas:
-        return _complete_reduced(rgb, hole, max_canvas, seed=seed, creativity=creativity,
-                                 max_pixels=max_pixels, progress=progress)
+        return _complete_reduced(
+            rgb, hole, max_canvas, seed=seed, creativity=creativity, max_pixels=max_pixels, progress=progress
+        )
     known = ~cv2.dilate(hole.astype(np.uint8), np.ones((PATCH, PATCH), np.uint8)).astype(bool)
-    known[:PATCH // 2, :] = known[-(PATCH // 2):, :] = known[:, :PATCH // 2] = known[:, -(PATCH // 2):] = False
+    known[: PATCH // 2, :] = known[-(PATCH // 2) :, :] = known[:, : PATCH // 2] = known[:, -(PATCH // 2) :] = False
     if known.sum() < 16:
-        raise NothingToCopy("the mask leaves too little of the image to copy from "
-                            f"(at least a few {PATCH}x{PATCH} patches must lie outside it)")
+        raise NothingToCopy(
+            "the mask leaves too little of the image to copy from "
+            f"(at least a few {PATCH}x{PATCH} patches must lie outside it)"
+        )
     rng = np.random.default_rng(seed)
     img = rgb.astype(np.float32) / 255.0
     levels = _pyramid(np.concatenate([img, _texture(img, hole)], axis=2), hole)
@@ -104,7 +115,9 @@ def complete(rgb: np.ndarray, hole: np.ndarray, *, seed: int = 0, creativity: fl
             # The last vote at full resolution trusts only the best matches: averaging many
             # slightly shifted patches is what turns texture into blur.
             sharp = depth == 0 and it == iters - 1
-            solver.vote(window=3 if big else (FINAL_WINDOW if sharp else PATCH), sharpness=FINAL_SHARPNESS if sharp else 1.0)
+            solver.vote(
+                window=3 if big else (FINAL_WINDOW if sharp else PATCH), sharpness=FINAL_SHARPNESS if sharp else 1.0
+            )
         nnf = solver.nnf
         if progress:
             progress(total - depth, total)
@@ -137,6 +150,7 @@ def _complete_reduced(rgb: np.ndarray, hole: np.ndarray, max_canvas: int, **kw) 
 
 # --- pyramid -------------------------------------------------------------------------------
 
+
 def _pyramid(img: np.ndarray, hole: np.ndarray) -> list[_Level]:
     levels = [_make_level(img, hole)]
     while True:
@@ -157,8 +171,10 @@ def _pyramid(img: np.ndarray, hole: np.ndarray) -> list[_Level]:
 
 def _resize(img: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
     # OpenCV resizes at most 4 channels at a time.
-    parts = [cv2.resize(np.ascontiguousarray(img[..., c:c + 3]), size, interpolation=interpolation)
-             for c in range(0, img.shape[2], 3)]
+    parts = [
+        cv2.resize(np.ascontiguousarray(img[..., c : c + 3]), size, interpolation=interpolation)
+        for c in range(0, img.shape[2], 3)
+    ]
     return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
 
 
@@ -176,17 +192,18 @@ def _initial_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Smooth diffusion of the border into the hole: the coarsest level's starting guess."""
     out = img.copy()
     for c in range(0, img.shape[2], 3):
-        part = np.ascontiguousarray(img[..., c:c + 3])
+        part = np.ascontiguousarray(img[..., c : c + 3])
         n = part.shape[2]
         if n < 3:
             part = np.concatenate([part, np.zeros(part.shape[:2] + (3 - n,), np.float32)], axis=2)
         u8 = np.clip(part * 255 + 0.5, 0, 255).astype(np.uint8)
         filled = cv2.inpaint(u8, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        out[..., c:c + n][hole] = filled[..., :n][hole].astype(np.float32) / 255.0
+        out[..., c : c + n][hole] = filled[..., :n][hole].astype(np.float32) / 255.0
     return out
 
 
 # --- nearest-neighbour fields ----------------------------------------------------------------
+
 
 def _random_nnf(lv: _Level, rng: np.random.Generator) -> np.ndarray:
     """HxWx2 int32 source centre for every target; -1 elsewhere."""
@@ -231,7 +248,7 @@ class _Solver:
         self.h, self.w = h, w
         self.ty, self.tx = np.nonzero(lv.targets)
         self.t = (self.ty * w + self.tx).astype(np.int64)
-        self.s = (nnf[self.ty, self.tx, 0].astype(np.int64) * w + nnf[self.ty, self.tx, 1])
+        self.s = nnf[self.ty, self.tx, 0].astype(np.int64) * w + nnf[self.ty, self.tx, 1]
         self.grid = np.full(h * w, -1, np.int64)  # target pixel -> its match, for propagation
         self.grid[self.t] = self.s
         self.valid = lv.valid.ravel()
@@ -240,7 +257,7 @@ class _Solver:
         # one median match cost at LOCAL_REACH times the hole's thickness.
         depth = cv2.distanceTransform(lv.hole.astype(np.uint8), cv2.DIST_L2, 3)
         reach = LOCAL_REACH * max(float(depth.max()), 4.0)
-        self.locality = (1.0 - float(np.clip(creativity, 0.0, 1.0))) ** 2 / reach ** 2
+        self.locality = (1.0 - float(np.clip(creativity, 0.0, 1.0))) ** 2 / reach**2
         # Voting confidence: pixels near the known border are more trustworthy (Wexler's alpha^-d).
         self.confidence = np.power(1.3, -np.minimum(depth, 30.0)).astype(np.float32)[self.ty, self.tx]
         self.dist = np.zeros(len(self.t), np.float32)
@@ -269,8 +286,7 @@ class _Solver:
 
     def _features_of(self, img: np.ndarray) -> np.ndarray:
         # Texture channels (Newson et al. 2014) keep textured targets from matching flat sources.
-        return np.concatenate(
-            [_project(_lab(img[..., :3]), self.basis), TEXTURE_WEIGHT * img[..., 3:]], axis=2)
+        return np.concatenate([_project(_lab(img[..., :3]), self.basis), TEXTURE_WEIGHT * img[..., 3:]], axis=2)
 
     def _cost(self, s: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
         ft = self.ft if idx is None else self.ft[idx]
@@ -370,7 +386,7 @@ class _Solver:
         return acc / np.where(ok, wsum, 1.0)[:, None], ok
 
 
-def _restore_detail(lv: _Level, solver: "_Solver", sigma: float = DETAIL_SIGMA) -> None:
+def _restore_detail(lv: _Level, solver: _Solver, sigma: float = DETAIL_SIGMA) -> None:
     """Voting averages overlapping patches, which softens fine texture. Keep the vote's low
     frequencies and take the high frequencies from each pixel's own best match (a straight copy)."""
     if sigma <= 0:
@@ -387,7 +403,7 @@ def _restore_detail(lv: _Level, solver: "_Solver", sigma: float = DETAIL_SIGMA) 
     lv.img[hy, hx, :3] = np.clip(detail, 0, 1)
 
 
-def _correct_seam(lv: _Level, solver: "_Solver", fade: float = 24.0) -> None:
+def _correct_seam(lv: _Level, solver: _Solver, fade: float = 24.0) -> None:
     """Remove the colour step at the hole's border: interpolate the border residual inward."""
     ring = lv.targets & ~lv.hole
     ry, rx = np.nonzero(ring)
@@ -434,6 +450,7 @@ def _texture(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 # --- patch features -------------------------------------------------------------------------
+
 
 def _lab(img: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)

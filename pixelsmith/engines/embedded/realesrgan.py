@@ -8,6 +8,7 @@ another process holds a core. The nets live in a pool owned by the session, so
 the weights are loaded (and winograd-transformed) once per process, not once
 per call.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,9 @@ class RealEsrganSession:
             # Keep only the tile's own area: the overlap gave it context at the borders.
             ty, tx = (y0 - cy0) * SCALE, (x0 - cx0) * SCALE
             th, tw = (y1 - y0) * SCALE, (x1 - x0) * SCALE
-            out[y0 * SCALE:y1 * SCALE, x0 * SCALE:x1 * SCALE] = np.clip(
-                up[ty:ty + th, tx:tx + tw] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            out[y0 * SCALE : y1 * SCALE, x0 * SCALE : x1 * SCALE] = np.clip(
+                up[ty : ty + th, tx : tx + tw] * 255.0 + 0.5, 0, 255
+            ).astype(np.uint8)
             done[0] += 1
             if progress:
                 progress(done[0], len(boxes))

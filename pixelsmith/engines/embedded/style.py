@@ -17,6 +17,7 @@ content loss by the init image's own feature energy, the style loss by the init 
   standard deviation 0.3 * d, so the seed changes the result) and how much of the stylised image is kept at
   the end: output = init + d' * (stylised - init), d' = min(1, d / 0.9) (the default 0.9 keeps all of it).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ class Schedule:
 
     scales: tuple[tuple[int, int], ...] = ((256, 24), (448, 5))
 
-    def scaled(self, effort: float) -> "Schedule":
+    def scaled(self, effort: float) -> Schedule:
         return Schedule(tuple((side, max(1, round(n * effort))) for side, n in self.scales))
 
 
@@ -120,10 +121,20 @@ def weights(style_strength: float, composition_fidelity: float) -> tuple[float, 
     return CONTENT_SCALE * 10 ** (2.5 * composition_fidelity - 2.5), float(style_strength)
 
 
-def transfer(hed, init_image: Image.Image, style_image: Image.Image, *, style_strength: float = 1.0,
-             composition_fidelity: float = 0.9, change_strength: float = 0.9, seed: int = 1,
-             schedule: Schedule | None = None, output_pixels: int = OUTPUT_PIXELS, upscaler=None,
-             progress=None) -> StyleResult:
+def transfer(
+    hed,
+    init_image: Image.Image,
+    style_image: Image.Image,
+    *,
+    style_strength: float = 1.0,
+    composition_fidelity: float = 0.9,
+    change_strength: float = 0.9,
+    seed: int = 1,
+    schedule: Schedule | None = None,
+    output_pixels: int = OUTPUT_PIXELS,
+    upscaler=None,
+    progress=None,
+) -> StyleResult:
     """Restyle ``init_image``; ``upscaler`` (a Real-ESRGAN session) sharpens the last step, else Lanczos."""
     torch.set_num_threads(threads())
     schedule = schedule or Schedule()
@@ -155,8 +166,15 @@ def transfer(hed, init_image: Image.Image, style_image: Image.Image, *, style_st
         else:
             x = F.interpolate(x.detach(), size=(size[1], size[0]), mode="bicubic", align_corners=False).clamp(0, 1)
         x = x.clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=iterations, history_size=20,
-                                tolerance_grad=1e-9, tolerance_change=1e-12)
+        opt = torch.optim.LBFGS(
+            [x],
+            lr=1.0,
+            max_iter=iterations,
+            max_eval=iterations,
+            history_size=20,
+            tolerance_grad=1e-9,
+            tolerance_change=1e-12,
+        )
 
         def closure():
             nonlocal done

@@ -2,17 +2,19 @@
 
 Each recipe module stays a short, readable sequence of these steps.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers import pipelines as P
+from pixelsmith.engines.diffusers._lazy import torch
 from pixelsmith.errors import Missing, ToolUnavailable
 from pixelsmith.imaging.composite import composite
 from pixelsmith.models import is_installed
@@ -22,43 +24,79 @@ PRIORITY = 20  # above the embedded engine (10): with diffusion weights installe
 
 # style_preset -> (prompt template, negative prompt additions). docs/style-presets.md lists them.
 STYLE_PRESETS: dict[str, tuple[str, str]] = {
-    "3d-model": ("professional 3d model of {prompt}, octane render, highly detailed, volumetric, dramatic lighting",
-                 "ugly, deformed, noisy, low poly, blurry, painting"),
-    "analog-film": ("analog film photo of {prompt}, faded film, desaturated, 35mm photo, grainy, vignette, vintage, "
-                    "Kodachrome", "painting, drawing, illustration, cartoon, anime, 3d render"),
-    "anime": ("anime artwork of {prompt}, anime style, key visual, vibrant, studio anime, highly detailed",
-              "photo, deformed, black and white, realism, disfigured, low contrast"),
-    "cinematic": ("cinematic film still of {prompt}, shallow depth of field, vignette, highly detailed, high budget, "
-                  "bokeh, cinemascope, moody, epic, film grain",
-                  "anime, cartoon, graphic, text, painting, crayon, sketch"),
-    "comic-book": ("comic book panel of {prompt}, graphic illustration, comic art, graphic novel art, vibrant, "
-                   "highly detailed", "photograph, deformed, glitch, noisy, realistic, stock photo"),
-    "digital-art": ("digital artwork of {prompt}, concept art, digital painting, highly detailed, "
-                    "trending on artstation",
-                    "photo, photorealistic, realism, ugly"),
-    "enhance": ("breathtaking {prompt}, award-winning, professional, highly detailed",
-                "ugly, deformed, noisy, blurry, distorted, grainy"),
-    "fantasy-art": ("ethereal fantasy concept art of {prompt}, magnificent, celestial, painterly, epic, majestic, "
-                    "magical, fantasy art", "photographic, realistic, realism, 35mm film, dslr, cropped, frame, text"),
-    "isometric": ("isometric style {prompt}, vibrant, beautiful, crisp, detailed, ultra detailed, intricate",
-                  "deformed, mutated, ugly, disfigured, blur, blurry, noise, noisy, realistic, photographic"),
-    "line-art": ("line art drawing of {prompt}, professional, sleek, modern, minimalist, graphic, line art, vector "
-                 "graphics", "anime, photorealistic, 35mm film, deformed, glitch, blurry, noisy, realistic, painting"),
-    "low-poly": ("low-poly style {prompt}, low-poly game art, polygon mesh, jagged, blocky, wireframe edges, centered "
-                 "composition", "noisy, sloppy, messy, grainy, highly detailed, ultra textured, photo"),
-    "modeling-compound": ("play-doh style {prompt}, sculpture, clay art, centered composition, claymation",
-                          "sloppy, messy, grainy, highly detailed, ultra textured, photo"),
-    "neon-punk": ("neonpunk style {prompt}, cyberpunk, vaporwave, neon, vibes, vibrant, stunningly beautiful, crisp, "
-                  "detailed, sleek, ultramodern, magenta highlights, dark purple shadows, high contrast, cinematic",
-                  "painting, drawing, illustration, glitch, deformed, mutated, cross-eyed, ugly, disfigured"),
-    "origami": ("origami style {prompt}, paper art, pleated paper, folded, origami art, pleats, cut and fold, centered "
-                "composition", "noisy, sloppy, messy, grainy, highly detailed, ultra textured, photo"),
-    "photographic": ("cinematic photo of {prompt}, 35mm photograph, film, bokeh, professional, 4k, highly detailed",
-                     "drawing, painting, crayon, sketch, graphite, impressionist, noisy, blurry, soft, deformed, ugly"),
-    "pixel-art": ("pixel-art {prompt}, low-res, blocky, pixel art style, 8-bit graphics",
-                  "sloppy, messy, blurry, noisy, highly detailed, ultra textured, photo, realistic"),
-    "tile-texture": ("{prompt}, seamless tileable texture, flat, top-down, evenly lit, repeating pattern",
-                     "perspective, vignette, shadow, border, frame, text"),
+    "3d-model": (
+        "professional 3d model of {prompt}, octane render, highly detailed, volumetric, dramatic lighting",
+        "ugly, deformed, noisy, low poly, blurry, painting",
+    ),
+    "analog-film": (
+        "analog film photo of {prompt}, faded film, desaturated, 35mm photo, grainy, vignette, vintage, Kodachrome",
+        "painting, drawing, illustration, cartoon, anime, 3d render",
+    ),
+    "anime": (
+        "anime artwork of {prompt}, anime style, key visual, vibrant, studio anime, highly detailed",
+        "photo, deformed, black and white, realism, disfigured, low contrast",
+    ),
+    "cinematic": (
+        "cinematic film still of {prompt}, shallow depth of field, vignette, highly detailed, high budget, "
+        "bokeh, cinemascope, moody, epic, film grain",
+        "anime, cartoon, graphic, text, painting, crayon, sketch",
+    ),
+    "comic-book": (
+        "comic book panel of {prompt}, graphic illustration, comic art, graphic novel art, vibrant, highly detailed",
+        "photograph, deformed, glitch, noisy, realistic, stock photo",
+    ),
+    "digital-art": (
+        "digital artwork of {prompt}, concept art, digital painting, highly detailed, trending on artstation",
+        "photo, photorealistic, realism, ugly",
+    ),
+    "enhance": (
+        "breathtaking {prompt}, award-winning, professional, highly detailed",
+        "ugly, deformed, noisy, blurry, distorted, grainy",
+    ),
+    "fantasy-art": (
+        "ethereal fantasy concept art of {prompt}, magnificent, celestial, painterly, epic, majestic, "
+        "magical, fantasy art",
+        "photographic, realistic, realism, 35mm film, dslr, cropped, frame, text",
+    ),
+    "isometric": (
+        "isometric style {prompt}, vibrant, beautiful, crisp, detailed, ultra detailed, intricate",
+        "deformed, mutated, ugly, disfigured, blur, blurry, noise, noisy, realistic, photographic",
+    ),
+    "line-art": (
+        "line art drawing of {prompt}, professional, sleek, modern, minimalist, graphic, line art, vector graphics",
+        "anime, photorealistic, 35mm film, deformed, glitch, blurry, noisy, realistic, painting",
+    ),
+    "low-poly": (
+        "low-poly style {prompt}, low-poly game art, polygon mesh, jagged, blocky, wireframe edges, centered "
+        "composition",
+        "noisy, sloppy, messy, grainy, highly detailed, ultra textured, photo",
+    ),
+    "modeling-compound": (
+        "play-doh style {prompt}, sculpture, clay art, centered composition, claymation",
+        "sloppy, messy, grainy, highly detailed, ultra textured, photo",
+    ),
+    "neon-punk": (
+        "neonpunk style {prompt}, cyberpunk, vaporwave, neon, vibes, vibrant, stunningly beautiful, crisp, "
+        "detailed, sleek, ultramodern, magenta highlights, dark purple shadows, high contrast, cinematic",
+        "painting, drawing, illustration, glitch, deformed, mutated, cross-eyed, ugly, disfigured",
+    ),
+    "origami": (
+        "origami style {prompt}, paper art, pleated paper, folded, origami art, pleats, cut and fold, centered "
+        "composition",
+        "noisy, sloppy, messy, grainy, highly detailed, ultra textured, photo",
+    ),
+    "photographic": (
+        "cinematic photo of {prompt}, 35mm photograph, film, bokeh, professional, 4k, highly detailed",
+        "drawing, painting, crayon, sketch, graphite, impressionist, noisy, blurry, soft, deformed, ugly",
+    ),
+    "pixel-art": (
+        "pixel-art {prompt}, low-res, blocky, pixel art style, 8-bit graphics",
+        "sloppy, messy, blurry, noisy, highly detailed, ultra textured, photo, realistic",
+    ),
+    "tile-texture": (
+        "{prompt}, seamless tileable texture, flat, top-down, evenly lit, repeating pattern",
+        "perspective, vignette, shadow, border, frame, text",
+    ),
 }
 
 
@@ -108,6 +146,7 @@ def run(pipe: Any, seed: int, **kwargs: Any) -> Image.Image:
 
 # --- masked inpainting at the working resolution, composited back at full resolution -------------
 
+
 def crop_box(mask: np.ndarray, min_side: int, margin: float = 0.25) -> tuple[int, int, int, int]:
     """A box around the mask (with context around it) to diffuse instead of the whole image."""
     h, w = mask.shape
@@ -130,8 +169,17 @@ def crop_box(mask: np.ndarray, min_side: int, margin: float = 0.25) -> tuple[int
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def inpaint(ctx: Any, image: Image.Image, mask: np.ndarray, prompt: str, negative: str, *, strength: float = 1.0,
-            base: str = BASE, seed_offset: int = 0) -> Image.Image:
+def inpaint(
+    ctx: Any,
+    image: Image.Image,
+    mask: np.ndarray,
+    prompt: str,
+    negative: str,
+    *,
+    strength: float = 1.0,
+    base: str = BASE,
+    seed_offset: int = 0,
+) -> Image.Image:
     """Repaint where ``mask`` > 0; everything else is the input, bit for bit."""
     original = image
     rgb = image.convert("RGB")
@@ -140,20 +188,30 @@ def inpaint(ctx: Any, image: Image.Image, mask: np.ndarray, prompt: str, negativ
     crop, crop_mask = rgb.crop((x0, y0, x1, y1)), mask[y0:y1, x0:x1]
     size = P.working_size(pipe, *crop.size)
     mask_img = Image.fromarray((np.clip(crop_mask, 0, 1) * 255 + 0.5).astype(np.uint8)).resize(
-        size, Image.Resampling.BILINEAR)
+        size, Image.Resampling.BILINEAR
+    )
     steps = P.steps_for(base)
     cfg = cfg_for(base)
-    out = run(pipe, ctx.seed + seed_offset, image=crop.resize(size, Image.Resampling.LANCZOS), mask_image=mask_img,
-              strength=strength,
-              height=size[1], width=size[0], num_inference_steps=steps,
-              generator=P.generator(ctx.seed, seed_offset), callback_on_step_end=P.progress_callback(ctx, steps),
-              **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+    out = run(
+        pipe,
+        ctx.seed + seed_offset,
+        image=crop.resize(size, Image.Resampling.LANCZOS),
+        mask_image=mask_img,
+        strength=strength,
+        height=size[1],
+        width=size[0],
+        num_inference_steps=steps,
+        generator=P.generator(ctx.seed, seed_offset),
+        callback_on_step_end=P.progress_callback(ctx, steps),
+        **P.prompt_kwargs(pipe, base, prompt, negative, cfg),
+    )
     edited = rgb.copy()
     edited.paste(out.resize(crop.size, Image.Resampling.LANCZOS), (x0, y0))
     return composite(original, edited, mask)
 
 
 # --- tiled refinement for the upscalers -------------------------------------------------------------
+
 
 def tiles(size: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     w, h = size
@@ -192,15 +250,24 @@ def _ramp(w: int, h: int, overlap: int, sides: tuple[bool, bool, bool, bool]) ->
             if lo:
                 r[:k] = edge
             if hi:
-                r[n - k:] = edge[::-1]
+                r[n - k :] = edge[::-1]
         return r
 
     left, top, right, bottom = sides
     return (axis(h, top, bottom)[:, None] * axis(w, left, right)[None, :])[..., None]
 
 
-def refine_tiles(ctx: Any, image: Image.Image, prompt: str, negative: str, strength: float, *,
-                 controlnet: str | None, base: str = BASE, blur_radius: float = 2.0) -> Image.Image:
+def refine_tiles(
+    ctx: Any,
+    image: Image.Image,
+    prompt: str,
+    negative: str,
+    strength: float,
+    *,
+    controlnet: str | None,
+    base: str = BASE,
+    blur_radius: float = 2.0,
+) -> Image.Image:
     """Low-to-mid strength img2img over native-size tiles, each guided by the blur ControlNet."""
     pipe = P.build("control", base, controlnet) if controlnet else P.build("img2img", base)
     side = P.native_side(pipe)
@@ -215,15 +282,28 @@ def refine_tiles(ctx: Any, image: Image.Image, prompt: str, negative: str, stren
         size = (max(g, tile.width // g * g), max(g, tile.height // g * g))
         done = i * kept
         cb = P.progress_callback(ctx, kept, done, kept * len(plan))
-        common = dict(height=size[1], width=size[0], callback_on_step_end=cb,
-                      **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+        common = dict(
+            height=size[1], width=size[0], callback_on_step_end=cb, **P.prompt_kwargs(pipe, base, prompt, negative, cfg)
+        )
         src = tile.resize(size, Image.Resampling.LANCZOS)
         if controlnet:
             start = P.img2img_start(pipe, src, strength, steps, ctx.seed + i, size)
-            return run(pipe, ctx.seed + i, control_image=preprocess.blur(src, blur_radius),
-                       controlnet_conditioning_scale=0.9,
-                       **start, **common)
-        return run(pipe, ctx.seed + i, image=src, strength=strength, num_inference_steps=steps,
-                   generator=P.generator(ctx.seed, i), **common)
+            return run(
+                pipe,
+                ctx.seed + i,
+                control_image=preprocess.blur(src, blur_radius),
+                controlnet_conditioning_scale=0.9,
+                **start,
+                **common,
+            )
+        return run(
+            pipe,
+            ctx.seed + i,
+            image=src,
+            strength=strength,
+            num_inference_steps=steps,
+            generator=P.generator(ctx.seed, i),
+            **common,
+        )
 
     return tiled(image, side, side // 8, one)

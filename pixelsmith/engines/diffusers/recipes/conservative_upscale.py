@@ -4,6 +4,7 @@ Real-ESRGAN (the embedded x4plus model) does the enlargement faithfully; SD3.5
 with the blur ControlNet then re-diffuses each tile at low strength
 (creativity 0.1..0.5 -> 0.05..0.25) to restore texture without changing content.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,6 +33,7 @@ def conservative_upscale(req: ConservativeUpscaleRequest, ctx) -> ToolResult:
         image = ctx.session(ESRGAN).upscale(image)
     image = image.resize(size, Image.Resampling.LANCZOS)
     strength = req.creativity / 2
-    out = K.refine_tiles(ctx, image, req.prompt, req.negative_prompt or "", strength, controlnet=CONTROLNET,
-                         blur_radius=1.0)
+    out = K.refine_tiles(
+        ctx, image, req.prompt, req.negative_prompt or "", strength, controlnet=CONTROLNET, blur_radius=1.0
+    )
     return ToolResult(out, metadata={"model": K.BASE, "controlnet": CONTROLNET, "strength": round(strength, 3)})

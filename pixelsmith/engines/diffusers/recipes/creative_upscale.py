@@ -4,6 +4,7 @@ The input (at most 1 MP) is enlarged with Lanczos to a long side of 4096 px, the
 every native-size tile is re-diffused: creativity 0.1..0.5 -> strength 0.3..0.7,
 so detail is invented while the blur ControlNet holds each tile to its content.
 """
+
 from __future__ import annotations
 
 from PIL import Image

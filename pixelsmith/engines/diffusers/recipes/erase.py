@@ -4,6 +4,7 @@ The classical fill (OpenCV Telea) gives the sampler a background-coloured start,
 and an empty prompt with an object-shaped negative prompt steers it towards
 "nothing here" instead of inventing a new object.
 """
+
 from __future__ import annotations
 
 import cv2

@@ -4,13 +4,14 @@ Below the embedded Real-ESRGAN compact model in priority: that one is faster on 
 CPU and just as good for this tool. This recipe serves when the diffusers
 engine is forced (engine=diffusers) or the embedded weights are absent.
 """
+
 from __future__ import annotations
 
 import numpy as np
-from pixelsmith.engines.diffusers._lazy import torch
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
+from pixelsmith.engines.diffusers._lazy import torch
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.tools.base import ToolResult
 from pixelsmith.tools.fast_upscale import TOOL, FastUpscaleRequest, output_size
@@ -40,8 +41,8 @@ def upscale4(image: Image.Image) -> Image.Image:
     for i, (x0, y0, x1, y1) in enumerate(K.tiles(rgb.size, TILE, 16)):
         out = np.asarray(one(rgb.crop((x0, y0, x1, y1)), i), np.float64)
         ramp = K._ramp(out.shape[1], out.shape[0], 64, (x0 > 0, y0 > 0, x1 < w, y1 < h))
-        acc[y0 * 4:y1 * 4, x0 * 4:x1 * 4] += out * ramp
-        weight[y0 * 4:y1 * 4, x0 * 4:x1 * 4] += ramp
+        acc[y0 * 4 : y1 * 4, x0 * 4 : x1 * 4] += out * ramp
+        weight[y0 * 4 : y1 * 4, x0 * 4 : x1 * 4] += ramp
     return Image.fromarray(np.clip(acc / np.maximum(weight, 1e-8) + 0.5, 0, 255).astype(np.uint8))
 
 

@@ -4,6 +4,7 @@ model= roles map to checkpoints (ultra/sd3.5-large -> Large, core/flash -> Large
 Turbo, then Medium, then Large); aspect ratios map to the model's native sizes. Concurrent text-to-image requests
 with the same shape are batched into one call.
 """
+
 from __future__ import annotations
 
 from PIL import Image
@@ -22,22 +23,32 @@ def generate(req: GenerateRequest, ctx) -> ToolResult:
     prompt, negative = styled(req.prompt, req.negative_prompt, req.style_preset)
     cfg = cfg_for(base, req.cfg_scale if req.cfg_scale is not None else (1.0 if "turbo" in base else None))
     steps = P.steps_for(base)
-    common = dict(generator=P.generator(ctx.seed), num_inference_steps=steps,
-                  callback_on_step_end=P.progress_callback(ctx, steps))
+    common = dict(
+        generator=P.generator(ctx.seed), num_inference_steps=steps, callback_on_step_end=P.progress_callback(ctx, steps)
+    )
     if req.image_to_image:
         withdraw()  # not batched: a group's batch leader need not wait for this request
         pipe = P.build("img2img", base)
         size = P.working_size(pipe, *req.image.size)
         image = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        out = run(pipe, ctx.seed, image=image, strength=max(req.effective_strength, 1.0 / steps), height=size[1],
-                  width=size[0], **common, **P.prompt_kwargs(pipe, base, prompt, negative, cfg))
+        out = run(
+            pipe,
+            ctx.seed,
+            image=image,
+            strength=max(req.effective_strength, 1.0 / steps),
+            height=size[1],
+            width=size[0],
+            **common,
+            **P.prompt_kwargs(pipe, base, prompt, negative, cfg),
+        )
     else:
         pipe = P.build("txt2img", base)
         w, h = P.size_for_aspect(pipe, req.aspect_ratio)
         # Concurrent requests of the same shape share one batched call (batching.py).
         item = Item(P.prompt_kwargs(pipe, base, prompt, negative, cfg), P.generator(ctx.seed), ctx)
-        out, batch = BATCHER.submit((base, w, h, steps, cfg), item,
-                                    lambda items: txt2img_batch(pipe, items, w, h, steps))
+        out, batch = BATCHER.submit(
+            (base, w, h, steps, cfg), item, lambda items: txt2img_batch(pipe, items, w, h, steps)
+        )
         return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg, "batch_size": batch})
     return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg})
 
@@ -52,5 +63,6 @@ def txt2img_batch(pipe, items: list[Item], width: int, height: int, steps: int) 
         return kwargs
 
     with torch.inference_mode():
-        return pipe(height=height, width=width, num_inference_steps=steps, callback_on_step_end=progress,
-                    **stack(items)).images
+        return pipe(
+            height=height, width=width, num_inference_steps=steps, callback_on_step_end=progress, **stack(items)
+        ).images

@@ -1,4 +1,5 @@
 """inpaint on diffusers: SD3.5 inpainting inside the (grown, feathered) mask, composited at full resolution."""
+
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers.recipes import _common as K

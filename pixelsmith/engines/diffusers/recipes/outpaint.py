@@ -3,6 +3,7 @@
 creativity sets the strength: 0 keeps the pre-fill's colours (0.6), 1 invents
 freely (1.0). The original pixels are kept bit for bit beyond the seam band.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -21,7 +22,7 @@ def canvas(req: OutpaintRequest) -> tuple[Image.Image, np.ndarray]:
     arr = np.asarray(src)
     padded = cv2.copyMakeBorder(arr, req.up, req.down, req.left, req.right, cv2.BORDER_REPLICATE)
     new = np.ones((h, w), np.uint8)
-    new[req.up:req.up + src.height, req.left:req.left + src.width] = 0
+    new[req.up : req.up + src.height, req.left : req.left + src.width] = 0
     # Soften the replicated streaks so the sampler starts from colour, not stripes.
     k = max(3, (int(0.1 * max(w, h)) | 1))
     blurred = cv2.GaussianBlur(padded, (k, k), 0)
@@ -43,7 +44,7 @@ def outpaint(req: OutpaintRequest, ctx) -> ToolResult:
     # The pre-filled canvas is not the original: restore the input's exact pixels where the mask is 0.
     result = np.asarray(out).copy()
     src = np.asarray(req.image.convert("RGB"))
-    region = result[req.up:req.up + src.shape[0], req.left:req.left + src.shape[1]]
-    keep = mask[req.up:req.up + src.shape[0], req.left:req.left + src.shape[1]] == 0
+    region = result[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]]
+    keep = mask[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]] == 0
     region[keep] = src[keep]
     return ToolResult(Image.fromarray(result), metadata={"model": K.BASE, "strength": round(strength, 3)})

@@ -4,6 +4,7 @@ Below the embedded ISNet matte in priority: ISNet is trained for exactly this
 and gives finer edges. This recipe serves when the diffusers engine is forced
 or ISNet is absent.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,5 +23,10 @@ def remove_background(req: RemoveBackgroundRequest, ctx) -> ToolResult:
     alpha = Image.fromarray(np.clip(found.mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     out = req.image.convert("RGB")
     out.putalpha(alpha)
-    return ToolResult(out, metadata={"foreground_fraction": round(float((found.mask >= 0.5).mean()), 4),
-                                     "boxes": [[round(v, 1) for v in b] for b in found.boxes]})
+    return ToolResult(
+        out,
+        metadata={
+            "foreground_fraction": round(float((found.mask >= 0.5).mean()), 4),
+            "boxes": [[round(v, 1) for v in b] for b in found.boxes],
+        },
+    )

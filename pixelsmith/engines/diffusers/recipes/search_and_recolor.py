@@ -8,6 +8,7 @@ Two steps keep the object's shape, folds and texture:
    colour we know) so lighting and reflections follow the new colour.
 The transform alone already answers the request; the diffusion pass only refines it.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,6 +59,12 @@ def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = K.inpaint(ctx, start, mask, prompt, negative, strength=0.35 if colour else 0.6)
     out = composite(req.image, out, mask)
-    return ToolResult(out, metadata={"model": K.BASE, "target_rgb": list(colour) if colour else None,
-                                     "boxes": [[round(v, 1) for v in b] for b in found.boxes],
-                                     "fallback_box": found.fallback})
+    return ToolResult(
+        out,
+        metadata={
+            "model": K.BASE,
+            "target_rgb": list(colour) if colour else None,
+            "boxes": [[round(v, 1) for v in b] for b in found.boxes],
+            "fallback_box": found.fallback,
+        },
+    )

@@ -1,4 +1,5 @@
 """search-and-replace on diffusers: OWLv2 + SAM find the object, SD3.5 inpaints the prompt there."""
+
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers import grounding
@@ -14,5 +15,12 @@ def search_and_replace(req: SearchAndReplaceRequest, ctx) -> ToolResult:
     mask = grow_mask(found.mask, req.grow_mask)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = K.inpaint(ctx, req.image, mask, prompt, negative, strength=1.0)
-    return ToolResult(out, metadata={"model": K.BASE, "boxes": [[round(v, 1) for v in b] for b in found.boxes],
-                                     "scores": [round(s, 4) for s in found.scores], "fallback_box": found.fallback})
+    return ToolResult(
+        out,
+        metadata={
+            "model": K.BASE,
+            "boxes": [[round(v, 1) for v in b] for b in found.boxes],
+            "scores": [round(s, 4) for s in found.scores],
+            "fallback_box": found.fallback,
+        },
+    )

@@ -1,4 +1,5 @@
 """structure on diffusers: a Depth Anything map drives the SD3.5 Large depth ControlNet."""
+
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers import preprocess

@@ -2,6 +2,7 @@
 
 fidelity is the adapter scale (0 = the prompt alone, 1 = the reference dominates).
 """
+
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers import pipelines as P
@@ -19,8 +20,15 @@ def style_guide(req: StyleGuideRequest, ctx) -> ToolResult:
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     steps = P.steps_for(K.BASE)
     with K.C.RUN_LOCK, P.ip_adapter(pipe, ADAPTER, ENCODER, req.fidelity):
-        out = K.run(pipe, ctx.seed, ip_adapter_image=req.image.convert("RGB"), height=h, width=w,
-                    num_inference_steps=steps,
-                    generator=P.generator(ctx.seed), callback_on_step_end=P.progress_callback(ctx, steps),
-                    **P.prompt_kwargs(pipe, K.BASE, prompt, negative, K.cfg_for(K.BASE)))
+        out = K.run(
+            pipe,
+            ctx.seed,
+            ip_adapter_image=req.image.convert("RGB"),
+            height=h,
+            width=w,
+            num_inference_steps=steps,
+            generator=P.generator(ctx.seed),
+            callback_on_step_end=P.progress_callback(ctx, steps),
+            **P.prompt_kwargs(pipe, K.BASE, prompt, negative, K.cfg_for(K.BASE)),
+        )
     return ToolResult(out, metadata={"model": K.BASE, "ip_adapter": ADAPTER, "ip_adapter_scale": req.fidelity})

@@ -4,6 +4,7 @@ style_strength -> IP-Adapter scale; composition_fidelity -> ControlNet scale;
 change_strength -> how far into the schedule the run starts from the init image.
 Output: the model's native area (1 MP on SD3.5) at init_image's aspect ratio.
 """
+
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers import pipelines as P
@@ -25,9 +26,24 @@ def style_transfer(req: StyleTransferRequest, ctx) -> ToolResult:
     start = P.img2img_start(pipe, init, req.change_strength, steps, ctx.seed, size)
     prompt = req.prompt or "an image in the style of the reference"
     with K.C.RUN_LOCK, P.ip_adapter(pipe, ADAPTER, ENCODER, req.style_strength):
-        out = K.run(pipe, ctx.seed, ip_adapter_image=req.style_image.convert("RGB"), control_image=control,
-                    controlnet_conditioning_scale=req.composition_fidelity, height=size[1], width=size[0],
-                    callback_on_step_end=P.progress_callback(ctx, start["num_inference_steps"]), **start,
-                    **P.prompt_kwargs(pipe, K.BASE, prompt, req.negative_prompt or "", K.cfg_for(K.BASE)))
-    return ToolResult(out, metadata={"model": K.BASE, "ip_adapter_scale": req.style_strength,
-                                     "controlnet_scale": req.composition_fidelity, "strength": req.change_strength})
+        out = K.run(
+            pipe,
+            ctx.seed,
+            ip_adapter_image=req.style_image.convert("RGB"),
+            control_image=control,
+            controlnet_conditioning_scale=req.composition_fidelity,
+            height=size[1],
+            width=size[0],
+            callback_on_step_end=P.progress_callback(ctx, start["num_inference_steps"]),
+            **start,
+            **P.prompt_kwargs(pipe, K.BASE, prompt, req.negative_prompt or "", K.cfg_for(K.BASE)),
+        )
+    return ToolResult(
+        out,
+        metadata={
+            "model": K.BASE,
+            "ip_adapter_scale": req.style_strength,
+            "controlnet_scale": req.composition_fidelity,
+            "strength": req.change_strength,
+        },
+    )
