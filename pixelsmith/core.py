@@ -6,6 +6,7 @@ The CLI, the Python API, both HTTP adapters and the job workers all go through
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -14,33 +15,17 @@ from typing import Any
 
 from PIL import Image
 
-from pixelsmith.engines import ENGINES
+from pixelsmith.engines import ENGINES, BatchGroup
+from pixelsmith.engines.recipe import Context, Recipe
 from pixelsmith.errors import InvalidRequest, Missing, PixelsmithError, ToolUnavailable
 from pixelsmith.imaging.encode import encode, mime_for
 from pixelsmith.models import get_model, is_installed
 from pixelsmith.tools import get_tool
-from pixelsmith.tools.base import MAX_SEED, Recipe, Tool, ToolRequest
+from pixelsmith.tools.base import MAX_SEED, Tool, ToolRequest
 
-Progress = Callable[[int, int], None]  # what a recipe calls: (done, total)
 RunProgress = Callable[[int, int, str], None]  # what a caller of run hears: (done, total, unit)
 
-
-@dataclass
-class Context:
-    """What a recipe may use besides its request: models, the seed, progress reporting."""
-
-    engine: str
-    seed: int
-    progress: Progress | None = None
-
-    def session(self, model: str) -> Any:
-        if self.engine == "embedded":
-            from pixelsmith.engines.embedded import new_session
-
-            return new_session(model)
-        from pixelsmith.engines.diffusers import new_session as diffusers_session  # type: ignore
-
-        return diffusers_session(model)
+__all__ = ["Context", "Output", "Recipe", "availability", "choose", "recipes_for", "run", "run_many"]
 
 
 @dataclass
@@ -67,7 +52,12 @@ class Output:
         atomic_write(path, self.data)
 
 
-def missing_for(recipe: Recipe) -> Missing | None:
+def recipes_for(tool: Tool) -> dict[str, Recipe[Any]]:
+    """Every engine's recipe for ``tool``, by engine name (engines that do not serve it are absent)."""
+    return {name: r for name, engine in ENGINES.items() if (r := engine.recipe(tool.name)) is not None}
+
+
+def missing_for(recipe: Recipe[Any]) -> Missing | None:
     """What the recipe's engine lacks on this machine, or None when it can run."""
     engine = ENGINES[recipe.engine]
     packages = engine.missing_packages()
@@ -88,36 +78,41 @@ def _command_for(models: list[str]) -> str:
     return "pixelsmith models pull " + " ".join(models)
 
 
-def availability(tool: Tool) -> tuple[Recipe | None, list[Missing]]:
+def availability(tool: Tool) -> tuple[Recipe[Any] | None, list[Missing]]:
     """The best recipe that can run now, and what each other engine lacks."""
     missing: list[Missing] = []
-    ready: list[Recipe] = []
-    for recipe in sorted(tool.recipes.values(), key=lambda r: -r.priority):
+    ready: list[Recipe[Any]] = []
+    recipes = recipes_for(tool)
+    for recipe in sorted(recipes.values(), key=lambda r: -r.priority):
         gap = missing_for(recipe)
-        (missing.append(gap) if gap else ready.append(recipe))
-    if not tool.recipes:
-        missing.append(Missing("diffusers", [], "", tool.needs or "has no recipe for this tool yet"))
+        if gap:
+            missing.append(gap)
+        else:
+            ready.append(recipe)
+    if not recipes:
+        missing.append(Missing("no", [], "", "has a recipe for this tool yet"))
     return (ready[0] if ready else None), missing
 
 
-def servable_recipes(engine: str | None = None) -> list[Recipe]:
+def servable_recipes(engine: str | None = None) -> list[Recipe[Any]]:
     """For every tool, the recipe that serves it here (the best installed one, or ``engine``'s),
     leaving out tools that cannot run: what a server or replica loads at start."""
     from pixelsmith.tools import all_tools
 
     found = []
     for tool in all_tools():
-        recipe = tool.recipes.get(engine) if engine else availability(tool)[0]
+        recipe = ENGINES[engine].recipe(tool.name) if engine else availability(tool)[0]
         if recipe is not None and missing_for(recipe) is None:
             found.append(recipe)
     return found
 
 
-def choose(tool: Tool, engine: str | None) -> Recipe:
+def choose(tool: Tool, engine: str | None) -> Recipe[Any]:
+    """The recipe that will serve ``tool``: ``engine``'s when one is forced, else the best installed one."""
     if engine:
         if engine not in ENGINES:
             raise InvalidRequest.one("engine", f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
-        recipe = tool.recipes.get(engine)
+        recipe = ENGINES[engine].recipe(tool.name)
         if recipe is None:
             raise ToolUnavailable(tool.name, [Missing(engine, [], "", f"has no recipe for {tool.name}")])
         gap = missing_for(recipe)
@@ -155,7 +150,13 @@ def run(
         raise InvalidRequest.one("", f"request is a {type(req).__name__}, not a {tool.request.__name__}")
     recipe = choose(tool, engine)
     seed = resolve_seed(getattr(req, "seed", 0))
-    report = (lambda done, total: progress(done, total, recipe.progress_unit)) if progress else None
+    report: Callable[[int, int], None] | None = None
+    if progress is not None:
+        hear = progress
+
+        def report(done: int, total: int) -> None:
+            hear(done, total, recipe.progress_unit)
+
     ctx = Context(engine=recipe.engine, seed=seed, progress=report)
     started = time.perf_counter()
     result = recipe.run(req, ctx)
@@ -181,24 +182,29 @@ def run_many(
 ) -> list[Output | PixelsmithError]:
     """Run requests together, one thread each; returns each one's Output or its error, in order.
 
-    The calls are announced to the diffusers batcher as one group, so same-shape
-    text-to-image requests among them run in one pipeline call however their
-    threads are scheduled (Ray Serve's ``@serve.batch`` hands its batches here).
-    One bad request comes back as its error; the others still run.
+    The calls are announced as one group to every engine with a batching hook
+    (``Engine.batch_group``: the diffusers batcher), so same-shape text-to-image
+    requests among them run in one pipeline call however their threads are
+    scheduled (Ray Serve's ``@serve.batch`` hands its batches here). One bad
+    request comes back as its error; the others still run.
     """
     import logging
     from concurrent.futures import ThreadPoolExecutor
 
-    from pixelsmith.engines.diffusers.batching import Group  # torch is imported lazily: cheap
     from pixelsmith.tools import all_tools
 
     if not calls:
         return []
-    all_tools()  # fill the tool registry before the threads look tools up in it
-    group = Group(len(calls))
+    for tool in all_tools():  # fill the registries before the threads look tools and recipes up
+        recipes_for(tool)
+    groups: list[BatchGroup] = [
+        g for e in ENGINES.values() if not e.missing_packages() and (g := e.new_group(len(calls))) is not None
+    ]
 
     def one(call: tuple[str, dict[str, Any] | ToolRequest]) -> Output | PixelsmithError:
-        with group.member():
+        with contextlib.ExitStack() as members:
+            for group in groups:
+                members.enter_context(group.member())
             try:
                 return run(call[0], call[1], engine=engine)
             except PixelsmithError as exc:

@@ -11,7 +11,8 @@ from PIL import Image
 from skimage import data
 
 import pixelsmith
-from pixelsmith.tools.conservative_upscale import TARGET_PIXELS, output_size, upscale_preserving
+from pixelsmith.engines.embedded.recipes.conservative_upscale import upscale_preserving
+from pixelsmith.tools.conservative_upscale import TARGET_PIXELS, output_size
 
 sys.path.insert(0, str(ROOT))
 from bench.quality.metrics import coarse_psnr, texture_ratio  # noqa: E402

@@ -252,7 +252,9 @@ def test_conservative_upscale_esrgan_then_refine(engine, monkeypatch):
     assert abs(w * h - 4_194_304) < 4000 and abs(w / h - 683 / 1024) < 0.01
     if not (engine["root"] / cons.ESRGAN).exists():
         pytest.skip("embedded Real-ESRGAN weights not fetched (pixelsmith models fetch)")
-    monkeypatch.setattr(cons, "TARGET_PIXELS", 96 * 96)
+    from pixelsmith.tools import conservative_upscale as spec
+
+    monkeypatch.setattr(spec, "TARGET_PIXELS", 96 * 96)
     img = sample("upscale_input.jpg", (64, 64))
     out = run("conservative-upscale", image=img, prompt="a tower", seed=1, creativity=0.2)
     assert out.image.size == (96, 96)

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 import pixelsmith
+from pixelsmith.engines.embedded.recipes import style_transfer
 from pixelsmith.engines.embedded.style import OUTPUT_PIXELS, Schedule
-from pixelsmith.tools import style_transfer
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.quality.metrics import coarse_psnr, texture_ratio  # noqa: E402
 from pixelsmith.engines.embedded import new_session  # noqa: E402
-from pixelsmith.tools.conservative_upscale import upscale_preserving  # noqa: E402
+from pixelsmith.engines.embedded.recipes.conservative_upscale import upscale_preserving  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 

@@ -311,7 +311,7 @@ def tools_listing(engine: str | None = None) -> list[dict[str, Any]]:
     for tool in all_tools():
         recipe, missing = core.availability(tool)
         if engine:
-            recipe = tool.recipes.get(engine)
+            recipe = core.recipes_for(tool).get(engine)
             recipe = recipe if recipe is not None and core.missing_for(recipe) is None else None
         listing.append(
             {

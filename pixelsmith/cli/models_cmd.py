@@ -16,12 +16,13 @@ def _folder_size(path) -> int:
 
 
 def model_rows() -> list[dict]:
+    from pixelsmith.core import recipes_for
     from pixelsmith.models import CATALOG, is_installed, model_path
     from pixelsmith.tools import all_tools
 
     users: dict[str, list[str]] = {}
     for tool in all_tools():
-        for recipe in tool.recipes.values():
+        for recipe in recipes_for(tool).values():
             for m in recipe.models:
                 users.setdefault(m, []).append(tool.name)
     rows = []

@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def tools_status() -> list[dict]:
-    from pixelsmith.core import availability
+    from pixelsmith.core import availability, recipes_for
     from pixelsmith.tools import all_tools
 
     rows = []
@@ -23,7 +23,7 @@ def tools_status() -> list[dict]:
                 "title": tool.title,
                 "ready": recipe is not None,
                 "engine": recipe.engine if recipe else None,
-                "engines": sorted(tool.recipes),
+                "engines": sorted(recipes_for(tool)),
                 "missing": [m.line() for m in missing],
                 "install": [m.command for m in missing if m.command],
             }

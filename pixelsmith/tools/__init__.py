@@ -1,4 +1,5 @@
-"""The tool registry: one module per tool; adding a tool is adding a module and one line here."""
+"""The tool registry: one module per tool (its request model and Tool entry); adding a tool is adding a
+module and one line here. How each engine serves a tool is in ``pixelsmith/engines/<engine>/recipes/``."""
 
 from __future__ import annotations
 
@@ -28,9 +29,6 @@ _MODULES = (
     # generate
     "generate",
 )
-# Recipes for other engines live beside those engines and register themselves on import.
-_RECIPE_PACKAGES = ("pixelsmith.engines.diffusers.recipes",)
-
 TOOLS: dict[str, Tool] = {}
 _LOCK = threading.Lock()
 _LOADED = threading.Event()
@@ -47,12 +45,6 @@ def _load() -> None:
         for mod in _MODULES:
             tool = importlib.import_module(f"pixelsmith.tools.{mod}").TOOL
             TOOLS[tool.name] = tool
-        for pkg in _RECIPE_PACKAGES:
-            try:
-                importlib.import_module(pkg)
-            except ModuleNotFoundError as exc:
-                if exc.name is None or not pkg.startswith(exc.name):
-                    raise
         _LOADED.set()
 
 

@@ -1,9 +1,13 @@
-"""What every tool is made of: a typed request model, a Tool entry, and recipes.
+"""What every tool is made of: a typed request model and a Tool entry.
 
 The request models are the single source of truth for fields: the CLI flags,
 both HTTP APIs, the jobs API and the studio forms are all generated from them.
-Image fields are declared with :func:`ImageInput`, which carries the field's size
-rule and decodes untrusted bytes safely during validation.
+Image fields are declared as ``Annotated[Image.Image, ImageField(rule, description)]``:
+type checkers see a PIL image, and pydantic decodes untrusted bytes safely during
+validation under the field's size rule.
+
+How an engine serves a tool (its recipe) is not here: it is in
+``pixelsmith/engines/<engine>/recipes/<tool>.py``. This package imports nothing from ``engines``.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 import base64
 import io
 import pathlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from PIL import Image
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from pixelsmith.errors import FieldProblem, InvalidRequest, PixelsmithError
 from pixelsmith.imaging import rules
@@ -62,18 +66,6 @@ def NegativePrompt() -> Any:
     return Field(None, max_length=MAX_PROMPT, description="What you do not want to see in the output image")
 
 
-def _to_pil(rule: rules.ImageRule) -> Callable[[Any, Any], Image.Image]:
-    def convert(value: Any, info: Any = None) -> Image.Image:
-        name = getattr(info, "field_name", None) or "image"
-        try:
-            return coerce_image(value, name, rule)
-        except InvalidRequest as exc:
-            problem = exc.problems[0]
-            raise PydanticCustomError(problem.code, "{msg}", {"msg": problem.message}) from None
-
-    return convert
-
-
 def coerce_image(value: Any, field_name: str, rule: rules.ImageRule) -> Image.Image:
     """Accept PIL images, bytes, base64 text (Bedrock) or a file path (CLI, Python API)."""
     if isinstance(value, list) and len(value) == 1:
@@ -103,27 +95,49 @@ def _png_b64(img: Image.Image) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def ImageInput(rule: rules.ImageRule, description: str) -> Any:
-    """An image field type: decoded on validation, schema'd as a binary file."""
-    schema = {
-        "type": "string",
-        "format": "binary",
-        "contentMediaType": "image/*",
-        "description": f"{description} PNG, JPEG or WebP; {rule.describe()}.",
-        "x-image-rule": {
-            "min_side": rule.min_side,
-            "max_side": rule.max_side,
-            "min_pixels": rule.min_pixels,
-            "max_pixels": rule.max_pixels,
-            "max_aspect": rule.max_aspect,
-        },
-    }
-    return Annotated[
-        Image.Image,
-        BeforeValidator(_to_pil(rule)),
-        PlainSerializer(_png_b64, return_type=str, when_used="json"),
-        WithJsonSchema(schema),
-    ]
+@dataclass(frozen=True)
+class ImageField:
+    """Marks an ``Annotated[Image.Image, ...]`` field as an uploaded image with a size rule.
+
+    Validation accepts what :func:`coerce_image` accepts and returns a normalised PIL image; the JSON
+    schema is a binary file with the rule under ``x-image-rule`` (the CLI, studio and OpenAPI read it).
+    """
+
+    rule: rules.ImageRule
+    description: str
+
+    def _validate(self, value: Any, info: core_schema.ValidationInfo) -> Image.Image:
+        try:
+            return coerce_image(value, info.field_name or "image", self.rule)
+        except InvalidRequest as exc:
+            problem = exc.problems[0]
+            raise PydanticCustomError(problem.code, "{msg}", {"msg": problem.message}) from None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.with_info_plain_validator_function(
+            self._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _png_b64, return_schema=core_schema.str_schema(), when_used="json"
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        rule = self.rule
+        return {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "image/*",
+            "description": f"{self.description} PNG, JPEG or WebP; {rule.describe()}.",
+            "x-image-rule": {
+                "min_side": rule.min_side,
+                "max_side": rule.max_side,
+                "min_pixels": rule.min_pixels,
+                "max_pixels": rule.max_pixels,
+                "max_aspect": rule.max_aspect,
+            },
+        }
 
 
 class ToolRequest(BaseModel):
@@ -188,28 +202,6 @@ def request_error(exc: ValidationError, model: type[ToolRequest], tool_name: str
 
 
 @dataclass
-class ToolResult:
-    """What a recipe returns: the image plus what the caller should know about it."""
-
-    image: Image.Image
-    seed: int = 0
-    finish_reason: str = "SUCCESS"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Recipe:
-    """How one engine serves one tool: the models it needs and the steps to run."""
-
-    engine: str
-    models: tuple[str, ...]
-    run: Callable[..., ToolResult]
-    priority: int = 0  # higher wins when several engines can serve a tool
-    note: str = ""
-    progress_unit: str = "step"  # what the recipe's ctx.progress(done, total) counts: tile, level, iteration...
-
-
-@dataclass
 class Tool:
     name: str
     group: str
@@ -220,25 +212,6 @@ class Tool:
     rest_async: bool = False
     summary: str = ""
     needs: str = ""  # what serves this tool when no recipe is installed (shown by `pixelsmith tools`)
-    recipes: dict[str, Recipe] = field(default_factory=dict)
-
-    def recipe(
-        self,
-        engine: str,
-        *,
-        models: tuple[str, ...] | list[str] = (),
-        priority: int = 0,
-        note: str = "",
-        progress_unit: str = "step",
-    ):
-        """Decorator: register ``fn(request, ctx) -> ToolResult`` as this tool's recipe on ``engine``.
-        ``progress_unit`` names what its ``ctx.progress(done, total)`` counts (shown as "Tile 3 of 16")."""
-
-        def register(fn: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
-            self.recipes[engine] = Recipe(engine, tuple(models), fn, priority, note, progress_unit)
-            return fn
-
-        return register
 
     def parse(self, data: dict[str, Any]) -> ToolRequest:
         return self.request.parse(data, self.name)
@@ -247,18 +220,16 @@ class Tool:
 __all__ = [
     "AspectRatio",
     "Field",
-    "ImageInput",
+    "ImageField",
     "MAX_SEED",
     "NegativePrompt",
     "OutputFormat",
     "PixelsmithError",
     "Prompt",
-    "Recipe",
     "Seed",
     "StylePreset",
     "Tool",
     "ToolRequest",
-    "ToolResult",
     "coerce_image",
     "rules",
 ]

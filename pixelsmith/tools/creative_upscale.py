@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from PIL import Image
+
 from pixelsmith.tools.base import (
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -17,7 +21,7 @@ from pixelsmith.tools.base import (
 
 
 class CreativeUpscaleRequest(ToolRequest):
-    image: ImageInput(rules.CREATIVE_UPSCALE, "The image to upscale (at most 1 megapixel).")
+    image: Annotated[Image.Image, ImageField(rules.CREATIVE_UPSCALE, "The image to upscale (at most 1 megapixel).")]
     prompt: str = Prompt()
     creativity: float = Field(0.3, ge=0.1, le=0.5, description="How much detail may be invented")
     negative_prompt: str | None = NegativePrompt()

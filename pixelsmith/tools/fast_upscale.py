@@ -1,21 +1,19 @@
-"""fast-upscale: x4 in about a second, at most 16 MP out.
-
-Embedded: Real-ESRGAN's compact model (realesr-animevideov3) through ncnn, tiled.
-"""
+"""fast-upscale: x4 in about a second, at most 16 MP out."""
 
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 from PIL import Image
 
-from pixelsmith.tools.base import Field, ImageInput, OutputFormat, Tool, ToolRequest, ToolResult, rules
+from pixelsmith.tools.base import Field, ImageField, OutputFormat, Tool, ToolRequest, rules
 
 MAX_OUTPUT_PIXELS = 16_777_216
 
 
 class FastUpscaleRequest(ToolRequest):
-    image: ImageInput(rules.FAST_UPSCALE, "The image to upscale 4x.")
+    image: Annotated[Image.Image, ImageField(rules.FAST_UPSCALE, "The image to upscale 4x.")]
     output_format: OutputFormat = Field("png", description="Format of the upscaled image")
 
 
@@ -37,12 +35,3 @@ def output_size(width: int, height: int) -> tuple[int, int]:
         k = math.sqrt(MAX_OUTPUT_PIXELS / (w * h))
         w, h = int(w * k), int(h * k)
     return w, h
-
-
-@TOOL.recipe("embedded", models=["realesr-animevideov3-x4"], priority=10, progress_unit="tile")
-def fast_upscale(req: FastUpscaleRequest, ctx) -> ToolResult:
-    up = ctx.session("realesr-animevideov3-x4").upscale(req.image, progress=ctx.progress)
-    target = output_size(*req.image.size)
-    if up.size != target:
-        up = up.resize(target, Image.Resampling.LANCZOS)
-    return ToolResult(up, metadata={"scale": target[0] / req.image.width})

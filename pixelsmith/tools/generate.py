@@ -6,14 +6,15 @@ One tool serves the three REST routes and the Bedrock text-to-image models;
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from PIL import Image
 from pydantic import model_validator
 
 from pixelsmith.tools.base import (
     AspectRatio,
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -35,7 +36,7 @@ class GenerateRequest(ToolRequest):
     mode: Literal["text-to-image", "image-to-image"] | None = Field(
         None, description="text-to-image, or image-to-image with image and strength (inferred from image if absent)"
     )
-    image: ImageInput(rules.GENERATE_INIT, "Starting image for image-to-image.") | None = None
+    image: Annotated[Image.Image, ImageField(rules.GENERATE_INIT, "Starting image for image-to-image.")] | None = None
     strength: float | None = Field(
         None, ge=0, le=1, description="image-to-image: 0 keeps the image, 1 ignores it (default 0.35)"
     )

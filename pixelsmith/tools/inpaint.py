@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from PIL import Image
+
 from pixelsmith.tools.base import (
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -17,10 +21,15 @@ from pixelsmith.tools.base import (
 
 
 class InpaintRequest(ToolRequest):
-    image: ImageInput(rules.STANDARD, "The image to inpaint.")
+    image: Annotated[Image.Image, ImageField(rules.STANDARD, "The image to inpaint.")]
     prompt: str = Prompt()
     mask: (
-        ImageInput(rules.MASK, "White = repaint, black = keep; if absent, the image's alpha (transparent = repaint).")
+        Annotated[
+            Image.Image,
+            ImageField(
+                rules.MASK, "White = repaint, black = keep; if absent, the image's alpha (transparent = repaint)."
+            ),
+        ]
         | None
     ) = None
     grow_mask: float = Field(5, ge=0, le=100, description="Grow the mask outward by this many pixels, feathered")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from PIL import Image
+
 from pixelsmith.tools.base import (
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -17,7 +21,7 @@ from pixelsmith.tools.base import (
 
 
 class SearchAndReplaceRequest(ToolRequest):
-    image: ImageInput(rules.STANDARD_ASPECT, "The image to edit.")
+    image: Annotated[Image.Image, ImageField(rules.STANDARD_ASPECT, "The image to edit.")]
     prompt: str = Prompt(description="What to put in place of the found object")
     search_prompt: str = Field(..., max_length=10_000, description="What to find and replace, e.g. 'sweater'")
     negative_prompt: str | None = NegativePrompt()

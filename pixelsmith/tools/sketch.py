@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from PIL import Image
+
 from pixelsmith.tools.base import (
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -17,7 +21,9 @@ from pixelsmith.tools.base import (
 
 
 class SketchRequest(ToolRequest):
-    image: ImageInput(rules.STANDARD_ASPECT, "The sketch or line drawing that controls the result.")
+    image: Annotated[
+        Image.Image, ImageField(rules.STANDARD_ASPECT, "The sketch or line drawing that controls the result.")
+    ]
     prompt: str = Prompt()
     control_strength: float = Field(0.7, ge=0, le=1, description="How strongly the sketch controls the result")
     negative_prompt: str | None = NegativePrompt()

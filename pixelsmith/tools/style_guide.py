@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from PIL import Image
+
 from pixelsmith.tools.base import (
     AspectRatio,
     Field,
-    ImageInput,
+    ImageField,
     NegativePrompt,
     OutputFormat,
     Prompt,
@@ -18,7 +22,9 @@ from pixelsmith.tools.base import (
 
 
 class StyleGuideRequest(ToolRequest):
-    image: ImageInput(rules.STANDARD_ASPECT, "The reference image whose style guides the result.")
+    image: Annotated[
+        Image.Image, ImageField(rules.STANDARD_ASPECT, "The reference image whose style guides the result.")
+    ]
     prompt: str = Prompt()
     aspect_ratio: AspectRatio = Field("1:1", description="Aspect ratio of the output")
     fidelity: float = Field(0.5, ge=0, le=1, description="How closely the output's style follows the reference")

@@ -32,7 +32,7 @@ def new_session(name: str) -> Any:
 
         return embedded_session(name)
     from pixelsmith.engines.diffusers import components
-    from pixelsmith.engines.diffusers.catalog import KIND
+    from pixelsmith.models.hub import KIND
 
     kind = KIND.get(name)
     if kind == "sd3":

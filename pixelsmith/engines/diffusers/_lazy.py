@@ -1,17 +1,5 @@
-"""``torch`` imported on first use, so registering recipes (every CLI start) stays fast."""
+"""``torch`` imported on first use, so reading the recipes (every CLI start) stays fast."""
 
-from __future__ import annotations
+from pixelsmith.lazy import LazyModule, torch
 
-import importlib
-from typing import Any
-
-
-class LazyModule:
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
-
-
-torch: Any = LazyModule("torch")
+__all__ = ["LazyModule", "torch"]

@@ -57,6 +57,11 @@ class Group:
             withdraw()  # a no-op when the request already reached the batcher
             _MEMBER.reset(token)
 
+    @staticmethod
+    def batch_sizes() -> list[int]:
+        """Sizes of the pipeline calls the batcher has made in this process."""
+        return list(BATCHER.batches)
+
     def _leave(self) -> None:
         with self._changed:
             self.outstanding -= 1

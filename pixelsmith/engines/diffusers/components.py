@@ -150,10 +150,6 @@ RUN_LOCK = threading.RLock()
 # --- loaders --------------------------------------------------------------------------------
 
 
-def _dtype_for(part: str) -> torch.dtype:
-    return dtype()
-
-
 def sd3_part(base: str, part: str) -> Any:
     """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3])."""
 

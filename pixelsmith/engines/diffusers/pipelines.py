@@ -20,6 +20,7 @@ from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers._lazy import torch
+from pixelsmith.engines.recipe import Context
 
 PARTS = (
     "transformer",
@@ -226,7 +227,7 @@ def ip_adapter(pipe: Any, adapter: str, encoder: str, scale: float):
             transformer.encoder_hid_proj = None
 
 
-def progress_callback(ctx: Any, total: int, done_before: int = 0, grand_total: int | None = None):
+def progress_callback(ctx: Context | None, total: int, done_before: int = 0, grand_total: int | None = None):
     """A diffusers callback_on_step_end that reports steps to the request's progress hook."""
     if ctx is None or ctx.progress is None:
         return None
@@ -236,7 +237,3 @@ def progress_callback(ctx: Any, total: int, done_before: int = 0, grand_total: i
         return kwargs
 
     return callback
-
-
-def to_pil(result: Any) -> Image.Image:
-    return result.images[0]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers._lazy import torch
+from pixelsmith.lazy import cv2
 
 DEPTH_MODEL = "depth-anything-v2-small"
 

@@ -20,9 +20,10 @@ import pathlib
 import shutil
 from collections.abc import Callable
 
-from pixelsmith.engines.diffusers.catalog import KIND, LAYOUT
+from pixelsmith.engines import ENGINES
 from pixelsmith.models.catalog import CATALOG, HubRepo, get_model, is_installed, model_path
 from pixelsmith.models.fetch import sha256_file
+from pixelsmith.models.hub import KIND, LAYOUT
 
 Log = Callable[[str], None]
 
@@ -50,7 +51,7 @@ def resolve(targets: list[str]) -> list[str]:
                     f"{target!r} is neither a model nor a tool; models: {', '.join(sorted(CATALOG))}; "
                     f"tools: {', '.join(TOOLS)}"
                 ) from None
-            recipe = tool.recipes.get("diffusers")
+            recipe = ENGINES["diffusers"].recipe(tool.name)
             if recipe is None:
                 raise PullError(f"{tool.name} has no diffusers recipe")
             names += list(recipe.models)

@@ -217,10 +217,6 @@ def fit_gamut(lab: np.ndarray, steps: int = 8) -> np.ndarray:
     return lab
 
 
-def circular_mean(angles: np.ndarray, weights: np.ndarray) -> float:
-    return float(np.arctan2((np.sin(angles) * weights).sum(), (np.cos(angles) * weights).sum()))
-
-
 def lightness_to_y(L: np.ndarray | float) -> np.ndarray:
     """CIE L* -> relative luminance Y (linear light, 0..1)."""
     L = np.asarray(L, dtype=np.float32)

@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pixelsmith.engines.embedded import new_session
+from pixelsmith.engines.embedded import session
 from pixelsmith.engines.embedded.colors import rgb_to_lab
+from pixelsmith.engines.sessions import Detector, Matting, PeopleParser
 from pixelsmith.errors import Unprocessable
 
 PEOPLE_MODEL, SSD_MODEL, SALIENT_MODEL = "mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"
@@ -231,7 +232,7 @@ def ground(image: Image.Image, phrase: str) -> Grounded:
     kind, term = found
     rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
     if kind == "salient":
-        mask = new_session(SALIENT_MODEL).matte(image)
+        mask = session(SALIENT_MODEL, Matting).matte(image)
         if (mask >= 0.5).mean() < 0.002:
             raise Unprocessable(f"found no main object in the image for {phrase!r}")
         return Grounded(mask, kind, term, {"grounding": "isnet salient object"})
@@ -244,7 +245,7 @@ def ground(image: Image.Image, phrase: str) -> Grounded:
 
 
 def _ground_coco(image: Image.Image, rgb: np.ndarray, label: str, term: str, phrase: str) -> Grounded:
-    detections = new_session(SSD_MODEL).detect(image, min_score=0.3)
+    detections = session(SSD_MODEL, Detector).detect(image, min_score=0.3)
     boxes = [d for d in detections if d.label == label][:4]
     if not boxes:
         seen = sorted({d.label for d in detections})
@@ -273,7 +274,7 @@ def _refine_box(image: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, i
     mx, my = int(0.08 * (x1 - x0)) + 4, int(0.08 * (y1 - y0)) + 4
     cx0, cy0, cx1, cy1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
     crop = rgb[cy0:cy1, cx0:cx1]
-    matte = new_session(SALIENT_MODEL).matte(Image.fromarray(crop))
+    matte = session(SALIENT_MODEL, Matting).matte(Image.fromarray(crop))
     inbox = np.zeros(crop.shape[:2], bool)
     inbox[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0] = True
     labels = np.full(crop.shape[:2], cv2.GC_BGD, np.uint8)
@@ -315,7 +316,7 @@ def _grabcut(rgb: np.ndarray, labels: np.ndarray, iters: int = 3, max_side: int 
 
 
 def _ground_people(image: Image.Image, rgb: np.ndarray, kind: str, term: str, phrase: str) -> Grounded:
-    people = new_session(PEOPLE_MODEL)
+    people = session(PEOPLE_MODEL, PeopleParser)
     person = people.person_mask(image)
     parts = body_parts(image, rgb, person, people) if (person >= 0.5).mean() >= 0.002 else None
     # The segmenter alone also fires on animals and statues: a person needs a body pose or a face too.

@@ -1,19 +1,5 @@
-"""Diffusers recipes, one module per tool; importing this package registers them all."""
+"""The diffusers engine's recipes: one module per tool, each a ``@recipe`` declaration.
 
-from pixelsmith.engines.diffusers import catalog  # noqa: F401  (the models the recipes name)
-from pixelsmith.engines.diffusers.recipes import (  # noqa: F401
-    conservative_upscale,
-    creative_upscale,
-    erase,
-    fast_upscale,
-    generate,
-    inpaint,
-    outpaint,
-    remove_background,
-    search_and_recolor,
-    search_and_replace,
-    sketch,
-    structure,
-    style_guide,
-    style_transfer,
-)
+``_common.py`` holds the steps they share. The engine imports every module here when the tool list is
+read (``pixelsmith.engines.Engine.recipes``), so modules import torch, diffusers and OpenCV lazily.
+"""

@@ -15,6 +15,7 @@ from PIL import Image
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers._lazy import torch
+from pixelsmith.engines.recipe import Context
 from pixelsmith.errors import Missing, ToolUnavailable
 from pixelsmith.imaging.composite import composite
 from pixelsmith.models import is_installed
@@ -170,7 +171,7 @@ def crop_box(mask: np.ndarray, min_side: int, margin: float = 0.25) -> tuple[int
 
 
 def inpaint(
-    ctx: Any,
+    ctx: Context,
     image: Image.Image,
     mask: np.ndarray,
     prompt: str,
@@ -258,7 +259,7 @@ def _ramp(w: int, h: int, overlap: int, sides: tuple[bool, bool, bool, bool]) ->
 
 
 def refine_tiles(
-    ctx: Any,
+    ctx: Context,
     image: Image.Image,
     prompt: str,
     negative: str,

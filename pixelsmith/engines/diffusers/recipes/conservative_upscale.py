@@ -7,30 +7,23 @@ with the blur ControlNet then re-diffuses each tile at low strength
 
 from __future__ import annotations
 
-import math
-
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
-from pixelsmith.tools.conservative_upscale import TOOL, ConservativeUpscaleRequest
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.sessions import Upscaler
+from pixelsmith.tools.conservative_upscale import TOOL, ConservativeUpscaleRequest, output_size
 
 CONTROLNET = "sd3.5-large-controlnet-blur"
 ESRGAN = "realesrgan-x4plus"
-TARGET_PIXELS = 4_194_304  # 4 megapixels
 
 
-def output_size(width: int, height: int, target: int | None = None) -> tuple[int, int]:
-    k = math.sqrt((target or TARGET_PIXELS) / (width * height))
-    return max(1, int(width * k)), max(1, int(height * k))
-
-
-@TOOL.recipe("diffusers", models=[K.BASE, CONTROLNET, ESRGAN], priority=K.PRIORITY)
-def conservative_upscale(req: ConservativeUpscaleRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, CONTROLNET, ESRGAN], priority=K.PRIORITY)
+def conservative_upscale(req: ConservativeUpscaleRequest, ctx: Context) -> ToolResult:
     size = output_size(*req.image.size)
     image = req.image.convert("RGB")
     if size[0] > image.width:  # enlarge with Real-ESRGAN first (x4, then to size)
-        image = ctx.session(ESRGAN).upscale(image)
+        image = ctx.session(ESRGAN, Upscaler).upscale(image)
     image = image.resize(size, Image.Resampling.LANCZOS)
     strength = req.creativity / 2
     out = K.refine_tiles(

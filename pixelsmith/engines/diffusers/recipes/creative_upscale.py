@@ -10,7 +10,7 @@ from __future__ import annotations
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.creative_upscale import TOOL, CreativeUpscaleRequest
 
 CONTROLNET = "sd3.5-large-controlnet-blur"
@@ -23,8 +23,8 @@ def output_size(width: int, height: int, long_side: int | None = None) -> tuple[
     return max(1, round(width * k)), max(1, round(height * k))
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, CONTROLNET], priority=K.PRIORITY)
-def creative_upscale(req: CreativeUpscaleRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, CONTROLNET], priority=K.PRIORITY)
+def creative_upscale(req: CreativeUpscaleRequest, ctx: Context) -> ToolResult:
     size = output_size(*req.image.size)
     big = req.image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)

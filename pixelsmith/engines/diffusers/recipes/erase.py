@@ -7,13 +7,13 @@ and an empty prompt with an object-shaped negative prompt steers it towards
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.imaging.masks import grow_mask, mask_for
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.lazy import cv2
 from pixelsmith.tools.erase import TOOL, EraseRequest
 
 PROMPT = "clean empty background, seamless continuation of the surroundings"
@@ -27,8 +27,8 @@ def prefill(image: Image.Image, mask: np.ndarray) -> Image.Image:
     return Image.fromarray(cv2.inpaint(rgb, hole, radius, cv2.INPAINT_TELEA))
 
 
-@TOOL.recipe("diffusers", models=[K.BASE], priority=K.PRIORITY)
-def erase(req: EraseRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE], priority=K.PRIORITY)
+def erase(req: EraseRequest, ctx: Context) -> ToolResult:
     mask = grow_mask(mask_for(req.image, req.mask), req.grow_mask)
     filled = prefill(req.image, mask)
     out = K.inpaint(ctx, filled, mask, PROMPT, NEGATIVE, strength=0.85)

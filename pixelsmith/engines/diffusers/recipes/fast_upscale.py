@@ -13,7 +13,7 @@ from PIL import Image
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers._lazy import torch
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.fast_upscale import TOOL, FastUpscaleRequest, output_size
 
 MODEL = "swin2sr-x4"
@@ -46,8 +46,8 @@ def upscale4(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(acc / np.maximum(weight, 1e-8) + 0.5, 0, 255).astype(np.uint8))
 
 
-@TOOL.recipe("diffusers", models=[MODEL], priority=5)
-def fast_upscale(req: FastUpscaleRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[MODEL], priority=5)
+def fast_upscale(req: FastUpscaleRequest, ctx: Context) -> ToolResult:
     up = upscale4(req.image)
     target = output_size(*req.image.size)
     if up.size != target:

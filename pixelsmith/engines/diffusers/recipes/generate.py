@@ -11,14 +11,14 @@ from PIL import Image
 
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers.batching import BATCHER, Item, stack, withdraw
-from pixelsmith.engines.diffusers.catalog import ROLE_MODELS
 from pixelsmith.engines.diffusers.recipes._common import BASE, PRIORITY, cfg_for, pick_base, run, styled
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.models.hub import ROLE_MODELS
 from pixelsmith.tools.generate import TOOL, GenerateRequest
 
 
-@TOOL.recipe("diffusers", models=[BASE], priority=PRIORITY)
-def generate(req: GenerateRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[BASE], priority=PRIORITY)
+def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
     base = pick_base(TOOL.name, ROLE_MODELS[req.model])
     prompt, negative = styled(req.prompt, req.negative_prompt, req.style_preset)
     cfg = cfg_for(base, req.cfg_scale if req.cfg_scale is not None else (1.0 if "turbo" in base else None))

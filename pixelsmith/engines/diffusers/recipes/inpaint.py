@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pixelsmith.engines.diffusers.recipes import _common as K
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.imaging.masks import grow_mask, mask_for
-from pixelsmith.tools.base import ToolResult
 from pixelsmith.tools.inpaint import TOOL, InpaintRequest
 
 
-@TOOL.recipe("diffusers", models=[K.BASE], priority=K.PRIORITY)
-def inpaint(req: InpaintRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE], priority=K.PRIORITY)
+def inpaint(req: InpaintRequest, ctx: Context) -> ToolResult:
     mask = grow_mask(mask_for(req.image, req.mask), req.grow_mask)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = K.inpaint(ctx, req.image, mask, prompt, negative, strength=1.0)

@@ -6,12 +6,12 @@ freely (1.0). The original pixels are kept bit for bit beyond the seam band.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.lazy import cv2
 from pixelsmith.tools.outpaint import TOOL, OutpaintRequest
 
 
@@ -35,8 +35,8 @@ def canvas(req: OutpaintRequest) -> tuple[Image.Image, np.ndarray]:
     return Image.fromarray(padded), mask
 
 
-@TOOL.recipe("diffusers", models=[K.BASE], priority=K.PRIORITY)
-def outpaint(req: OutpaintRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE], priority=K.PRIORITY)
+def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
     image, mask = canvas(req)
     prompt, negative = K.styled(req.prompt, None, req.style_preset)
     strength = 0.6 + 0.4 * req.creativity

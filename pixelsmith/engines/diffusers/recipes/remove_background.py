@@ -11,14 +11,14 @@ import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import grounding
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.remove_background import TOOL, RemoveBackgroundRequest
 
 PHRASE = "the main subject"
 
 
-@TOOL.recipe("diffusers", models=[grounding.DETECTOR, grounding.SEGMENTER], priority=5)
-def remove_background(req: RemoveBackgroundRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[grounding.DETECTOR, grounding.SEGMENTER], priority=5)
+def remove_background(req: RemoveBackgroundRequest, ctx: Context) -> ToolResult:
     found = grounding.find(req.image, PHRASE, threshold=0.05)
     alpha = Image.fromarray(np.clip(found.mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     out = req.image.convert("RGB")

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 
-import cv2
 import numpy as np
 from PIL import Image, ImageColor
 
 from pixelsmith.engines.diffusers import grounding
 from pixelsmith.engines.diffusers.recipes import _common as K
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.imaging.composite import composite
 from pixelsmith.imaging.masks import grow_mask
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.lazy import cv2
 from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
 
 
@@ -50,8 +50,8 @@ def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) ->
     return composite(image.convert("RGB"), Image.fromarray(new), mask)
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
-def search_and_recolor(req: SearchAndRecolorRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
+def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult:
     found = grounding.find(req.image, req.select_prompt)
     mask = grow_mask(found.mask, req.grow_mask)
     colour = target_colour(req.prompt)

@@ -7,7 +7,7 @@ from PIL import Image
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers import preprocess
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.sketch import TOOL, SketchRequest
 
 CONTROLNET = "sd3.5-large-controlnet-canny"
@@ -35,8 +35,8 @@ def controlled(
     return out.resize(image.size, Image.Resampling.LANCZOS)
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, CONTROLNET], priority=K.PRIORITY)
-def sketch(req: SketchRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, CONTROLNET], priority=K.PRIORITY)
+def sketch(req: SketchRequest, ctx: Context) -> ToolResult:
     control = preprocess.sketch_lines(req.image)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = controlled(ctx, req.image, control, prompt, negative, req.control_strength, CONTROLNET)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pixelsmith.engines.diffusers import preprocess
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.engines.diffusers.recipes.sketch import controlled
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.structure import TOOL, StructureRequest
 
 CONTROLNET = "sd3.5-large-controlnet-depth"
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, CONTROLNET, preprocess.DEPTH_MODEL], priority=K.PRIORITY)
-def structure(req: StructureRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, CONTROLNET, preprocess.DEPTH_MODEL], priority=K.PRIORITY)
+def structure(req: StructureRequest, ctx: Context) -> ToolResult:
     control = preprocess.depth(req.image)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = controlled(ctx, req.image, control, prompt, negative, req.control_strength, CONTROLNET)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.style_guide import TOOL, StyleGuideRequest
 
 ADAPTER, ENCODER = "sd3.5-large-ip-adapter", "siglip-so400m"
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, ADAPTER, ENCODER], priority=K.PRIORITY)
-def style_guide(req: StyleGuideRequest, ctx) -> ToolResult:
+@recipe(TOOL, engine="diffusers", models=[K.BASE, ADAPTER, ENCODER], priority=K.PRIORITY)
+def style_guide(req: StyleGuideRequest, ctx: Context) -> ToolResult:
     pipe = P.build("txt2img", K.BASE)
     w, h = P.size_for_aspect(pipe, req.aspect_ratio)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)

@@ -12,12 +12,14 @@ from pixelsmith.engines.diffusers import preprocess
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.engines.diffusers.recipes.structure import CONTROLNET
 from pixelsmith.engines.diffusers.recipes.style_guide import ADAPTER, ENCODER
-from pixelsmith.tools.base import ToolResult
+from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.style_transfer import TOOL, StyleTransferRequest
 
 
-@TOOL.recipe("diffusers", models=[K.BASE, ADAPTER, ENCODER, CONTROLNET, preprocess.DEPTH_MODEL], priority=K.PRIORITY)
-def style_transfer(req: StyleTransferRequest, ctx) -> ToolResult:
+@recipe(
+    TOOL, engine="diffusers", models=[K.BASE, ADAPTER, ENCODER, CONTROLNET, preprocess.DEPTH_MODEL], priority=K.PRIORITY
+)
+def style_transfer(req: StyleTransferRequest, ctx: Context) -> ToolResult:
     pipe = P.build("control", K.BASE, CONTROLNET)
     size = P.working_size(pipe, *req.init_image.size)
     init = req.init_image.convert("RGB")

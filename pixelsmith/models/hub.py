@@ -3,7 +3,7 @@
 One entry per model in the shared catalogue (``pixelsmith.models``); ``LAYOUT``
 says what a folder holding it must contain, so an import (``--from PATH``) is
 checked before it is marked installed. Which tool uses which model is declared
-by the recipes (``@TOOL.recipe(models=[...])``), not here.
+by the recipes (``@recipe(TOOL, models=[...])``), not here.
 """
 
 from __future__ import annotations
