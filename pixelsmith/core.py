@@ -125,6 +125,11 @@ def choose(tool: Tool, engine: str | None) -> Recipe[Any]:
     return recipe
 
 
+def load_model(engine: str, model: str) -> None:
+    """Load ``model`` on ``engine`` now (a server's preload), so the first request does not pay for it."""
+    ENGINES[engine].session(model)
+
+
 def resolve_seed(seed: int | None) -> int:
     """0 or absent means random, as both APIs define it."""
     return seed if seed else random.randint(1, MAX_SEED - 1)

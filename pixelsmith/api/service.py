@@ -90,7 +90,7 @@ class Service:
             if (recipe.engine, model) in self._loaded:
                 continue
             started = time.perf_counter()
-            core.Context(engine=recipe.engine, seed=0).session(model)
+            core.load_model(recipe.engine, model)
             self.metrics.model_load.labels(model).set(time.perf_counter() - started)
             self._loaded.add((recipe.engine, model))
 

@@ -119,11 +119,10 @@ def _run_one(tool: str, fields: dict[str, Any], engine: str) -> dict[str, Any]:
 def _preload(engine: str) -> None:
     """Load the models of every tool this engine can serve here (as the server's --preload does)."""
     from pixelsmith import core
-    from pixelsmith.engines import ENGINES
 
     for recipe in core.servable_recipes(engine):
         for model in recipe.models:
-            ENGINES[engine].session(model)
+            core.load_model(engine, model)
 
 
 # -- deployments -----------------------------------------------------------------------------------
