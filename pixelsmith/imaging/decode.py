@@ -93,6 +93,7 @@ def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
         alpha = img.getchannel("A") if img.mode == "RGBA" else None
         base = img.convert("RGB") if img.mode == "RGBA" else img
         out = ImageCms.profileToProfile(base, src, _SRGB, outputMode="RGB")
+        assert out is not None  # profileToProfile returns None only with inPlace=True
         if alpha is not None:
             out.putalpha(alpha)
         return out

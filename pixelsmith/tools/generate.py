@@ -46,7 +46,7 @@ class GenerateRequest(ToolRequest):
     style_preset: StylePreset | None = Field(None, description="Guides the image towards a style")
 
     @model_validator(mode="after")
-    def _mode(self):
+    def _mode(self) -> GenerateRequest:
         if self.mode == "image-to-image" and self.image is None:
             raise ValueError("image-to-image needs an image")
         return self

@@ -33,7 +33,7 @@ class OutpaintRequest(ToolRequest):
     style_preset: StylePreset | None = Field(None, description="Guides the image towards a style")
 
     @model_validator(mode="after")
-    def _one_direction(self):
+    def _one_direction(self) -> OutpaintRequest:
         if not (self.left or self.right or self.up or self.down):
             raise ValueError("at least one of left, right, up, down must be non-zero")
         return self

@@ -57,7 +57,7 @@ BASIC = {
     "crimson",
 }
 # modifier -> (lightness delta or target, chroma factor); applied in LCh
-MODIFIERS = {
+MODIFIERS: dict[str, tuple[float | str, float]] = {
     "light": (+18, 0.85),
     "pale": (+25, 0.55),
     "pastel": ("pastel", 0.5),
@@ -114,10 +114,10 @@ def colour_names() -> dict[str, str]:
 
     table: dict[str, str] = {}
     for name, hexcode in mcolors.CSS4_COLORS.items():
-        table[_key(name)] = hexcode
+        table[_key(name)] = str(hexcode)
     for name, hexcode in mcolors.XKCD_COLORS.items():
-        table[_key(name.removeprefix("xkcd:"))] = hexcode
-    table["grey"] = table["gray"] = mcolors.XKCD_COLORS["xkcd:grey"]
+        table[_key(name.removeprefix("xkcd:"))] = str(hexcode)
+    table["grey"] = table["gray"] = str(mcolors.XKCD_COLORS["xkcd:grey"])
     table.update(EXTRA_NAMES)
     return table
 
@@ -175,10 +175,12 @@ def _modify(rgb: tuple[int, int, int], mods: list[str]) -> tuple[int, int, int]:
         elif dl == "neon":
             L = float(np.clip(L, 55, 80))
         else:
+            assert isinstance(dl, float | int)
             L = float(np.clip(L + dl, 4, 97))
         C *= k
     lab = lch_to_lab(np.array([L, C, h], dtype=np.float32))
-    return tuple(int(v) for v in lab_to_rgb_u8(fit_gamut(lab[None, None]))[0, 0])
+    r, g, b = (int(v) for v in lab_to_rgb_u8(fit_gamut(lab[None, None]))[0, 0])
+    return r, g, b
 
 
 # --- colour space helpers (float CIELAB: L 0..100, a/b about -128..127) ---

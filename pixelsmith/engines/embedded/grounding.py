@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -25,6 +25,10 @@ from pixelsmith.engines.embedded import session
 from pixelsmith.engines.embedded.colors import rgb_to_lab
 from pixelsmith.engines.sessions import Detector, Matting, PeopleParser
 from pixelsmith.errors import Unprocessable
+from pixelsmith.lazy import cv2
+
+if TYPE_CHECKING:
+    from pixelsmith.engines.embedded.mediapipe_people import Pose
 
 PEOPLE_MODEL, SSD_MODEL, SALIENT_MODEL = "mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"
 
@@ -371,12 +375,12 @@ class BodyParts:
     skin: np.ndarray  # bool
     hair: np.ndarray  # bool
     head_zone: np.ndarray  # bool
-    pose: object | None
+    pose: Pose | None
     faces: list
     extent: float  # body scale in pixels (shoulder width, or face size)
 
     def mask_for(self, kind: str, rgb: np.ndarray) -> np.ndarray:
-        shape = self.person.shape
+        shape: tuple[int, int] = (self.person.shape[0], self.person.shape[1])
         if kind == "face":
             return _soften(rgb, self.face)
         if kind == "hair":
@@ -431,6 +435,7 @@ class BodyParts:
         return self._cut(rgb, candidate, gate, not_body)
 
     def _torso(self, shape: tuple[int, int]) -> np.ndarray:
+        assert self.pose is not None  # only called for garments, after the pose check
         pts = self.pose.points
         return _polygon(shape, np.array([pts[11], pts[12], pts[24], pts[23]]))
 
@@ -439,13 +444,13 @@ class BodyParts:
             return np.ones(self.person.shape, bool)
         pts = self.pose.points
         r = 0.35 * self.extent
-        return _tube(self.person.shape, [pts[15], pts[17], pts[19], pts[21], pts[15]], r) | _tube(
-            self.person.shape, [pts[16], pts[18], pts[20], pts[22], pts[16]], r
-        )
+        return _tube(
+            (self.person.shape[0], self.person.shape[1]), [pts[15], pts[17], pts[19], pts[21], pts[15]], r
+        ) | _tube((self.person.shape[0], self.person.shape[1]), [pts[16], pts[18], pts[20], pts[22], pts[16]], r)
 
     def _cut(self, rgb: np.ndarray, candidate: np.ndarray, gate: np.ndarray, not_body: np.ndarray) -> np.ndarray:
         """GrabCut seeded by the garment's colour: gate pixels are likely garment, the rest of the body likely not."""
-        shape = candidate.shape
+        shape: tuple[int, int] = (candidate.shape[0], candidate.shape[1])
         k = max(3, int(0.01 * max(shape)))
         near = cv2.dilate(self.person.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
         labels = np.full(shape, cv2.GC_BGD, np.uint8)
@@ -530,7 +535,7 @@ def _colour_gate(rgb: np.ndarray, core: np.ndarray) -> np.ndarray:
 
 
 def body_parts(image: Image.Image, rgb: np.ndarray, person_soft: np.ndarray, people) -> BodyParts:
-    shape = rgb.shape[:2]
+    shape: tuple[int, int] = (rgb.shape[0], rgb.shape[1])
     pose = people.pose(image)
     person = person_soft >= 0.5
     if pose is not None and pose.mask is not None:

@@ -14,6 +14,7 @@ drive optimisation-based style transfer.
 from __future__ import annotations
 
 import threading
+from typing import cast
 
 import h5py
 import numpy as np
@@ -52,7 +53,7 @@ class HedNet(nn.Module):
 
         Stops early after ``stop`` so feature extraction never pays for deeper blocks.
         """
-        for b, convs in enumerate(self.blocks, 1):
+        for b, convs in enumerate(cast(list[nn.ModuleList], self.blocks), 1):
             if b > 1:
                 x = F.max_pool2d(x, 2, 2, ceil_mode=True)
             for c, conv in enumerate(convs, 1):
@@ -84,13 +85,14 @@ def load_keras_h5(net: HedNet, path) -> None:
         kernel = np.asarray(group["vars/0"], dtype=np.float32)
         bias = np.asarray(group["vars/1"], dtype=np.float32)
         conv.weight.data.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
+        assert conv.bias is not None
         conv.bias.data.copy_(torch.from_numpy(bias))
 
     with h5py.File(path, "r") as h5:
-        for b, convs in enumerate(net.blocks, 1):
-            for i, conv in enumerate(convs):
+        for b, convs in enumerate(cast(list[nn.ModuleList], net.blocks), 1):
+            for i, conv in enumerate(cast(list[nn.Conv2d], convs)):
                 put(conv, h5[f"block{b}/layers/conv2d" + (f"_{i}" if i else "")])
-        for i, side in enumerate(net.sides, 1):
+        for i, side in enumerate(cast(list[nn.Conv2d], net.sides), 1):
             put(side, h5[f"dsn{i}"])
         put(net.fuse, h5["fuse"])
 

@@ -71,7 +71,7 @@ SKIN_SAMPLES = (50, 280, 101, 330, 151, 108, 337, 117, 346, 205, 425)
 class Pose:
     points: np.ndarray  # 33 x 2, image pixels (may lie outside the image)
     visibility: np.ndarray  # 33, 0..1
-    mask: np.ndarray  # HxW float32 0..1, the pose model's person mask
+    mask: np.ndarray | None  # HxW float32 0..1, the pose model's person mask (None when the model gave none)
 
 
 @dataclass
