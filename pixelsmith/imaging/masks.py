@@ -6,11 +6,11 @@ change at all (mask > 0); compositing guarantees everything else is untouched.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pixelsmith.errors import InvalidRequest
+from pixelsmith.lazy import cv2  # the tool list imports this module: OpenCV only when a mask is grown
 
 
 def mask_for(image: Image.Image, mask: Image.Image | None, *, field: str = "mask") -> np.ndarray:
