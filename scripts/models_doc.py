@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from pixelsmith.models import CATALOG
 from pixelsmith.engines import ENGINES
+from pixelsmith.models import CATALOG
 
 HEAD = """# Models
 

