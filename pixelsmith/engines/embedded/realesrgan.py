@@ -134,3 +134,27 @@ class FastUpscaler(RealEsrganSession):
 class PhotoUpscaler(RealEsrganSession):
     model = "realesrgan-x4plus"
     tile = 192  # RRDB: about 1.5 GB per net at this size, one net per worker
+
+
+@session_class("span-x4-ch52")
+class SpanUpscaler(RealEsrganSession):
+    """SPAN x4 (official ch52 weights): natural skin, a little soft; same ncnn blobs (data -> output)."""
+
+    model = "span-x4-ch52"
+    tile = 256
+
+
+@session_class("realesr-general-x4v3")
+class GeneralUpscaler(RealEsrganSession):
+    """Real-ESRGAN realesr-general-x4v3: the compact photo model, sharp on stone, foliage and text."""
+
+    model = "realesr-general-x4v3"
+    tile = 384
+
+
+@session_class("clearreality-x4")
+class ClearRealityUpscaler(RealEsrganSession):
+    """ClearReality v1 (SPAN architecture): opt-in only, its weights are CC-BY-NC-SA-4.0 (non-commercial)."""
+
+    model = "clearreality-x4"
+    tile = 256
