@@ -53,6 +53,7 @@ LOCAL_REACH = 8.0  # copy distance, in hole thicknesses, that costs one median p
 TEXTURE_WEIGHT = 12.0  # weight of the two local gradient-energy channels in the patch distance
 FINAL_WINDOW, FINAL_SHARPNESS = 7, 4.0  # the last vote at full resolution
 DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not voted
+FINE_COPY = True  # a large full-resolution level copies the carried matches without searching
 LOCAL_MARGIN = 5.0  # context kept around a hole, in hole thicknesses (at creativity <= 0.3)
 Progress = Callable[[int, int], None]
 
@@ -188,7 +189,13 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
             lv.img[lv.hole] = up[lv.hole]
         iters = 1 if big else (2 if depth == 0 else min(2 + depth, 6))
         solver = _Solver(lv, nnf, rng, creativity, cheap=big)
-        if depth < total - 1:
+        if big and depth == 0 and FINE_COPY:
+            # A large full-resolution level only copies the detail the level below decided: the carried
+            # matches, voted 3x3 with equal weights (no patch features at this size: they were most of
+            # the time and the peak memory of a large outpaint).
+            solver.vote(window=3)
+            iters = 0
+        elif depth < total - 1:
             # Rebuild the level from the carried matches first: searching on the upsampled
             # (blurry) estimate would pull matches towards smooth regions.
             solver.rescore()
