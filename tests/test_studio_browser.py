@@ -198,6 +198,26 @@ def exported_mask(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("L"))
 
 
+def stage_geometry(page) -> dict:
+    """Where the stage and the image on it are: what must not move when a result arrives."""
+    return {
+        "stage": page.locator("#stage").bounding_box(),
+        "canvas": page.locator("#stage-canvas").bounding_box(),
+        "view": page.evaluate("() => ({ ...window.studio.stage.view })"),
+    }
+
+
+def stage_pixels(page) -> tuple[np.ndarray, dict]:
+    """A screenshot of the stage as RGB, and its box (page coordinates of pixel 0, 0)."""
+    box = page.locator("#stage").bounding_box()
+    png = page.screenshot(clip=box)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int), box
+
+
+def pixel_at(pixels: np.ndarray, box: dict, point: tuple[float, float]) -> tuple[int, ...]:
+    return tuple(pixels[round(point[1] - box["y"]), round(point[0] - box["x"])])
+
+
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
     .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')
                    && !(e.tagName === 'BUTTON' && e.textContent.trim()))
@@ -268,12 +288,16 @@ def test_erase_with_a_painted_mask_changes_only_under_the_mask(page, server, too
     page.click("#mask-redo")
     assert (exported_mask(page) > 0).sum() == painted.sum()
 
+    geometry = stage_geometry(page)
     run_and_wait(page)
     if not tools["erase"]["ready"]:
         assert page.locator("#run-error").is_visible()
         assert "erase" in page.inner_text("#run-error")
         return
     assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    # the before/after control arrived over the stage's bottom edge: the image did not move under the brush
+    assert page.locator("#compare-group").is_visible()
+    assert stage_geometry(page) == geometry
     shot(page, "erase")
     path = download(page, tmp_path)
     assert path.suffix == ".png"
@@ -358,6 +382,60 @@ def test_zoom_with_keys_and_pinch_leaves_the_mask_alone(page, server, inputs):
     after = page.evaluate("([x, y]) => window.studio.stage.toImage(x, y)", [mid[0] - box["x"], mid[1] - box["y"]])
     assert abs(after["x"] - anchor["x"]) < 2 and abs(after["y"] - anchor["y"]) < 2, "the pinched point stays put"
     assert exported_mask(page).max() == 0, "the first finger's touch did not leave a stroke"
+
+
+CHECKER = {(0x3A, 0x3F, 0x4B), (0x2C, 0x30, 0x39)}  # stage.js checker()
+
+
+def test_before_and_after_share_a_backdrop_and_the_result_moves_nothing(page, server, inputs, tmp_path):
+    # an input whose top third is transparent; fast upscale keeps the alpha
+    rgba = np.asarray(Image.open(inputs["tiny-a"]).convert("RGBA")).copy()
+    rgba[: rgba.shape[0] // 3, :, 3] = 0
+    path = tmp_path / "half-clear.png"
+    Image.fromarray(rgba).save(path)
+    h, w = rgba.shape[:2]
+    open_tool(page, server, "fast-upscale")
+    upload(page, "image", path)
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    assert page.locator("#viewbar").is_visible() and not page.locator("#compare-group").is_visible()
+    geometry = stage_geometry(page)
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    assert page.locator("#compare-group").is_visible()
+    assert stage_geometry(page) == geometry, "the result moved the stage or the image"
+    # the view bar sits over the stage's bottom edge, below the fitted image
+    bar = page.locator("#viewbar").bounding_box()
+    stage = geometry["stage"]
+    assert stage["y"] < bar["y"] and bar["y"] + bar["height"] <= stage["y"] + stage["height"]
+    assert bar["y"] >= canvas_point(page, 0, h)[1], "the view bar covers the image at fit"
+    # transparent pixels, left of the split (the input) and right of it (the result)
+    before, after = canvas_point(page, w * 0.2, h / 6), canvas_point(page, w * 0.8, h / 6)
+    pixels, box = stage_pixels(page)
+    checker_before = {tuple(pixels[y, x]) for x, y in _around(before, box)}
+    checker_after = {tuple(pixels[y, x]) for x, y in _around(after, box)}
+    assert checker_before == checker_after == CHECKER, (checker_before, checker_after)
+    for kind, want in (("white", (255, 255, 255)), ("black", (0, 0, 0))):
+        page.check(f'input[name="backdrop"][value="{kind}"]', force=True)
+        pixels, box = stage_pixels(page)
+        assert pixel_at(pixels, box, before) == pixel_at(pixels, box, after) == want, kind
+    # picking a colour selects the colour backdrop
+    page.evaluate(
+        "() => { const c = document.querySelector('#backdrop-color'); c.value = '#00ff00';"
+        " c.dispatchEvent(new Event('input')); }"
+    )
+    assert page.is_checked('input[name="backdrop"][value="color"]')
+    pixels, box = stage_pixels(page)
+    assert pixel_at(pixels, box, before) == pixel_at(pixels, box, after) == (0, 255, 0)
+    # opaque pixels are the image's own, whatever the backdrop
+    opaque = pixel_at(pixels, box, canvas_point(page, w * 0.2, h * 0.8))
+    assert opaque != (0, 255, 0)
+    shot(page, "backdrop")
+
+
+def _around(point: tuple[float, float], box: dict, reach: int = 12):
+    """Page pixels in a square about a point, as stage-screenshot indices (x, y)."""
+    cx, cy = round(point[0] - box["x"]), round(point[1] - box["y"])
+    return [(x, y) for x in range(cx - reach, cx + reach) for y in range(cy - reach, cy + reach)]
 
 
 def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):

@@ -83,6 +83,16 @@ $("mask-show").addEventListener("change", (e) => { stage.showMask = e.target.che
 $("brush-size").addEventListener("input", (e) => { stage.brush.size = Number(e.target.value); stage.draw(); });
 $("brush-hardness").addEventListener("input", (e) => { stage.brush.hardness = Number(e.target.value) / 100; });
 $("compare").addEventListener("input", (e) => { stage.split = Number(e.target.value) / 100; stage.draw(); });
+// the backdrop under transparent pixels, the same on both sides of the split: checker, white, black or a colour
+function applyBackdrop() {
+  const kind = document.querySelector('input[name="backdrop"]:checked').value;
+  stage.setBackdrop(kind === "color" ? $("backdrop-color").value : kind);
+}
+for (const radio of document.querySelectorAll('input[name="backdrop"]')) radio.addEventListener("change", applyBackdrop);
+$("backdrop-color").addEventListener("input", () => {
+  document.querySelector('input[name="backdrop"][value="color"]').checked = true;
+  applyBackdrop();
+});
 for (const radio of document.querySelectorAll('input[name="pointer"]')) {
   radio.addEventListener("change", () => { stage.tool = radio.value; updateHint(); });
 }

@@ -6,6 +6,10 @@
 
 const MAX_UNDO = 20;
 const HANDLE = 9; // half-size of an outpaint handle, in CSS px
+// fit() keeps this much free under the image for the view bar (backdrop, before/after), with or
+// without a result, so a result arriving never moves the image under the brush
+export const VIEWBAR_RESERVE = 48;
+const BACKDROPS = { white: "#ffffff", black: "#000000" };
 
 export class Stage {
   constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {} } = {}) {
@@ -29,6 +33,8 @@ export class Stage {
     this.margins = { left: 0, right: 0, up: 0, down: 0 };
     this.marginMax = 2000;
     this.split = 0.5;
+    this.backdrop = "checker"; // or "white", "black", or a CSS colour: under both sides of the split
+    this.viewbar = root.querySelector(".viewbar");
     this.undoStack = [];
     this.redoStack = [];
     this.maskVersion = 0; // bumped on every mask change; the pink overlay is re-tinted only then
@@ -102,14 +108,18 @@ export class Stage {
     const r = this.contentRect();
     if (!r) { this.draw(); return; }
     const pad = 24;
-    const scale = Math.min((this.cssW - 2 * pad) / r.w, (this.cssH - 2 * pad) / r.h);
+    const below = this.viewbar ? VIEWBAR_RESERVE : 0;
+    const scale = Math.min((this.cssW - 2 * pad) / r.w, (this.cssH - 2 * pad - below) / r.h);
     this.view.scale = Math.max(0.01, scale);
     this.view.x = (this.cssW - r.w * this.view.scale) / 2 - r.x * this.view.scale;
-    this.view.y = (this.cssH - r.h * this.view.scale) / 2 - r.y * this.view.scale;
+    this.view.y = (this.cssH - below - r.h * this.view.scale) / 2 - r.y * this.view.scale;
     this.fitted = true;
     this.draw();
     this.onView(this.view.scale);
   }
+
+  // 100 %: one image pixel to one CSS pixel, about the given point (the stage's centre by default)
+  actualSize(cx = this.cssW / 2, cy = this.cssH / 2) { this.zoom(1 / this.view.scale, cx, cy); }
 
   zoom(factor, cx = this.cssW / 2, cy = this.cssH / 2) {
     const s = Math.min(32, Math.max(0.02, this.view.scale * factor));
@@ -127,7 +137,19 @@ export class Stage {
   toScreen(ix, iy) { return { x: ix * this.view.scale + this.view.x, y: iy * this.view.scale + this.view.y }; }
 
   // ---- drawing -------------------------------------------------------------
+  setBackdrop(value) { this.backdrop = value; this.draw(); }
+
+  // called where the context draws in image coordinates: the checker's squares stay 8 CSS px at any zoom
+  backdropFill(ctx) {
+    if (this.backdrop !== "checker") return BACKDROPS[this.backdrop] || this.backdrop;
+    const pattern = checker(ctx);
+    const { scale, x, y } = this.view;
+    pattern.setTransform(new DOMMatrix([1 / scale, 0, 0, 1 / scale, -x / scale, -y / scale]));
+    return pattern;
+  }
+
   draw() {
+    if (this.viewbar) this.viewbar.hidden = !(this.base || this.result);
     const { ctx } = this;
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -140,10 +162,10 @@ export class Stage {
     ctx.imageSmoothingEnabled = v.scale < 2;
     if (this.base) {
       const r = this.contentRect();
-      if (this.marginsEnabled) {
-        ctx.fillStyle = checker(ctx);
-        ctx.fillRect(r.x, r.y, r.w, r.h);
-      }
+      // the same backdrop under the input (and the outpaint margins) as under the result
+      ctx.fillStyle = this.backdropFill(ctx);
+      if (this.marginsEnabled) ctx.fillRect(r.x, r.y, r.w, r.h);
+      else if (!this.result || place) ctx.fillRect(0, 0, this.base.width, this.base.height);
       if (!this.result || place) ctx.drawImage(this.base, 0, 0);
       // the mask sits on the "before" side; the "after" side shows the result clean
       if (this.maskEnabled && this.showMask && (!this.result || place)) ctx.drawImage(tinted(this.mask, this.maskVersion), 0, 0);
@@ -155,12 +177,15 @@ export class Stage {
         ctx.clip();
         ctx.translate(v.x, v.y);
         ctx.scale(v.scale, v.scale);
-        ctx.fillStyle = checker(ctx);
+        ctx.fillStyle = this.backdropFill(ctx);
         ctx.fillRect(place.x, place.y, place.w, place.h);
         ctx.drawImage(this.result, place.x, place.y, place.w, place.h);
         ctx.restore();
       } else if (this.result) {
-        ctx.drawImage(this.result, 0, 0, this.base.width, this.base.width * this.result.height / this.result.width);
+        const h = this.base.width * this.result.height / this.result.width;
+        ctx.fillStyle = this.backdropFill(ctx);
+        ctx.fillRect(0, 0, this.base.width, h);
+        ctx.drawImage(this.result, 0, 0, this.base.width, h);
       }
       if (this.marginsEnabled) {
         ctx.setLineDash([6 / v.scale, 4 / v.scale]);
@@ -170,7 +195,7 @@ export class Stage {
         ctx.setLineDash([]);
       }
     } else if (this.result) {
-      ctx.fillStyle = checker(ctx);
+      ctx.fillStyle = this.backdropFill(ctx);
       ctx.fillRect(0, 0, this.result.width, this.result.height);
       ctx.drawImage(this.result, 0, 0);
     }
