@@ -523,6 +523,30 @@ def test_snippets_are_runnable(page, server, inputs, tmp_path):
         page.click(f'#snippets [data-lang="{lang}"]')
         page.wait_for_function("(lang) => document.querySelector('#snippet-code').textContent.length > 20", arg=lang)
         snippets[lang] = page.inner_text("#snippet-code")
+    # long lines wrap inside the panel: nothing is cut off
+    page.click('#snippets [data-lang="requests"]')
+    fits = "() => { const p = document.querySelector('#snippet-pre'); return p.scrollWidth <= p.clientWidth; }"
+    assert page.evaluate(fits)
+    pre, panel = page.locator("#snippet-pre").bounding_box(), page.locator(".panel").bounding_box()
+    assert panel["x"] <= pre["x"] and pre["x"] + pre["width"] <= panel["x"] + panel["width"]
+    assert max(len(line) for line in snippets["requests"].splitlines()) > 60, "a line long enough to wrap"
+    wrapped_height = pre["height"]
+    # unwrapped, the same lines scroll sideways instead
+    page.uncheck("#snippet-wrap")
+    assert not page.evaluate(fits)
+    assert page.evaluate("() => getComputedStyle(document.querySelector('#snippet-pre')).overflowX") == "auto"
+    assert page.locator("#snippet-pre").bounding_box()["height"] < wrapped_height
+    page.check("#snippet-wrap")
+    # the copy button puts the snippet, exactly, on the clipboard
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.click('#snippets [data-lang="boto3"]')
+    page.click("#snippet-copy")
+    page.wait_for_function("() => document.querySelector('#snippet-copy').textContent === 'Copied'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.evaluate(
+        "() => document.querySelector('#snippet-code').textContent"
+    )
+    assert page.evaluate("() => navigator.clipboard.readText()") == snippets["boto3"]
+    shot(page, "snippets")
     assert "/v2beta/stable-image/upscale/fast" in snippets["requests"]
     assert 'modelId="us.stability.stable-fast-upscale-v1:0"' in snippets["boto3"]
     assert snippets["cli"] == "pixelsmith run fast-upscale tiny-a.png -o fast-upscale.webp --output-format webp"

@@ -508,12 +508,17 @@ for (const tab of document.querySelectorAll("#snippets [data-lang]")) {
     renderSnippet();
   });
 }
+$("snippet-wrap").addEventListener("change", (e) => $("snippet-pre").classList.toggle("wrap", e.target.checked));
 $("snippet-copy").addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText($("snippet-code").textContent);
     $("snippet-copy").textContent = "Copied";
-  } catch {
-    $("snippet-copy").textContent = "Select and copy";
+  } catch { // no clipboard access (plain http on another host): select the text for Ctrl+C
+    const range = document.createRange();
+    range.selectNodeContents($("snippet-code"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    $("snippet-copy").textContent = "Selected: press Ctrl+C";
   }
   setTimeout(() => { $("snippet-copy").textContent = "Copy"; }, 1500);
 });
