@@ -384,6 +384,160 @@ def test_zoom_with_keys_and_pinch_leaves_the_mask_alone(page, server, inputs):
     assert exported_mask(page).max() == 0, "the first finger's touch did not leave a stroke"
 
 
+class FakeSegment:
+    """Stands in for POST /v1/segment (the model's route, not in every server) with its exact contract:
+    {image | image_id, points: [[x, y, label]], box: [x0, y0, x1, y1]} -> {image_id, mask (PNG L 0/255),
+    score, size, seconds}; an unknown image_id is a 404. Its mask is deterministic: discs of radius 30
+    about the included points, the box filled, then discs of radius 15 about the excluded points cleared."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.last: np.ndarray | None = None
+
+    @staticmethod
+    def mask(size, points, box) -> np.ndarray:
+        w, h = size
+        yy, xx = np.mgrid[0:h, 0:w]
+        m = np.zeros((h, w), bool)
+        for x, y, label in points:
+            if label:
+                m |= (xx - x) ** 2 + (yy - y) ** 2 <= 30**2
+        if box:
+            x0, y0, x1, y1 = box
+            m |= (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1)
+        for x, y, label in points:
+            if not label:
+                m &= (xx - x) ** 2 + (yy - y) ** 2 > 15**2
+        return m.astype(np.uint8) * 255
+
+    def handle(self, route, request):
+        body = request.post_data_json or {}
+        if "image" not in body and "image_id" not in body:  # the studio's probe: the route is there
+            return route.fulfill(status=422, json={"detail": "image or image_id is required"})
+        self.requests.append(body)
+        if "image" in body:
+            image_id = f"img-{len(self.requests)}"
+            self.sizes[image_id] = Image.open(io.BytesIO(base64.b64decode(body["image"]))).size
+        elif body["image_id"] in self.sizes:
+            image_id = body["image_id"]
+        else:
+            return route.fulfill(status=404, json={"detail": f"unknown image_id {body['image_id']}: send the image"})
+        self.last = self.mask(self.sizes[image_id], body.get("points", []), body.get("box"))
+        buf = io.BytesIO()
+        Image.fromarray(self.last, "L").save(buf, "PNG")
+        route.fulfill(
+            json={
+                "image_id": image_id,
+                "mask": base64.b64encode(buf.getvalue()).decode(),
+                "score": 0.9,
+                "size": list(self.sizes[image_id]),
+                "seconds": 0.01,
+            }
+        )
+
+
+def select_at(page, ix: float, iy: float, shift: bool = False, to: tuple[float, float] | None = None):
+    """Click (or drag to `to`) on the stage with the select tool and wait for the selection to come back."""
+    x, y = canvas_point(page, ix, iy)
+    page.mouse.move(x, y)
+    if shift:
+        page.keyboard.down("Shift")
+    page.mouse.down()
+    if to:
+        page.mouse.move(*canvas_point(page, *to), steps=6)
+    page.mouse.up()
+    if shift:
+        page.keyboard.up("Shift")
+    page.wait_for_function("() => document.querySelector('#stage').dataset.selecting === 'false'")
+
+
+def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inputs):
+    fake = FakeSegment()
+    page.route("**/v1/segment", fake.handle)
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["desk"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    w, h = Image.open(inputs["desk"]).size
+    assert page.locator('input[name="pointer"][value="select"]').is_enabled()
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    assert page.evaluate("() => window.studio.stage.tool") == "select"
+    page.evaluate("""() => { window.busyLog = []; const b = document.querySelector('#stage-busy');
+        new MutationObserver(() => window.busyLog.push(b.hidden ? '' : b.textContent))
+          .observe(b, { attributes: true }); }""")
+
+    # a click: the image is sent once, with the point (label 1); the answer is the mask layer
+    select_at(page, w * 0.3, h * 0.3)
+    first = fake.requests[-1]
+    assert base64.b64decode(first["image"]) == inputs["desk"].read_bytes() and "image_id" not in first
+    ((x, y, label),) = first["points"]
+    assert abs(x - w * 0.3) <= 1 and abs(y - h * 0.3) <= 1 and label == 1
+    assert np.array_equal(exported_mask(page), fake.last)
+    assert page.evaluate("() => window.busyLog") == ["Selecting…", ""], "a selecting state while the model works"
+    # Shift+click takes a part away: the same image by its id, the points so far plus one with label 0
+    select_at(page, w * 0.3 + 20, h * 0.3, shift=True)
+    second = fake.requests[-1]
+    assert second["image_id"] == "img-1" and "image" not in second
+    assert [p[2] for p in second["points"]] == [1, 0]
+    mask = exported_mask(page)
+    assert np.array_equal(mask, fake.last) and mask[round(h * 0.3), round(w * 0.3 + 20)] == 0
+    # the server forgot the image (a restart): the studio sends it again and goes on
+    fake.sizes.clear()
+    select_at(page, w * 0.3, h * 0.3 + 25)
+    assert "image_id" in fake.requests[-2] and "image" in fake.requests[-1]
+    assert len(fake.requests[-1]["points"]) == 3
+    assert np.array_equal(exported_mask(page), fake.last)
+    # a drag sends a box, with the points
+    select_at(page, w * 0.6, h * 0.6, to=(w * 0.8, h * 0.75))
+    box = fake.requests[-1]["box"]
+    assert all(abs(a - b) <= 1 for a, b in zip(box, [w * 0.6, h * 0.6, w * 0.8, h * 0.75], strict=True)), box
+    assert len(fake.requests[-1]["points"]) == 3
+    selection = exported_mask(page)
+    assert np.array_equal(selection, fake.last)
+    shot(page, "select")
+
+    # the brush adds to the selection, the eraser takes from it
+    page.keyboard.press("b")
+    page.evaluate(
+        "() => { const s = document.querySelector('#brush-size'); s.value = 20; s.dispatchEvent(new Event('input')); }"
+    )
+    page.mouse.move(*canvas_point(page, w * 0.1, h * 0.9))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.2, h * 0.9), steps=6)
+    page.mouse.up()
+    painted = exported_mask(page)
+    assert (painted >= selection).all() and painted[round(h * 0.9), round(w * 0.15)] == 255
+    assert (painted[: round(h * 0.85)] == selection[: round(h * 0.85)]).all(), "the stroke changed only its own place"
+    page.keyboard.press("e")
+    page.mouse.move(*canvas_point(page, w * 0.65, h * 0.5))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.65, h * 0.85), steps=8)
+    page.mouse.up()
+    erased = exported_mask(page)
+    assert erased[round(h * 0.68), round(w * 0.65)] == 0 and erased[round(h * 0.68), round(w * 0.75)] == 255
+    # after the brush, a click starts a new selection, added to what is painted
+    page.keyboard.press("s")
+    select_at(page, w * 0.8, h * 0.2)
+    ((x, y, label),) = fake.requests[-1]["points"]
+    assert abs(x - w * 0.8) <= 1 and abs(y - h * 0.2) <= 1 and label == 1
+    assert "box" not in fake.requests[-1]
+    assert np.array_equal(exported_mask(page), np.maximum(erased, fake.last))
+    page.keyboard.press("Control+z")  # one undo step per selection
+    assert np.array_equal(exported_mask(page), erased)
+
+
+def test_without_the_segmentation_route_select_is_off_and_says_why(page, server):
+    page.route("**/v1/segment", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
+    open_tool(page, server, "erase")
+    label = page.locator("#select-tool")
+    page.wait_for_function("() => document.querySelector('#select-tool input').disabled")
+    assert "pixelsmith models fetch" in label.get_attribute("title")
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    assert page.evaluate("() => window.studio.stage.tool") == "brush"
+
+
 CHECKER = {(0x3A, 0x3F, 0x4B), (0x2C, 0x30, 0x39)}  # stage.js checker()
 
 

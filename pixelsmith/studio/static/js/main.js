@@ -8,6 +8,7 @@ import { el, ToolForm } from "./form.js";
 import { Stage } from "./stage.js";
 import { boto3Snippet, cliSnippet, requestsSnippet } from "./snippets.js";
 import { BatchScreen } from "./batch.js";
+import { Selector, UNAVAILABLE } from "./select.js";
 
 const $ = (id) => document.getElementById(id);
 const SIDES = ["left", "right", "up", "down"];
@@ -71,6 +72,21 @@ const stage = new Stage($("stage"), {
   onMargins: (m) => { for (const side of SIDES) if (state.form?.has(side)) state.form.set(side, m[side]); },
   onMask: () => { updateHint(); scheduleSnippet(); },
   onView: (scale) => { $("zoom-level").value = `${Math.round(scale * 100)}%`; },
+  onSelect: (prompt) => { hideError(); selector.add(prompt); },
+});
+const selector = new Selector(stage, {
+  file: () => state.input,
+  onBusy: (busy) => { $("stage-busy").hidden = !busy; stage.root.dataset.selecting = String(busy); },
+  onError: (err) => showError(err.status ? err : { name: "Selection failed", lines: [err.message] }),
+});
+state.selector = selector;
+// the select tool needs the server's segmentation route: without it, greyed out with the reason
+selector.probe().then((ok) => {
+  const label = $("select-tool");
+  label.querySelector("input").disabled = !ok;
+  label.classList.toggle("off", !ok);
+  if (!ok) label.title = UNAVAILABLE;
+  if (!ok && stage.tool === "select") setPointer("brush");
 });
 $("zoom-in").addEventListener("click", () => stage.zoom(1.25));
 $("zoom-out").addEventListener("click", () => stage.zoom(0.8));
@@ -98,7 +114,7 @@ for (const radio of document.querySelectorAll('input[name="pointer"]')) {
 }
 function setPointer(tool) {
   const radio = document.querySelector(`input[name="pointer"][value="${tool}"]`);
-  if (radio && !$("mask-tools").hidden) { radio.checked = true; stage.tool = tool; updateHint(); }
+  if (radio && !radio.disabled && !$("mask-tools").hidden) { radio.checked = true; stage.tool = tool; updateHint(); }
 }
 stage.tool = "brush";
 state.stage = stage;
@@ -130,7 +146,7 @@ document.addEventListener("keydown", (e) => {
   if (mod || e.altKey || $("mask-tools").hidden) return;
   const size = $("brush-size");
   const actions = {
-    b: () => setPointer("brush"), e: () => setPointer("eraser"), h: () => setPointer("pan"),
+    b: () => setPointer("brush"), e: () => setPointer("eraser"), h: () => setPointer("pan"), s: () => setPointer("select"),
     i: () => stage.invertMask(),
     "[": () => { size.value = Math.max(2, Number(size.value) - 5); size.dispatchEvent(new Event("input")); },
     "]": () => { size.value = Math.min(300, Number(size.value) + 5); size.dispatchEvent(new Event("input")); },
@@ -147,10 +163,13 @@ function updateHint() {
   } else if (stage.maskEnabled) {
     hint = stage.tool === "pan"
       ? "Drag to pan, wheel to zoom. Press B to paint the mask."
-      : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
+      : stage.tool === "select"
+        ? "Click an object to select it; Shift+click takes a part away; drag a box around it. Touch up with the brush (B)."
+        : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
   } else if (stage.marginsEnabled) hint = "Drag the blue handles to extend the canvas, or type the margins in the form.";
   else if (stage.base) hint = "Drag to pan, wheel to zoom.";
   $("stage-hint").textContent = hint;
+  $("stage-hint").title = hint; // one line on the page: the whole hint on hover
 }
 
 // ---- tools -----------------------------------------------------------------

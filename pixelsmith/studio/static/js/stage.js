@@ -12,13 +12,15 @@ export const VIEWBAR_RESERVE = 48;
 const BACKDROPS = { white: "#ffffff", black: "#000000" };
 
 export class Stage {
-  constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {} } = {}) {
+  constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {}, onSelect = () => {} } = {}) {
     this.root = root;
     this.canvas = root.querySelector("canvas");
     this.ctx = this.canvas.getContext("2d");
     this.onMargins = onMargins;
     this.onMask = onMask;
     this.onView = onView;
+    this.onSelect = onSelect; // a click ({point, label}) or a dragged box ({box}) with the select tool, in image pixels
+    this.marks = null; // the current selection's points and box, drawn while they still describe the mask
     this.base = null;
     this.result = null;
     this.resultRect = null;
@@ -219,6 +221,8 @@ export class Stage {
         ctx.strokeRect(h.x - HANDLE, h.y - HANDLE, 2 * HANDLE, 2 * HANDLE);
       }
     }
+    if (this.maskEnabled && this.base) this.drawMarks(ctx);
+    this.canvas.style.cursor = this.maskEnabled && this.base && this.tool === "select" ? "crosshair" : "";
     if (this.pointer && this.maskEnabled && (this.tool === "brush" || this.tool === "eraser")) {
       ctx.beginPath();
       ctx.arc(this.pointer.x, this.pointer.y, (this.brush.size / 2) * v.scale, 0, Math.PI * 2);
@@ -312,6 +316,31 @@ export class Stage {
     this.onMask();
   }
 
+  maskData() { return this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height); }
+
+  // a selection (an L mask, 0/255, any size: scaled to the layer) added to the layer as it was before it
+  applySelection(base, bitmap) {
+    if (!this.base) return;
+    this.snapshot();
+    const w = this.mask.width;
+    const h = this.mask.height;
+    const tmp = document.createElement("canvas");
+    tmp.width = w;
+    tmp.height = h;
+    const t = tmp.getContext("2d", { willReadFrequently: true });
+    t.drawImage(bitmap, 0, 0, w, h);
+    const sel = t.getImageData(0, 0, w, h).data;
+    const out = new ImageData(new Uint8ClampedArray(base.data), w, h);
+    const px = out.data;
+    for (let i = 0; i < px.length; i += 4) {
+      if (sel[i] > px[i + 3]) { px[i] = px[i + 1] = px[i + 2] = 255; px[i + 3] = sel[i]; }
+    }
+    this.maskCtx.putImageData(out, 0, 0);
+    this.maskVersion++;
+    this.draw();
+    this.onMask();
+  }
+
   // the painted layer as a black/white PNG at the input's size (white = edit)
   exportMask() {
     const out = document.createElement("canvas");
@@ -371,6 +400,8 @@ export class Stage {
         this.drag = { kind: "margin", side: handle.side };
       } else if (e.button === 1 || this.spaceDown || this.tool === "pan" || !this.maskEnabled || !this.base) {
         this.drag = { kind: "pan", from: p };
+      } else if (e.button === 0 && this.tool === "select") {
+        this.drag = { kind: "select", from: p, to: p, label: e.shiftKey ? 0 : 1 };
       } else if (e.button === 0) {
         this.snapshot();
         const ip = this.toImage(p.x, p.y);
@@ -389,6 +420,7 @@ export class Stage {
       if (!d) { this.draw(); return; }
       if (d.kind === "pan") { this.pan(p.x - d.from.x, p.y - d.from.y); d.from = p; return; }
       if (d.kind === "paint") { this.strokeTo(this.toImage(p.x, p.y)); this.draw(); return; }
+      if (d.kind === "select") { d.to = p; this.draw(); return; }
       if (d.kind === "margin") {
         const ip = this.toImage(p.x, p.y);
         const b = this.base;
@@ -405,6 +437,7 @@ export class Stage {
         return;
       }
       if (this.drag?.kind === "paint") this.onMask();
+      if (this.drag?.kind === "select") this.endSelect(this.drag);
       const refit = this.drag?.kind === "margin"; // keep the whole extended canvas in view
       this.drag = null;
       if (refit) this.fit();
@@ -417,6 +450,53 @@ export class Stage {
       const p = this.local(e);
       this.zoom(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
     }, { passive: false });
+  }
+
+  // a click is a point (Shift: label 0, take away), a drag of more than a few pixels a box
+  endSelect(d) {
+    const a = this.toImage(d.from.x, d.from.y);
+    if (Math.hypot(d.to.x - d.from.x, d.to.y - d.from.y) < 5) {
+      this.onSelect({ point: [a.x, a.y], label: d.label });
+      return;
+    }
+    const b = this.toImage(d.to.x, d.to.y);
+    const clamp = (v, max) => Math.min(max, Math.max(0, v));
+    const [w, h] = [this.base.width, this.base.height];
+    this.onSelect({ box: [clamp(Math.min(a.x, b.x), w), clamp(Math.min(a.y, b.y), h),
+      clamp(Math.max(a.x, b.x), w), clamp(Math.max(a.y, b.y), h)] });
+  }
+
+  drawMarks(ctx) {
+    const m = this.marks;
+    if (this.drag?.kind === "select") {
+      const { from, to } = this.drag;
+      ctx.setLineDash([5, 4]);
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(Math.min(from.x, to.x), Math.min(from.y, to.y), Math.abs(to.x - from.x), Math.abs(to.y - from.y));
+      ctx.setLineDash([]);
+    }
+    if (!m || m.version() !== this.maskVersion || !this.showMask) return;
+    if (m.box) {
+      const a = this.toScreen(m.box[0], m.box[1]);
+      const b = this.toScreen(m.box[2], m.box[3]);
+      ctx.strokeStyle = "#4cd28b";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(a.x, a.y, b.x - a.x, b.y - a.y);
+    }
+    for (const [x, y, label] of m.points || []) {
+      const p = this.toScreen(x, y);
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, 6, 0, Math.PI * 2);
+      ctx.fillStyle = label ? "#4cd28b" : "#ff6b6b";
+      ctx.fill();
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(p.x - 3, p.y - 0.75, 6, 1.5);
+      if (label) ctx.fillRect(p.x - 0.75, p.y - 3, 1.5, 6);
+    }
   }
 
   // two pointers: zoom by the change in their distance, about their midpoint, and pan with it
