@@ -592,6 +592,90 @@ def _around(point: tuple[float, float], box: dict, reach: int = 12):
     return [(x, y) for x in range(cx - reach, cx + reach) for y in range(cy - reach, cy + reach)]
 
 
+LOUPE_PIXELS = """([r]) => {
+    const c = document.querySelector('#loupe'), g = c.getContext('2d');
+    const d = g.getImageData(c.width / 2 - r, c.height / 2 - r, 2 * r + 1, 2 * r + 1);
+    return { w: c.width, css: c.getBoundingClientRect().width, hidden: c.hidden, px: Array.from(d.data) };
+}"""
+
+
+def loupe_crop(page, reach: int = 10) -> tuple[np.ndarray, dict]:
+    got = page.evaluate(LOUPE_PIXELS, [reach])
+    side = 2 * reach + 1
+    return np.array(got["px"], dtype=int).reshape(side, side, 4)[..., :3], got
+
+
+def test_actual_size_and_the_loupe_show_pixels_at_100_percent(page, server, inputs, tmp_path):
+    open_tool(page, server, "fast-upscale")
+    upload(page, "image", inputs["tiny-a"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    source = np.asarray(Image.open(inputs["tiny-a"]).convert("RGB")).astype(int)
+    result = np.asarray(Image.open(download(page, tmp_path)).convert("RGB")).astype(int)
+    h, w = source.shape[:2]
+    # 1:1: one image pixel per screen pixel
+    page.click("#zoom-actual")
+    assert page.evaluate("() => window.studio.stage.view.scale") == 1 and page.inner_text("#zoom-level") == "100%"
+    page.click("#zoom-fit")
+    assert page.evaluate("() => window.studio.stage.view.scale") > 4
+    # the loupe at fit zoom: the input's own pixels left of the split, the result's right of it, unscaled
+    page.click("#loupe-toggle")
+    assert page.get_attribute("#loupe-toggle", "aria-pressed") == "true"
+    page.mouse.move(*canvas_point(page, 12.5, 40.5))
+    crop, info = loupe_crop(page)
+    assert not info["hidden"] and info["w"] == info["css"] == 160
+    assert np.array_equal(crop, source[30:51, 2:23]), "the loupe shows the input at 100 %"
+    page.mouse.move(*canvas_point(page, 54.5, 60.5))
+    crop, _ = loupe_crop(page)
+    # the pointer lies on a result pixel 4x finer than the input's: the one the stage says is under it
+    x, y = page.evaluate("() => { const s = window.studio.stage.loupeSource(); return [s.x, s.y].map(Math.floor); }")
+    assert abs(x - 218) <= 1 and abs(y - 242) <= 1
+    assert np.array_equal(crop, result[y - 10 : y + 11, x - 10 : x + 11]), "the result's own pixels at 100 %"
+    loupe, stage = page.locator("#loupe").bounding_box(), page.locator("#stage").bounding_box()
+    assert stage["x"] <= loupe["x"] and loupe["x"] + loupe["width"] <= stage["x"] + stage["width"]
+    shot(page, "loupe")
+    page.keyboard.press("l")
+    page.mouse.move(*canvas_point(page, 20, 20))
+    assert page.locator("#loupe").is_hidden()
+    assert w == 64
+
+
+def test_variations_run_one_job_per_seed_and_one_is_kept(page, server, inputs):
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["tiny-b"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    assert page.locator("#variations").is_visible()
+    w, h = Image.open(inputs["tiny-b"]).size
+    page.check('input[name="pointer"][value="brush"]', force=True)
+    page.mouse.move(*canvas_point(page, w * 0.3, h / 2))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.6, h / 2), steps=5)
+    page.mouse.up()
+    before = {j["id"] for j in requests.get(server.url + "/v1/jobs", timeout=10).json()["jobs"]}
+    page.select_option("#var-count", "3")
+    page.click("#var-run")
+    page.wait_for_function("() => document.querySelectorAll('#var-strip li img').length === 3", timeout=RUN_TIMEOUT_MS)
+    seeds = [int(s) for s in page.eval_on_selector_all("#var-strip li", "els => els.map(e => e.dataset.seed)")]
+    assert len(set(seeds)) == 3
+    jobs = [j for j in requests.get(server.url + "/v1/jobs", timeout=10).json()["jobs"] if j["id"] not in before]
+    assert len(jobs) == 3 and all(j["meta"]["kind"] == "run" for j in jobs), "one run job per seed"
+    assert sorted(j["item"]["steps"][0]["seed"] for j in jobs) == sorted(seeds)
+    assert all("mask" in j["item"]["inputs"] for j in jobs), "every variation has the painted mask"
+    # compare: a thumbnail puts its result on the stage against the input
+    page.locator("#var-strip li .pick").nth(1).click()
+    assert page.inner_text("#result-seed") == str(seeds[1])
+    assert page.locator("#compare-group").is_visible()
+    assert page.get_attribute("#var-strip li:nth-child(2) .pick", "aria-pressed") == "true"
+    shot(page, "variations")
+    # keep: its seed goes into the form, the others leave the strip
+    page.locator("#var-strip li .keep").nth(1).click()
+    assert page.locator("#var-strip li").count() == 1
+    assert page.input_value('[data-field="seed"] input[type=number]') == str(seeds[1])
+    assert page.inner_text("#result-seed") == str(seeds[1])
+    assert f"Kept seed {seeds[1]}" in page.inner_text("#var-note")
+
+
 def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):
     open_tool(page, server, "remove-background")
     assert tools["remove-background"]["ready"], "remove-background runs on the embedded engine"

@@ -91,6 +91,13 @@ selector.probe().then((ok) => {
 $("zoom-in").addEventListener("click", () => stage.zoom(1.25));
 $("zoom-out").addEventListener("click", () => stage.zoom(0.8));
 $("zoom-fit").addEventListener("click", () => stage.fit());
+$("zoom-actual").addEventListener("click", () => stage.actualSize());
+function toggleLoupe() {
+  const on = $("loupe-toggle").getAttribute("aria-pressed") !== "true";
+  $("loupe-toggle").setAttribute("aria-pressed", String(on));
+  stage.setLoupe(on);
+}
+$("loupe-toggle").addEventListener("click", toggleLoupe);
 $("mask-undo").addEventListener("click", () => stage.undo());
 $("mask-redo").addEventListener("click", () => stage.redo());
 $("mask-invert").addEventListener("click", () => stage.invertMask());
@@ -143,6 +150,7 @@ document.addEventListener("keydown", (e) => {
   const mod = e.ctrlKey || e.metaKey;
   if (mod && e.key.toLowerCase() === "z") { e.shiftKey ? stage.redo() : stage.undo(); e.preventDefault(); return; }
   if (mod && e.key.toLowerCase() === "y") { stage.redo(); e.preventDefault(); return; }
+  if (!mod && !e.altKey && e.key.toLowerCase() === "l") { toggleLoupe(); e.preventDefault(); return; }
   if (mod || e.altKey || $("mask-tools").hidden) return;
   const size = $("brush-size");
   const actions = {
@@ -276,6 +284,7 @@ function selectTool(name) {
     : "Drop an image here, paste it, or use the form's file picker.";
   clearResult();
   hideError();
+  resetVariations();
   if (form.primary && state.input) {
     form.setImage(form.primary, state.input);
     showInput(state.input, false);
@@ -308,6 +317,7 @@ async function onImage(field, file) {
 
 async function setInput(file, updateZone = true) {
   state.input = file;
+  resetVariations(); // seeds of another image
   if (updateZone && state.form?.primary) state.form.setImage(state.form.primary, file);
   await showInput(file);
   scheduleSnippet();
@@ -499,6 +509,113 @@ function showBanner(text) {
   const b = $("banner");
   b.textContent = text;
   b.hidden = !text;
+}
+
+// ---- variations --------------------------------------------------------------
+// Tools with a seed: the same settings run once per seed, each a one-item job (so
+// they queue and stay in the history like any run); the thumbnails compare on the
+// stage, and Keep puts the chosen seed into the form so the next Run makes it again.
+const variations = { items: [], running: false, values: null };
+state.variations = variations;
+const SEED_MAX = 4294967294;
+
+function randomSeeds(n) {
+  const seeds = new Set();
+  while (seeds.size < n) seeds.add((crypto.getRandomValues(new Uint32Array(1))[0] % SEED_MAX) + 1);
+  return [...seeds];
+}
+
+function resetVariations() {
+  for (const v of variations.items) if (v.url) URL.revokeObjectURL(v.url);
+  variations.items = [];
+  $("var-strip").replaceChildren();
+  $("var-note").textContent = "The same settings with different seeds: click one to compare it on the stage; Keep puts its seed in the form.";
+  $("var-run").disabled = !state.tool?.ready || variations.running;
+  $("variations").hidden = !(state.tool?.ready && state.form?.has("seed"));
+}
+
+$("var-run").addEventListener("click", () => runVariations().catch(showError));
+
+async function runVariations() {
+  const tool = state.tool;
+  if (!tool || variations.running || state.controller) return;
+  hideError();
+  const values = await requestValues();
+  const missing = state.form.specs.filter((s) => s.required && values[s.name] === undefined);
+  if (missing.length) {
+    showError(new ApiError(0, "missing", missing.map((s) => `${s.title}: is required`)));
+    return;
+  }
+  if (!(await batch.detectMode())) {
+    showError(new ApiError(0, "Variations need the jobs API", ["This server has no /v1/jobs; run seeds one at a time."]));
+    return;
+  }
+  resetVariations();
+  variations.values = values;
+  variations.running = true;
+  $("var-run").disabled = true;
+  try {
+    const seeds = randomSeeds(Number($("var-count").value));
+    await Promise.all(seeds.map((seed) => runVariation(tool, values, seed)));
+  } finally {
+    variations.running = false;
+    $("var-run").disabled = !tool.ready;
+  }
+}
+
+async function runVariation(tool, values, seed) {
+  const v = { seed, state: "queued" };
+  variations.items.push(v);
+  const img = el("div", { class: "thumb-empty" });
+  const caption = el("span", { class: "seed", text: `${seed} · queued` });
+  const pick = el("button", { type: "button", class: "pick", "aria-pressed": "false", disabled: true,
+    "aria-label": `Show seed ${seed} on the stage` }, img, caption);
+  const keep = el("button", { type: "button", class: "small keep", text: "Keep", disabled: true,
+    "aria-label": `Keep seed ${seed}` });
+  const li = el("li", { "data-seed": String(seed) }, pick, keep);
+  v.li = li;
+  $("var-strip").append(li);
+  try {
+    v.job = await submitRun(tool, { ...values, seed }, state.form.primary);
+    const item = await followRun(v.job, {
+      onStatus: ({ item: it }) => {
+        v.state = it.state;
+        const p = it.progress;
+        caption.textContent = `${seed} · ${p && it.state === "running" ? `${p.done}/${p.total}` : it.state}`;
+      },
+    });
+    if (item.state !== "done") throw new Error(item.error || item.state);
+    const out = await runResult(item);
+    v.bitmap = await createImageBitmap(out.blob);
+    v.result = { ...out, seed, width: v.bitmap.width, height: v.bitmap.height, tool: tool.name, job: v.job, item: item.id };
+    v.url = URL.createObjectURL(out.blob);
+    img.replaceWith(el("img", { src: v.url, alt: `Seed ${seed}` }));
+    caption.textContent = `${seed} · ${out.seconds.toFixed(1)} s`;
+    v.state = "done";
+    pick.disabled = keep.disabled = false;
+    pick.addEventListener("click", () => showVariation(v));
+    keep.addEventListener("click", () => keepVariation(v));
+  } catch (err) {
+    v.state = "failed";
+    li.classList.add("failed");
+    caption.textContent = `${seed} · failed`;
+    li.title = err.message;
+  }
+}
+
+async function showVariation(v) {
+  for (const other of variations.items) other.li.querySelector(".pick").setAttribute("aria-pressed", String(other === v));
+  await showResult(v.result, v.bitmap, variations.values);
+}
+
+async function keepVariation(v) {
+  state.form.set("seed", v.seed);
+  await showVariation(v);
+  for (const other of variations.items) if (other !== v) { other.li.remove(); if (other.url) URL.revokeObjectURL(other.url); }
+  variations.items = [v];
+  v.li.classList.add("kept");
+  v.li.querySelector(".keep").disabled = true;
+  $("var-note").textContent = `Kept seed ${v.seed}: it is in the form (More settings), so Run makes this one again.`;
 }
 
 // ---- snippets ----------------------------------------------------------------

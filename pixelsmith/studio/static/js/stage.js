@@ -37,6 +37,8 @@ export class Stage {
     this.split = 0.5;
     this.backdrop = "checker"; // or "white", "black", or a CSS colour: under both sides of the split
     this.viewbar = root.querySelector(".viewbar");
+    this.loupe = root.querySelector(".loupe");
+    this.loupeOn = false;
     this.undoStack = [];
     this.redoStack = [];
     this.maskVersion = 0; // bumped on every mask change; the pink overlay is re-tinted only then
@@ -223,6 +225,7 @@ export class Stage {
     }
     if (this.maskEnabled && this.base) this.drawMarks(ctx);
     this.canvas.style.cursor = this.maskEnabled && this.base && this.tool === "select" ? "crosshair" : "";
+    this.drawLoupe();
     if (this.pointer && this.maskEnabled && (this.tool === "brush" || this.tool === "eraser")) {
       ctx.beginPath();
       ctx.arc(this.pointer.x, this.pointer.y, (this.brush.size / 2) * v.scale, 0, Math.PI * 2);
@@ -230,6 +233,54 @@ export class Stage {
       ctx.lineWidth = 1.5;
       ctx.stroke();
     }
+  }
+
+  // The loupe: the pixels under the pointer at 100 % (one image pixel per CSS pixel), whatever the
+  // zoom: the input's left of the split (with the mask), the result's own pixels right of it.
+  setLoupe(on) { this.loupeOn = on; this.draw(); }
+
+  loupeSource() {
+    const p = this.pointer;
+    const ip = this.toImage(p.x, p.y);
+    const place = this.resultPlacement();
+    if (this.result && (!this.base || !place || p.x >= this.cssW * this.split)) {
+      const r = place || (this.base ? { x: 0, y: 0, w: this.base.width, h: this.base.width * this.result.height / this.result.width }
+        : { x: 0, y: 0, w: this.result.width, h: this.result.height });
+      return { image: this.result, x: (ip.x - r.x) * this.result.width / r.w, y: (ip.y - r.y) * this.result.height / r.h, mask: false };
+    }
+    return this.base ? { image: this.base, x: ip.x, y: ip.y, mask: this.maskEnabled && this.showMask } : null;
+  }
+
+  drawLoupe() {
+    const L = this.loupe;
+    if (!L) return;
+    const src = this.loupeOn && this.pointer && !this.drag ? this.loupeSource() : null;
+    L.hidden = !src;
+    if (!src) return;
+    const size = 160;
+    const dpr = window.devicePixelRatio || 1;
+    if (L.width !== Math.round(size * dpr)) { L.width = Math.round(size * dpr); L.height = Math.round(size * dpr); }
+    const g = L.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.imageSmoothingEnabled = false;
+    const pattern = this.backdrop === "checker" ? checker(g) : null;
+    if (pattern) pattern.setTransform(new DOMMatrix());
+    g.fillStyle = pattern || BACKDROPS[this.backdrop] || this.backdrop;
+    g.fillRect(0, 0, size, size);
+    // the pointer's pixel lands on the loupe's centre pixel, at whole-pixel offsets (no resampling)
+    const ox = size / 2 - Math.floor(src.x);
+    const oy = size / 2 - Math.floor(src.y);
+    g.drawImage(src.image, ox, oy);
+    if (src.mask) g.drawImage(tinted(this.mask, this.maskVersion), ox, oy);
+    // ticks at the edges point at the centre pixel and leave the pixels around it untouched
+    g.fillStyle = "#fff";
+    for (const [x, y, w, h] of [[80, 0, 1, 10], [80, 150, 1, 10], [0, 80, 10, 1], [150, 80, 10, 1]]) g.fillRect(x, y, w, h);
+    // beside the pointer, flipped to stay on the stage
+    const p = this.pointer;
+    const left = p.x + 24 + size > this.cssW ? p.x - 24 - size : p.x + 24;
+    const top = p.y - 24 - size < 0 ? p.y + 24 : p.y - 24 - size;
+    L.style.left = `${Math.max(0, left)}px`;
+    L.style.top = `${Math.max(0, top)}px`;
   }
 
   handles() {
@@ -529,6 +580,7 @@ export class Stage {
         ArrowLeft: () => this.pan(step, 0), ArrowRight: () => this.pan(-step, 0),
         ArrowUp: () => this.pan(0, step), ArrowDown: () => this.pan(0, -step),
         "+": () => this.zoom(1.25), "=": () => this.zoom(1.25), "-": () => this.zoom(0.8), 0: () => this.fit(),
+        1: () => this.actualSize(this.pointer?.x, this.pointer?.y),
       };
       if (keys[e.key]) { keys[e.key](); e.preventDefault(); }
       if (e.key === " ") { this.spaceDown = true; e.preventDefault(); }
