@@ -80,14 +80,18 @@ const selector = new Selector(stage, {
   onError: (err) => showError(err.status ? err : { name: "Selection failed", lines: [err.message] }),
 });
 state.selector = selector;
-// the select tool needs the server's segmentation route: without it, greyed out with the reason
-selector.probe().then((ok) => {
-  const label = $("select-tool");
-  label.querySelector("input").disabled = !ok;
-  label.classList.toggle("off", !ok);
-  if (!ok) label.title = UNAVAILABLE;
-  if (!ok && stage.tool === "select") setPointer("brush");
-});
+// the select tool needs the server's segmentation route: without it, greyed out with the reason.
+// Asked once, when the first tool with a mask opens (a page that never masks never asks).
+let probed = null;
+function probeSelect() {
+  probed ??= selector.probe().then((ok) => {
+    const label = $("select-tool");
+    label.querySelector("input").disabled = !ok;
+    label.classList.toggle("off", !ok);
+    if (!ok) label.title = UNAVAILABLE;
+    if (!ok && stage.tool === "select") setPointer("brush");
+  });
+}
 $("zoom-in").addEventListener("click", () => stage.zoom(1.25));
 $("zoom-out").addEventListener("click", () => stage.zoom(0.8));
 $("zoom-fit").addEventListener("click", () => stage.fit());
@@ -276,6 +280,7 @@ function selectTool(name) {
     for (const s of SIDES) stage.margins[s] = Number(form.values()[s] || 0);
   }
   $("mask-tools").hidden = !stage.maskEnabled;
+  if (stage.maskEnabled) probeSelect();
   stage.tool = stage.maskEnabled ? document.querySelector('input[name="pointer"]:checked').value : "pan";
   $("stage-empty").hidden = !form.primary ? true : Boolean(state.input);
   // text-to-image tools take an image only to start from it: say so where the drop target is
