@@ -198,6 +198,26 @@ def exported_mask(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("L"))
 
 
+def stage_geometry(page) -> dict:
+    """Where the stage and the image on it are: what must not move when a result arrives."""
+    return {
+        "stage": page.locator("#stage").bounding_box(),
+        "canvas": page.locator("#stage-canvas").bounding_box(),
+        "view": page.evaluate("() => ({ ...window.studio.stage.view })"),
+    }
+
+
+def stage_pixels(page) -> tuple[np.ndarray, dict]:
+    """A screenshot of the stage as RGB, and its box (page coordinates of pixel 0, 0)."""
+    box = page.locator("#stage").bounding_box()
+    png = page.screenshot(clip=box)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int), box
+
+
+def pixel_at(pixels: np.ndarray, box: dict, point: tuple[float, float]) -> tuple[int, ...]:
+    return tuple(pixels[round(point[1] - box["y"]), round(point[0] - box["x"])])
+
+
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea, button')]
     .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')
                    && !(e.tagName === 'BUTTON' && e.textContent.trim()))
@@ -268,12 +288,16 @@ def test_erase_with_a_painted_mask_changes_only_under_the_mask(page, server, too
     page.click("#mask-redo")
     assert (exported_mask(page) > 0).sum() == painted.sum()
 
+    geometry = stage_geometry(page)
     run_and_wait(page)
     if not tools["erase"]["ready"]:
         assert page.locator("#run-error").is_visible()
         assert "erase" in page.inner_text("#run-error")
         return
     assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    # the before/after control arrived over the stage's bottom edge: the image did not move under the brush
+    assert page.locator("#compare-group").is_visible()
+    assert stage_geometry(page) == geometry
     shot(page, "erase")
     path = download(page, tmp_path)
     assert path.suffix == ".png"
@@ -358,6 +382,298 @@ def test_zoom_with_keys_and_pinch_leaves_the_mask_alone(page, server, inputs):
     after = page.evaluate("([x, y]) => window.studio.stage.toImage(x, y)", [mid[0] - box["x"], mid[1] - box["y"]])
     assert abs(after["x"] - anchor["x"]) < 2 and abs(after["y"] - anchor["y"]) < 2, "the pinched point stays put"
     assert exported_mask(page).max() == 0, "the first finger's touch did not leave a stroke"
+
+
+class FakeSegment:
+    """Stands in for POST /v1/segment (the model's route, not in every server) with its exact contract:
+    {image | image_id, points: [[x, y, label]], box: [x0, y0, x1, y1]} -> {image_id, mask (PNG L 0/255),
+    score, size, seconds}; an unknown image_id is a 404. Its mask is deterministic: discs of radius 30
+    about the included points, the box filled, then discs of radius 15 about the excluded points cleared."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.last: np.ndarray | None = None
+
+    @staticmethod
+    def mask(size, points, box) -> np.ndarray:
+        w, h = size
+        yy, xx = np.mgrid[0:h, 0:w]
+        m = np.zeros((h, w), bool)
+        for x, y, label in points:
+            if label:
+                m |= (xx - x) ** 2 + (yy - y) ** 2 <= 30**2
+        if box:
+            x0, y0, x1, y1 = box
+            m |= (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1)
+        for x, y, label in points:
+            if not label:
+                m &= (xx - x) ** 2 + (yy - y) ** 2 > 15**2
+        return m.astype(np.uint8) * 255
+
+    def handle(self, route, request):
+        body = request.post_data_json or {}
+        if "image" not in body and "image_id" not in body:  # the studio's probe: the route is there
+            return route.fulfill(status=422, json={"detail": "image or image_id is required"})
+        self.requests.append(body)
+        if "image" in body:
+            image_id = f"img-{len(self.requests)}"
+            self.sizes[image_id] = Image.open(io.BytesIO(base64.b64decode(body["image"]))).size
+        elif body["image_id"] in self.sizes:
+            image_id = body["image_id"]
+        else:
+            return route.fulfill(status=404, json={"detail": f"unknown image_id {body['image_id']}: send the image"})
+        self.last = self.mask(self.sizes[image_id], body.get("points", []), body.get("box"))
+        buf = io.BytesIO()
+        Image.fromarray(self.last, "L").save(buf, "PNG")
+        route.fulfill(
+            json={
+                "image_id": image_id,
+                "mask": base64.b64encode(buf.getvalue()).decode(),
+                "score": 0.9,
+                "size": list(self.sizes[image_id]),
+                "seconds": 0.01,
+            }
+        )
+
+
+def select_at(page, ix: float, iy: float, shift: bool = False, to: tuple[float, float] | None = None):
+    """Click (or drag to `to`) on the stage with the select tool and wait for the selection to come back."""
+    x, y = canvas_point(page, ix, iy)
+    page.mouse.move(x, y)
+    if shift:
+        page.keyboard.down("Shift")
+    page.mouse.down()
+    if to:
+        page.mouse.move(*canvas_point(page, *to), steps=6)
+    page.mouse.up()
+    if shift:
+        page.keyboard.up("Shift")
+    page.wait_for_function("() => document.querySelector('#stage').dataset.selecting === 'false'")
+
+
+def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inputs):
+    fake = FakeSegment()
+    page.route("**/v1/segment", fake.handle)
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["desk"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    w, h = Image.open(inputs["desk"]).size
+    assert page.locator('input[name="pointer"][value="select"]').is_enabled()
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    assert page.evaluate("() => window.studio.stage.tool") == "select"
+    page.evaluate("""() => { window.busyLog = []; const b = document.querySelector('#stage-busy');
+        new MutationObserver(() => window.busyLog.push(b.hidden ? '' : b.textContent))
+          .observe(b, { attributes: true }); }""")
+
+    # a click: the image is sent once, with the point (label 1); the answer is the mask layer
+    select_at(page, w * 0.3, h * 0.3)
+    first = fake.requests[-1]
+    assert base64.b64decode(first["image"]) == inputs["desk"].read_bytes() and "image_id" not in first
+    ((x, y, label),) = first["points"]
+    assert abs(x - w * 0.3) <= 1 and abs(y - h * 0.3) <= 1 and label == 1
+    assert np.array_equal(exported_mask(page), fake.last)
+    assert page.evaluate("() => window.busyLog") == ["Selecting…", ""], "a selecting state while the model works"
+    # Shift+click takes a part away: the same image by its id, the points so far plus one with label 0
+    select_at(page, w * 0.3 + 20, h * 0.3, shift=True)
+    second = fake.requests[-1]
+    assert second["image_id"] == "img-1" and "image" not in second
+    assert [p[2] for p in second["points"]] == [1, 0]
+    mask = exported_mask(page)
+    assert np.array_equal(mask, fake.last) and mask[round(h * 0.3), round(w * 0.3 + 20)] == 0
+    # the server forgot the image (a restart): the studio sends it again and goes on
+    fake.sizes.clear()
+    select_at(page, w * 0.3, h * 0.3 + 25)
+    assert "image_id" in fake.requests[-2] and "image" in fake.requests[-1]
+    assert len(fake.requests[-1]["points"]) == 3
+    assert np.array_equal(exported_mask(page), fake.last)
+    # a drag sends a box, with the points
+    select_at(page, w * 0.6, h * 0.6, to=(w * 0.8, h * 0.75))
+    box = fake.requests[-1]["box"]
+    assert all(abs(a - b) <= 1 for a, b in zip(box, [w * 0.6, h * 0.6, w * 0.8, h * 0.75], strict=True)), box
+    assert len(fake.requests[-1]["points"]) == 3
+    selection = exported_mask(page)
+    assert np.array_equal(selection, fake.last)
+    shot(page, "select")
+
+    # the brush adds to the selection, the eraser takes from it
+    page.keyboard.press("b")
+    page.evaluate(
+        "() => { const s = document.querySelector('#brush-size'); s.value = 20; s.dispatchEvent(new Event('input')); }"
+    )
+    page.mouse.move(*canvas_point(page, w * 0.1, h * 0.9))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.2, h * 0.9), steps=6)
+    page.mouse.up()
+    painted = exported_mask(page)
+    assert (painted >= selection).all() and painted[round(h * 0.9), round(w * 0.15)] == 255
+    assert (painted[: round(h * 0.85)] == selection[: round(h * 0.85)]).all(), "the stroke changed only its own place"
+    page.keyboard.press("e")
+    page.mouse.move(*canvas_point(page, w * 0.65, h * 0.5))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.65, h * 0.85), steps=8)
+    page.mouse.up()
+    erased = exported_mask(page)
+    assert erased[round(h * 0.68), round(w * 0.65)] == 0 and erased[round(h * 0.68), round(w * 0.75)] == 255
+    # after the brush, a click starts a new selection, added to what is painted
+    page.keyboard.press("s")
+    select_at(page, w * 0.8, h * 0.2)
+    ((x, y, label),) = fake.requests[-1]["points"]
+    assert abs(x - w * 0.8) <= 1 and abs(y - h * 0.2) <= 1 and label == 1
+    assert "box" not in fake.requests[-1]
+    assert np.array_equal(exported_mask(page), np.maximum(erased, fake.last))
+    page.keyboard.press("Control+z")  # one undo step per selection
+    assert np.array_equal(exported_mask(page), erased)
+
+
+def test_without_the_segmentation_route_select_is_off_and_says_why(page, server):
+    page.route("**/v1/segment", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
+    open_tool(page, server, "erase")
+    label = page.locator("#select-tool")
+    page.wait_for_function("() => document.querySelector('#select-tool input').disabled")
+    assert "pixelsmith models fetch" in label.get_attribute("title")
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    assert page.evaluate("() => window.studio.stage.tool") == "brush"
+
+
+CHECKER = {(0x3A, 0x3F, 0x4B), (0x2C, 0x30, 0x39)}  # stage.js checker()
+
+
+def test_before_and_after_share_a_backdrop_and_the_result_moves_nothing(page, server, inputs, tmp_path):
+    # an input whose top third is transparent; fast upscale keeps the alpha
+    rgba = np.asarray(Image.open(inputs["tiny-a"]).convert("RGBA")).copy()
+    rgba[: rgba.shape[0] // 3, :, 3] = 0
+    path = tmp_path / "half-clear.png"
+    Image.fromarray(rgba).save(path)
+    h, w = rgba.shape[:2]
+    open_tool(page, server, "fast-upscale")
+    upload(page, "image", path)
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    assert page.locator("#viewbar").is_visible() and not page.locator("#compare-group").is_visible()
+    geometry = stage_geometry(page)
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    assert page.locator("#compare-group").is_visible()
+    assert stage_geometry(page) == geometry, "the result moved the stage or the image"
+    # the view bar sits over the stage's bottom edge, below the fitted image
+    bar = page.locator("#viewbar").bounding_box()
+    stage = geometry["stage"]
+    assert stage["y"] < bar["y"] and bar["y"] + bar["height"] <= stage["y"] + stage["height"]
+    assert bar["y"] >= canvas_point(page, 0, h)[1], "the view bar covers the image at fit"
+    # transparent pixels, left of the split (the input) and right of it (the result)
+    before, after = canvas_point(page, w * 0.2, h / 6), canvas_point(page, w * 0.8, h / 6)
+    pixels, box = stage_pixels(page)
+    checker_before = {tuple(pixels[y, x]) for x, y in _around(before, box)}
+    checker_after = {tuple(pixels[y, x]) for x, y in _around(after, box)}
+    assert checker_before == checker_after == CHECKER, (checker_before, checker_after)
+    for kind, want in (("white", (255, 255, 255)), ("black", (0, 0, 0))):
+        page.check(f'input[name="backdrop"][value="{kind}"]', force=True)
+        pixels, box = stage_pixels(page)
+        assert pixel_at(pixels, box, before) == pixel_at(pixels, box, after) == want, kind
+    # picking a colour selects the colour backdrop
+    page.evaluate(
+        "() => { const c = document.querySelector('#backdrop-color'); c.value = '#00ff00';"
+        " c.dispatchEvent(new Event('input')); }"
+    )
+    assert page.is_checked('input[name="backdrop"][value="color"]')
+    pixels, box = stage_pixels(page)
+    assert pixel_at(pixels, box, before) == pixel_at(pixels, box, after) == (0, 255, 0)
+    # opaque pixels are the image's own, whatever the backdrop
+    opaque = pixel_at(pixels, box, canvas_point(page, w * 0.2, h * 0.8))
+    assert opaque != (0, 255, 0)
+    shot(page, "backdrop")
+
+
+def _around(point: tuple[float, float], box: dict, reach: int = 12):
+    """Page pixels in a square about a point, as stage-screenshot indices (x, y)."""
+    cx, cy = round(point[0] - box["x"]), round(point[1] - box["y"])
+    return [(x, y) for x in range(cx - reach, cx + reach) for y in range(cy - reach, cy + reach)]
+
+
+LOUPE_PIXELS = """([r]) => {
+    const c = document.querySelector('#loupe'), g = c.getContext('2d');
+    const d = g.getImageData(c.width / 2 - r, c.height / 2 - r, 2 * r + 1, 2 * r + 1);
+    return { w: c.width, css: c.getBoundingClientRect().width, hidden: c.hidden, px: Array.from(d.data) };
+}"""
+
+
+def loupe_crop(page, reach: int = 10) -> tuple[np.ndarray, dict]:
+    got = page.evaluate(LOUPE_PIXELS, [reach])
+    side = 2 * reach + 1
+    return np.array(got["px"], dtype=int).reshape(side, side, 4)[..., :3], got
+
+
+def test_actual_size_and_the_loupe_show_pixels_at_100_percent(page, server, inputs, tmp_path):
+    open_tool(page, server, "fast-upscale")
+    upload(page, "image", inputs["tiny-a"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    source = np.asarray(Image.open(inputs["tiny-a"]).convert("RGB")).astype(int)
+    result = np.asarray(Image.open(download(page, tmp_path)).convert("RGB")).astype(int)
+    h, w = source.shape[:2]
+    # 1:1: one image pixel per screen pixel
+    page.click("#zoom-actual")
+    assert page.evaluate("() => window.studio.stage.view.scale") == 1 and page.inner_text("#zoom-level") == "100%"
+    page.click("#zoom-fit")
+    assert page.evaluate("() => window.studio.stage.view.scale") > 4
+    # the loupe at fit zoom: the input's own pixels left of the split, the result's right of it, unscaled
+    page.click("#loupe-toggle")
+    assert page.get_attribute("#loupe-toggle", "aria-pressed") == "true"
+    page.mouse.move(*canvas_point(page, 12.5, 40.5))
+    crop, info = loupe_crop(page)
+    assert not info["hidden"] and info["w"] == info["css"] == 160
+    assert np.array_equal(crop, source[30:51, 2:23]), "the loupe shows the input at 100 %"
+    page.mouse.move(*canvas_point(page, 54.5, 60.5))
+    crop, _ = loupe_crop(page)
+    # the pointer lies on a result pixel 4x finer than the input's: the one the stage says is under it
+    x, y = page.evaluate("() => { const s = window.studio.stage.loupeSource(); return [s.x, s.y].map(Math.floor); }")
+    assert abs(x - 218) <= 1 and abs(y - 242) <= 1
+    assert np.array_equal(crop, result[y - 10 : y + 11, x - 10 : x + 11]), "the result's own pixels at 100 %"
+    loupe, stage = page.locator("#loupe").bounding_box(), page.locator("#stage").bounding_box()
+    assert stage["x"] <= loupe["x"] and loupe["x"] + loupe["width"] <= stage["x"] + stage["width"]
+    shot(page, "loupe")
+    page.keyboard.press("l")
+    page.mouse.move(*canvas_point(page, 20, 20))
+    assert page.locator("#loupe").is_hidden()
+    assert w == 64
+
+
+def test_variations_run_one_job_per_seed_and_one_is_kept(page, server, inputs):
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["tiny-b"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    assert page.locator("#variations").is_visible()
+    w, h = Image.open(inputs["tiny-b"]).size
+    page.check('input[name="pointer"][value="brush"]', force=True)
+    page.mouse.move(*canvas_point(page, w * 0.3, h / 2))
+    page.mouse.down()
+    page.mouse.move(*canvas_point(page, w * 0.6, h / 2), steps=5)
+    page.mouse.up()
+    before = {j["id"] for j in requests.get(server.url + "/v1/jobs", timeout=10).json()["jobs"]}
+    page.select_option("#var-count", "3")
+    page.click("#var-run")
+    page.wait_for_function("() => document.querySelectorAll('#var-strip li img').length === 3", timeout=RUN_TIMEOUT_MS)
+    seeds = [int(s) for s in page.eval_on_selector_all("#var-strip li", "els => els.map(e => e.dataset.seed)")]
+    assert len(set(seeds)) == 3
+    jobs = [j for j in requests.get(server.url + "/v1/jobs", timeout=10).json()["jobs"] if j["id"] not in before]
+    assert len(jobs) == 3 and all(j["meta"]["kind"] == "run" for j in jobs), "one run job per seed"
+    assert sorted(j["item"]["steps"][0]["seed"] for j in jobs) == sorted(seeds)
+    assert all("mask" in j["item"]["inputs"] for j in jobs), "every variation has the painted mask"
+    # compare: a thumbnail puts its result on the stage against the input
+    page.locator("#var-strip li .pick").nth(1).click()
+    assert page.inner_text("#result-seed") == str(seeds[1])
+    assert page.locator("#compare-group").is_visible()
+    assert page.get_attribute("#var-strip li:nth-child(2) .pick", "aria-pressed") == "true"
+    shot(page, "variations")
+    # keep: its seed goes into the form, the others leave the strip
+    page.locator("#var-strip li .keep").nth(1).click()
+    assert page.locator("#var-strip li").count() == 1
+    assert page.input_value('[data-field="seed"] input[type=number]') == str(seeds[1])
+    assert page.inner_text("#result-seed") == str(seeds[1])
+    assert f"Kept seed {seeds[1]}" in page.inner_text("#var-note")
 
 
 def test_remove_background_then_use_as_input(page, server, tools, inputs, tmp_path):
@@ -445,6 +761,30 @@ def test_snippets_are_runnable(page, server, inputs, tmp_path):
         page.click(f'#snippets [data-lang="{lang}"]')
         page.wait_for_function("(lang) => document.querySelector('#snippet-code').textContent.length > 20", arg=lang)
         snippets[lang] = page.inner_text("#snippet-code")
+    # long lines wrap inside the panel: nothing is cut off
+    page.click('#snippets [data-lang="requests"]')
+    fits = "() => { const p = document.querySelector('#snippet-pre'); return p.scrollWidth <= p.clientWidth; }"
+    assert page.evaluate(fits)
+    pre, panel = page.locator("#snippet-pre").bounding_box(), page.locator(".panel").bounding_box()
+    assert panel["x"] <= pre["x"] and pre["x"] + pre["width"] <= panel["x"] + panel["width"]
+    assert max(len(line) for line in snippets["requests"].splitlines()) > 60, "a line long enough to wrap"
+    wrapped_height = pre["height"]
+    # unwrapped, the same lines scroll sideways instead
+    page.uncheck("#snippet-wrap")
+    assert not page.evaluate(fits)
+    assert page.evaluate("() => getComputedStyle(document.querySelector('#snippet-pre')).overflowX") == "auto"
+    assert page.locator("#snippet-pre").bounding_box()["height"] < wrapped_height
+    page.check("#snippet-wrap")
+    # the copy button puts the snippet, exactly, on the clipboard
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.click('#snippets [data-lang="boto3"]')
+    page.click("#snippet-copy")
+    page.wait_for_function("() => document.querySelector('#snippet-copy').textContent === 'Copied'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.evaluate(
+        "() => document.querySelector('#snippet-code').textContent"
+    )
+    assert page.evaluate("() => navigator.clipboard.readText()") == snippets["boto3"]
+    shot(page, "snippets")
     assert "/v2beta/stable-image/upscale/fast" in snippets["requests"]
     assert 'modelId="us.stability.stable-fast-upscale-v1:0"' in snippets["boto3"]
     assert snippets["cli"] == "pixelsmith run fast-upscale tiny-a.png -o fast-upscale.webp --output-format webp"

@@ -95,6 +95,20 @@ export async function exists(path) {
   }
 }
 
+// POST a JSON body without asking for a key or throwing: the HTTP status (0 when unreachable),
+// to learn whether an optional route is there at all
+export async function probe(path, body) {
+  try {
+    const response = await fetch(url(path), {
+      method: "POST", headers: headers({ accept: "application/json", "content-type": "application/json" }),
+      body: JSON.stringify(body),
+    });
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
 export function base64ToBlob(b64, mime) {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   return new Blob([bytes], { type: mime });

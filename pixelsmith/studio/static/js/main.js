@@ -8,6 +8,7 @@ import { el, ToolForm } from "./form.js";
 import { Stage } from "./stage.js";
 import { boto3Snippet, cliSnippet, requestsSnippet } from "./snippets.js";
 import { BatchScreen } from "./batch.js";
+import { Selector, UNAVAILABLE } from "./select.js";
 
 const $ = (id) => document.getElementById(id);
 const SIDES = ["left", "right", "up", "down"];
@@ -71,10 +72,36 @@ const stage = new Stage($("stage"), {
   onMargins: (m) => { for (const side of SIDES) if (state.form?.has(side)) state.form.set(side, m[side]); },
   onMask: () => { updateHint(); scheduleSnippet(); },
   onView: (scale) => { $("zoom-level").value = `${Math.round(scale * 100)}%`; },
+  onSelect: (prompt) => { hideError(); selector.add(prompt); },
 });
+const selector = new Selector(stage, {
+  file: () => state.input,
+  onBusy: (busy) => { $("stage-busy").hidden = !busy; stage.root.dataset.selecting = String(busy); },
+  onError: (err) => showError(err.status ? err : { name: "Selection failed", lines: [err.message] }),
+});
+state.selector = selector;
+// the select tool needs the server's segmentation route: without it, greyed out with the reason.
+// Asked once, when the first tool with a mask opens (a page that never masks never asks).
+let probed = null;
+function probeSelect() {
+  probed ??= selector.probe().then((ok) => {
+    const label = $("select-tool");
+    label.querySelector("input").disabled = !ok;
+    label.classList.toggle("off", !ok);
+    if (!ok) label.title = UNAVAILABLE;
+    if (!ok && stage.tool === "select") setPointer("brush");
+  });
+}
 $("zoom-in").addEventListener("click", () => stage.zoom(1.25));
 $("zoom-out").addEventListener("click", () => stage.zoom(0.8));
 $("zoom-fit").addEventListener("click", () => stage.fit());
+$("zoom-actual").addEventListener("click", () => stage.actualSize());
+function toggleLoupe() {
+  const on = $("loupe-toggle").getAttribute("aria-pressed") !== "true";
+  $("loupe-toggle").setAttribute("aria-pressed", String(on));
+  stage.setLoupe(on);
+}
+$("loupe-toggle").addEventListener("click", toggleLoupe);
 $("mask-undo").addEventListener("click", () => stage.undo());
 $("mask-redo").addEventListener("click", () => stage.redo());
 $("mask-invert").addEventListener("click", () => stage.invertMask());
@@ -83,12 +110,22 @@ $("mask-show").addEventListener("change", (e) => { stage.showMask = e.target.che
 $("brush-size").addEventListener("input", (e) => { stage.brush.size = Number(e.target.value); stage.draw(); });
 $("brush-hardness").addEventListener("input", (e) => { stage.brush.hardness = Number(e.target.value) / 100; });
 $("compare").addEventListener("input", (e) => { stage.split = Number(e.target.value) / 100; stage.draw(); });
+// the backdrop under transparent pixels, the same on both sides of the split: checker, white, black or a colour
+function applyBackdrop() {
+  const kind = document.querySelector('input[name="backdrop"]:checked').value;
+  stage.setBackdrop(kind === "color" ? $("backdrop-color").value : kind);
+}
+for (const radio of document.querySelectorAll('input[name="backdrop"]')) radio.addEventListener("change", applyBackdrop);
+$("backdrop-color").addEventListener("input", () => {
+  document.querySelector('input[name="backdrop"][value="color"]').checked = true;
+  applyBackdrop();
+});
 for (const radio of document.querySelectorAll('input[name="pointer"]')) {
   radio.addEventListener("change", () => { stage.tool = radio.value; updateHint(); });
 }
 function setPointer(tool) {
   const radio = document.querySelector(`input[name="pointer"][value="${tool}"]`);
-  if (radio && !$("mask-tools").hidden) { radio.checked = true; stage.tool = tool; updateHint(); }
+  if (radio && !radio.disabled && !$("mask-tools").hidden) { radio.checked = true; stage.tool = tool; updateHint(); }
 }
 stage.tool = "brush";
 state.stage = stage;
@@ -117,10 +154,11 @@ document.addEventListener("keydown", (e) => {
   const mod = e.ctrlKey || e.metaKey;
   if (mod && e.key.toLowerCase() === "z") { e.shiftKey ? stage.redo() : stage.undo(); e.preventDefault(); return; }
   if (mod && e.key.toLowerCase() === "y") { stage.redo(); e.preventDefault(); return; }
+  if (!mod && !e.altKey && e.key.toLowerCase() === "l") { toggleLoupe(); e.preventDefault(); return; }
   if (mod || e.altKey || $("mask-tools").hidden) return;
   const size = $("brush-size");
   const actions = {
-    b: () => setPointer("brush"), e: () => setPointer("eraser"), h: () => setPointer("pan"),
+    b: () => setPointer("brush"), e: () => setPointer("eraser"), h: () => setPointer("pan"), s: () => setPointer("select"),
     i: () => stage.invertMask(),
     "[": () => { size.value = Math.max(2, Number(size.value) - 5); size.dispatchEvent(new Event("input")); },
     "]": () => { size.value = Math.min(300, Number(size.value) + 5); size.dispatchEvent(new Event("input")); },
@@ -137,10 +175,13 @@ function updateHint() {
   } else if (stage.maskEnabled) {
     hint = stage.tool === "pan"
       ? "Drag to pan, wheel to zoom. Press B to paint the mask."
-      : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
+      : stage.tool === "select"
+        ? "Click an object to select it; Shift+click takes a part away; drag a box around it. Touch up with the brush (B)."
+        : `Paint over what to ${state.tool?.name === "erase" ? "erase" : "change"} (white = edit). Hold Space or pick Pan to move; wheel zooms.`;
   } else if (stage.marginsEnabled) hint = "Drag the blue handles to extend the canvas, or type the margins in the form.";
   else if (stage.base) hint = "Drag to pan, wheel to zoom.";
   $("stage-hint").textContent = hint;
+  $("stage-hint").title = hint; // one line on the page: the whole hint on hover
 }
 
 // ---- tools -----------------------------------------------------------------
@@ -239,6 +280,7 @@ function selectTool(name) {
     for (const s of SIDES) stage.margins[s] = Number(form.values()[s] || 0);
   }
   $("mask-tools").hidden = !stage.maskEnabled;
+  if (stage.maskEnabled) probeSelect();
   stage.tool = stage.maskEnabled ? document.querySelector('input[name="pointer"]:checked').value : "pan";
   $("stage-empty").hidden = !form.primary ? true : Boolean(state.input);
   // text-to-image tools take an image only to start from it: say so where the drop target is
@@ -247,6 +289,7 @@ function selectTool(name) {
     : "Drop an image here, paste it, or use the form's file picker.";
   clearResult();
   hideError();
+  resetVariations();
   if (form.primary && state.input) {
     form.setImage(form.primary, state.input);
     showInput(state.input, false);
@@ -279,6 +322,7 @@ async function onImage(field, file) {
 
 async function setInput(file, updateZone = true) {
   state.input = file;
+  resetVariations(); // seeds of another image
   if (updateZone && state.form?.primary) state.form.setImage(state.form.primary, file);
   await showInput(file);
   scheduleSnippet();
@@ -472,6 +516,113 @@ function showBanner(text) {
   b.hidden = !text;
 }
 
+// ---- variations --------------------------------------------------------------
+// Tools with a seed: the same settings run once per seed, each a one-item job (so
+// they queue and stay in the history like any run); the thumbnails compare on the
+// stage, and Keep puts the chosen seed into the form so the next Run makes it again.
+const variations = { items: [], running: false, values: null };
+state.variations = variations;
+const SEED_MAX = 4294967294;
+
+function randomSeeds(n) {
+  const seeds = new Set();
+  while (seeds.size < n) seeds.add((crypto.getRandomValues(new Uint32Array(1))[0] % SEED_MAX) + 1);
+  return [...seeds];
+}
+
+function resetVariations() {
+  for (const v of variations.items) if (v.url) URL.revokeObjectURL(v.url);
+  variations.items = [];
+  $("var-strip").replaceChildren();
+  $("var-note").textContent = "The same settings with different seeds: click one to compare it on the stage; Keep puts its seed in the form.";
+  $("var-run").disabled = !state.tool?.ready || variations.running;
+  $("variations").hidden = !(state.tool?.ready && state.form?.has("seed"));
+}
+
+$("var-run").addEventListener("click", () => runVariations().catch(showError));
+
+async function runVariations() {
+  const tool = state.tool;
+  if (!tool || variations.running || state.controller) return;
+  hideError();
+  const values = await requestValues();
+  const missing = state.form.specs.filter((s) => s.required && values[s.name] === undefined);
+  if (missing.length) {
+    showError(new ApiError(0, "missing", missing.map((s) => `${s.title}: is required`)));
+    return;
+  }
+  if (!(await batch.detectMode())) {
+    showError(new ApiError(0, "Variations need the jobs API", ["This server has no /v1/jobs; run seeds one at a time."]));
+    return;
+  }
+  resetVariations();
+  variations.values = values;
+  variations.running = true;
+  $("var-run").disabled = true;
+  try {
+    const seeds = randomSeeds(Number($("var-count").value));
+    await Promise.all(seeds.map((seed) => runVariation(tool, values, seed)));
+  } finally {
+    variations.running = false;
+    $("var-run").disabled = !tool.ready;
+  }
+}
+
+async function runVariation(tool, values, seed) {
+  const v = { seed, state: "queued" };
+  variations.items.push(v);
+  const img = el("div", { class: "thumb-empty" });
+  const caption = el("span", { class: "seed", text: `${seed} · queued` });
+  const pick = el("button", { type: "button", class: "pick", "aria-pressed": "false", disabled: true,
+    "aria-label": `Show seed ${seed} on the stage` }, img, caption);
+  const keep = el("button", { type: "button", class: "small keep", text: "Keep", disabled: true,
+    "aria-label": `Keep seed ${seed}` });
+  const li = el("li", { "data-seed": String(seed) }, pick, keep);
+  v.li = li;
+  $("var-strip").append(li);
+  try {
+    v.job = await submitRun(tool, { ...values, seed }, state.form.primary);
+    const item = await followRun(v.job, {
+      onStatus: ({ item: it }) => {
+        v.state = it.state;
+        const p = it.progress;
+        caption.textContent = `${seed} · ${p && it.state === "running" ? `${p.done}/${p.total}` : it.state}`;
+      },
+    });
+    if (item.state !== "done") throw new Error(item.error || item.state);
+    const out = await runResult(item);
+    v.bitmap = await createImageBitmap(out.blob);
+    v.result = { ...out, seed, width: v.bitmap.width, height: v.bitmap.height, tool: tool.name, job: v.job, item: item.id };
+    v.url = URL.createObjectURL(out.blob);
+    img.replaceWith(el("img", { src: v.url, alt: `Seed ${seed}` }));
+    caption.textContent = `${seed} · ${out.seconds.toFixed(1)} s`;
+    v.state = "done";
+    pick.disabled = keep.disabled = false;
+    pick.addEventListener("click", () => showVariation(v));
+    keep.addEventListener("click", () => keepVariation(v));
+  } catch (err) {
+    v.state = "failed";
+    li.classList.add("failed");
+    caption.textContent = `${seed} · failed`;
+    li.title = err.message;
+  }
+}
+
+async function showVariation(v) {
+  for (const other of variations.items) other.li.querySelector(".pick").setAttribute("aria-pressed", String(other === v));
+  await showResult(v.result, v.bitmap, variations.values);
+}
+
+async function keepVariation(v) {
+  state.form.set("seed", v.seed);
+  await showVariation(v);
+  for (const other of variations.items) if (other !== v) { other.li.remove(); if (other.url) URL.revokeObjectURL(other.url); }
+  variations.items = [v];
+  v.li.classList.add("kept");
+  v.li.querySelector(".keep").disabled = true;
+  $("var-note").textContent = `Kept seed ${v.seed}: it is in the form (More settings), so Run makes this one again.`;
+}
+
 // ---- snippets ----------------------------------------------------------------
 let snippetTimer = null;
 function scheduleSnippet() {
@@ -498,12 +649,17 @@ for (const tab of document.querySelectorAll("#snippets [data-lang]")) {
     renderSnippet();
   });
 }
+$("snippet-wrap").addEventListener("change", (e) => $("snippet-pre").classList.toggle("wrap", e.target.checked));
 $("snippet-copy").addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText($("snippet-code").textContent);
     $("snippet-copy").textContent = "Copied";
-  } catch {
-    $("snippet-copy").textContent = "Select and copy";
+  } catch { // no clipboard access (plain http on another host): select the text for Ctrl+C
+    const range = document.createRange();
+    range.selectNodeContents($("snippet-code"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    $("snippet-copy").textContent = "Selected: press Ctrl+C";
   }
   setTimeout(() => { $("snippet-copy").textContent = "Copy"; }, 1500);
 });

@@ -6,15 +6,21 @@
 
 const MAX_UNDO = 20;
 const HANDLE = 9; // half-size of an outpaint handle, in CSS px
+// fit() keeps this much free under the image for the view bar (backdrop, before/after), with or
+// without a result, so a result arriving never moves the image under the brush
+export const VIEWBAR_RESERVE = 48;
+const BACKDROPS = { white: "#ffffff", black: "#000000" };
 
 export class Stage {
-  constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {} } = {}) {
+  constructor(root, { onMargins = () => {}, onMask = () => {}, onView = () => {}, onSelect = () => {} } = {}) {
     this.root = root;
     this.canvas = root.querySelector("canvas");
     this.ctx = this.canvas.getContext("2d");
     this.onMargins = onMargins;
     this.onMask = onMask;
     this.onView = onView;
+    this.onSelect = onSelect; // a click ({point, label}) or a dragged box ({box}) with the select tool, in image pixels
+    this.marks = null; // the current selection's points and box, drawn while they still describe the mask
     this.base = null;
     this.result = null;
     this.resultRect = null;
@@ -29,6 +35,10 @@ export class Stage {
     this.margins = { left: 0, right: 0, up: 0, down: 0 };
     this.marginMax = 2000;
     this.split = 0.5;
+    this.backdrop = "checker"; // or "white", "black", or a CSS colour: under both sides of the split
+    this.viewbar = root.querySelector(".viewbar");
+    this.loupe = root.querySelector(".loupe");
+    this.loupeOn = false;
     this.undoStack = [];
     this.redoStack = [];
     this.maskVersion = 0; // bumped on every mask change; the pink overlay is re-tinted only then
@@ -102,14 +112,18 @@ export class Stage {
     const r = this.contentRect();
     if (!r) { this.draw(); return; }
     const pad = 24;
-    const scale = Math.min((this.cssW - 2 * pad) / r.w, (this.cssH - 2 * pad) / r.h);
+    const below = this.viewbar ? VIEWBAR_RESERVE : 0;
+    const scale = Math.min((this.cssW - 2 * pad) / r.w, (this.cssH - 2 * pad - below) / r.h);
     this.view.scale = Math.max(0.01, scale);
     this.view.x = (this.cssW - r.w * this.view.scale) / 2 - r.x * this.view.scale;
-    this.view.y = (this.cssH - r.h * this.view.scale) / 2 - r.y * this.view.scale;
+    this.view.y = (this.cssH - below - r.h * this.view.scale) / 2 - r.y * this.view.scale;
     this.fitted = true;
     this.draw();
     this.onView(this.view.scale);
   }
+
+  // 100 %: one image pixel to one CSS pixel, about the given point (the stage's centre by default)
+  actualSize(cx = this.cssW / 2, cy = this.cssH / 2) { this.zoom(1 / this.view.scale, cx, cy); }
 
   zoom(factor, cx = this.cssW / 2, cy = this.cssH / 2) {
     const s = Math.min(32, Math.max(0.02, this.view.scale * factor));
@@ -127,7 +141,19 @@ export class Stage {
   toScreen(ix, iy) { return { x: ix * this.view.scale + this.view.x, y: iy * this.view.scale + this.view.y }; }
 
   // ---- drawing -------------------------------------------------------------
+  setBackdrop(value) { this.backdrop = value; this.draw(); }
+
+  // called where the context draws in image coordinates: the checker's squares stay 8 CSS px at any zoom
+  backdropFill(ctx) {
+    if (this.backdrop !== "checker") return BACKDROPS[this.backdrop] || this.backdrop;
+    const pattern = checker(ctx);
+    const { scale, x, y } = this.view;
+    pattern.setTransform(new DOMMatrix([1 / scale, 0, 0, 1 / scale, -x / scale, -y / scale]));
+    return pattern;
+  }
+
   draw() {
+    if (this.viewbar) this.viewbar.hidden = !(this.base || this.result);
     const { ctx } = this;
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -140,10 +166,10 @@ export class Stage {
     ctx.imageSmoothingEnabled = v.scale < 2;
     if (this.base) {
       const r = this.contentRect();
-      if (this.marginsEnabled) {
-        ctx.fillStyle = checker(ctx);
-        ctx.fillRect(r.x, r.y, r.w, r.h);
-      }
+      // the same backdrop under the input (and the outpaint margins) as under the result
+      ctx.fillStyle = this.backdropFill(ctx);
+      if (this.marginsEnabled) ctx.fillRect(r.x, r.y, r.w, r.h);
+      else if (!this.result || place) ctx.fillRect(0, 0, this.base.width, this.base.height);
       if (!this.result || place) ctx.drawImage(this.base, 0, 0);
       // the mask sits on the "before" side; the "after" side shows the result clean
       if (this.maskEnabled && this.showMask && (!this.result || place)) ctx.drawImage(tinted(this.mask, this.maskVersion), 0, 0);
@@ -155,12 +181,15 @@ export class Stage {
         ctx.clip();
         ctx.translate(v.x, v.y);
         ctx.scale(v.scale, v.scale);
-        ctx.fillStyle = checker(ctx);
+        ctx.fillStyle = this.backdropFill(ctx);
         ctx.fillRect(place.x, place.y, place.w, place.h);
         ctx.drawImage(this.result, place.x, place.y, place.w, place.h);
         ctx.restore();
       } else if (this.result) {
-        ctx.drawImage(this.result, 0, 0, this.base.width, this.base.width * this.result.height / this.result.width);
+        const h = this.base.width * this.result.height / this.result.width;
+        ctx.fillStyle = this.backdropFill(ctx);
+        ctx.fillRect(0, 0, this.base.width, h);
+        ctx.drawImage(this.result, 0, 0, this.base.width, h);
       }
       if (this.marginsEnabled) {
         ctx.setLineDash([6 / v.scale, 4 / v.scale]);
@@ -170,7 +199,7 @@ export class Stage {
         ctx.setLineDash([]);
       }
     } else if (this.result) {
-      ctx.fillStyle = checker(ctx);
+      ctx.fillStyle = this.backdropFill(ctx);
       ctx.fillRect(0, 0, this.result.width, this.result.height);
       ctx.drawImage(this.result, 0, 0);
     }
@@ -194,6 +223,9 @@ export class Stage {
         ctx.strokeRect(h.x - HANDLE, h.y - HANDLE, 2 * HANDLE, 2 * HANDLE);
       }
     }
+    if (this.maskEnabled && this.base) this.drawMarks(ctx);
+    this.canvas.style.cursor = this.maskEnabled && this.base && this.tool === "select" ? "crosshair" : "";
+    this.drawLoupe();
     if (this.pointer && this.maskEnabled && (this.tool === "brush" || this.tool === "eraser")) {
       ctx.beginPath();
       ctx.arc(this.pointer.x, this.pointer.y, (this.brush.size / 2) * v.scale, 0, Math.PI * 2);
@@ -201,6 +233,54 @@ export class Stage {
       ctx.lineWidth = 1.5;
       ctx.stroke();
     }
+  }
+
+  // The loupe: the pixels under the pointer at 100 % (one image pixel per CSS pixel), whatever the
+  // zoom: the input's left of the split (with the mask), the result's own pixels right of it.
+  setLoupe(on) { this.loupeOn = on; this.draw(); }
+
+  loupeSource() {
+    const p = this.pointer;
+    const ip = this.toImage(p.x, p.y);
+    const place = this.resultPlacement();
+    if (this.result && (!this.base || !place || p.x >= this.cssW * this.split)) {
+      const r = place || (this.base ? { x: 0, y: 0, w: this.base.width, h: this.base.width * this.result.height / this.result.width }
+        : { x: 0, y: 0, w: this.result.width, h: this.result.height });
+      return { image: this.result, x: (ip.x - r.x) * this.result.width / r.w, y: (ip.y - r.y) * this.result.height / r.h, mask: false };
+    }
+    return this.base ? { image: this.base, x: ip.x, y: ip.y, mask: this.maskEnabled && this.showMask } : null;
+  }
+
+  drawLoupe() {
+    const L = this.loupe;
+    if (!L) return;
+    const src = this.loupeOn && this.pointer && !this.drag ? this.loupeSource() : null;
+    L.hidden = !src;
+    if (!src) return;
+    const size = 160;
+    const dpr = window.devicePixelRatio || 1;
+    if (L.width !== Math.round(size * dpr)) { L.width = Math.round(size * dpr); L.height = Math.round(size * dpr); }
+    const g = L.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.imageSmoothingEnabled = false;
+    const pattern = this.backdrop === "checker" ? checker(g) : null;
+    if (pattern) pattern.setTransform(new DOMMatrix());
+    g.fillStyle = pattern || BACKDROPS[this.backdrop] || this.backdrop;
+    g.fillRect(0, 0, size, size);
+    // the pointer's pixel lands on the loupe's centre pixel, at whole-pixel offsets (no resampling)
+    const ox = size / 2 - Math.floor(src.x);
+    const oy = size / 2 - Math.floor(src.y);
+    g.drawImage(src.image, ox, oy);
+    if (src.mask) g.drawImage(tinted(this.mask, this.maskVersion), ox, oy);
+    // ticks at the edges point at the centre pixel and leave the pixels around it untouched
+    g.fillStyle = "#fff";
+    for (const [x, y, w, h] of [[80, 0, 1, 10], [80, 150, 1, 10], [0, 80, 10, 1], [150, 80, 10, 1]]) g.fillRect(x, y, w, h);
+    // beside the pointer, flipped to stay on the stage
+    const p = this.pointer;
+    const left = p.x + 24 + size > this.cssW ? p.x - 24 - size : p.x + 24;
+    const top = p.y - 24 - size < 0 ? p.y + 24 : p.y - 24 - size;
+    L.style.left = `${Math.max(0, left)}px`;
+    L.style.top = `${Math.max(0, top)}px`;
   }
 
   handles() {
@@ -287,6 +367,31 @@ export class Stage {
     this.onMask();
   }
 
+  maskData() { return this.maskCtx.getImageData(0, 0, this.mask.width, this.mask.height); }
+
+  // a selection (an L mask, 0/255, any size: scaled to the layer) added to the layer as it was before it
+  applySelection(base, bitmap) {
+    if (!this.base) return;
+    this.snapshot();
+    const w = this.mask.width;
+    const h = this.mask.height;
+    const tmp = document.createElement("canvas");
+    tmp.width = w;
+    tmp.height = h;
+    const t = tmp.getContext("2d", { willReadFrequently: true });
+    t.drawImage(bitmap, 0, 0, w, h);
+    const sel = t.getImageData(0, 0, w, h).data;
+    const out = new ImageData(new Uint8ClampedArray(base.data), w, h);
+    const px = out.data;
+    for (let i = 0; i < px.length; i += 4) {
+      if (sel[i] > px[i + 3]) { px[i] = px[i + 1] = px[i + 2] = 255; px[i + 3] = sel[i]; }
+    }
+    this.maskCtx.putImageData(out, 0, 0);
+    this.maskVersion++;
+    this.draw();
+    this.onMask();
+  }
+
   // the painted layer as a black/white PNG at the input's size (white = edit)
   exportMask() {
     const out = document.createElement("canvas");
@@ -346,6 +451,8 @@ export class Stage {
         this.drag = { kind: "margin", side: handle.side };
       } else if (e.button === 1 || this.spaceDown || this.tool === "pan" || !this.maskEnabled || !this.base) {
         this.drag = { kind: "pan", from: p };
+      } else if (e.button === 0 && this.tool === "select") {
+        this.drag = { kind: "select", from: p, to: p, label: e.shiftKey ? 0 : 1 };
       } else if (e.button === 0) {
         this.snapshot();
         const ip = this.toImage(p.x, p.y);
@@ -364,6 +471,7 @@ export class Stage {
       if (!d) { this.draw(); return; }
       if (d.kind === "pan") { this.pan(p.x - d.from.x, p.y - d.from.y); d.from = p; return; }
       if (d.kind === "paint") { this.strokeTo(this.toImage(p.x, p.y)); this.draw(); return; }
+      if (d.kind === "select") { d.to = p; this.draw(); return; }
       if (d.kind === "margin") {
         const ip = this.toImage(p.x, p.y);
         const b = this.base;
@@ -380,6 +488,7 @@ export class Stage {
         return;
       }
       if (this.drag?.kind === "paint") this.onMask();
+      if (this.drag?.kind === "select") this.endSelect(this.drag);
       const refit = this.drag?.kind === "margin"; // keep the whole extended canvas in view
       this.drag = null;
       if (refit) this.fit();
@@ -392,6 +501,53 @@ export class Stage {
       const p = this.local(e);
       this.zoom(Math.exp(-e.deltaY * 0.0015), p.x, p.y);
     }, { passive: false });
+  }
+
+  // a click is a point (Shift: label 0, take away), a drag of more than a few pixels a box
+  endSelect(d) {
+    const a = this.toImage(d.from.x, d.from.y);
+    if (Math.hypot(d.to.x - d.from.x, d.to.y - d.from.y) < 5) {
+      this.onSelect({ point: [a.x, a.y], label: d.label });
+      return;
+    }
+    const b = this.toImage(d.to.x, d.to.y);
+    const clamp = (v, max) => Math.min(max, Math.max(0, v));
+    const [w, h] = [this.base.width, this.base.height];
+    this.onSelect({ box: [clamp(Math.min(a.x, b.x), w), clamp(Math.min(a.y, b.y), h),
+      clamp(Math.max(a.x, b.x), w), clamp(Math.max(a.y, b.y), h)] });
+  }
+
+  drawMarks(ctx) {
+    const m = this.marks;
+    if (this.drag?.kind === "select") {
+      const { from, to } = this.drag;
+      ctx.setLineDash([5, 4]);
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(Math.min(from.x, to.x), Math.min(from.y, to.y), Math.abs(to.x - from.x), Math.abs(to.y - from.y));
+      ctx.setLineDash([]);
+    }
+    if (!m || m.version() !== this.maskVersion || !this.showMask) return;
+    if (m.box) {
+      const a = this.toScreen(m.box[0], m.box[1]);
+      const b = this.toScreen(m.box[2], m.box[3]);
+      ctx.strokeStyle = "#4cd28b";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(a.x, a.y, b.x - a.x, b.y - a.y);
+    }
+    for (const [x, y, label] of m.points || []) {
+      const p = this.toScreen(x, y);
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, 6, 0, Math.PI * 2);
+      ctx.fillStyle = label ? "#4cd28b" : "#ff6b6b";
+      ctx.fill();
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(p.x - 3, p.y - 0.75, 6, 1.5);
+      if (label) ctx.fillRect(p.x - 0.75, p.y - 3, 1.5, 6);
+    }
   }
 
   // two pointers: zoom by the change in their distance, about their midpoint, and pan with it
@@ -424,6 +580,7 @@ export class Stage {
         ArrowLeft: () => this.pan(step, 0), ArrowRight: () => this.pan(-step, 0),
         ArrowUp: () => this.pan(0, step), ArrowDown: () => this.pan(0, -step),
         "+": () => this.zoom(1.25), "=": () => this.zoom(1.25), "-": () => this.zoom(0.8), 0: () => this.fit(),
+        1: () => this.actualSize(this.pointer?.x, this.pointer?.y),
       };
       if (keys[e.key]) { keys[e.key](); e.preventDefault(); }
       if (e.key === " ") { this.spaceDown = true; e.preventDefault(); }
