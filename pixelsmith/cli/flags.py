@@ -13,12 +13,14 @@ import inspect
 import pathlib
 import types
 import typing
-from typing import Any, Literal, Optional, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Optional, get_args, get_origin
 
 import typer
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 from rich.markup import escape
+
+if TYPE_CHECKING:  # pydantic is imported with the tools, not for `pixelsmith --help`
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
 
 
 def flag_name(field: str) -> str:

