@@ -77,8 +77,10 @@ def field_parameter(name: str, info: FieldInfo, *, is_image: bool) -> inspect.Pa
         )
         annotation: Any = Optional[pathlib.Path]  # noqa: UP045 - a runtime type for Typer, not an annotation
     else:
-        option = typer.Option(None, flag_name(name), help=help_for(info), show_default=False)
-        annotation = Optional[_cli_type(info)]  # noqa: UP045
+        cli_type = _cli_type(info)
+        decl = f"{flag_name(name)}/--no-{flag_name(name)[2:]}" if cli_type is bool else flag_name(name)
+        option = typer.Option(None, decl, help=help_for(info), show_default=False)
+        annotation = Optional[cli_type]  # noqa: UP045
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
 
