@@ -92,6 +92,9 @@ def test_help_is_generated_from_the_request_model():
         assert flag in out
     assert "[0..20]" in out  # the range comes from the model
     assert "--style-image" in cli("run", "style-transfer", "--help", check=True).stdout
+    erase = " ".join(cli("run", "erase", "--help", check=True).stdout.split())
+    assert "White = erase, black = keep" in erase  # an image field's description comes from its schema
+    assert "INPUT: the image field" in erase and "(default 5)" in erase
 
 
 # -- the exit-code convention (docs/cli.md): 0 ok, 1 runtime failure, 2 usage or validation ----------------

@@ -56,9 +56,23 @@ def _cli_type(info: FieldInfo) -> Any:
     return str
 
 
+def describe(info: FieldInfo) -> str:
+    """The field's description; an image field keeps its own in its JSON schema (with the size rules)."""
+    if info.description:
+        return info.description
+    metadata = list(info.metadata)
+    for arg in get_args(info.annotation):  # Optional[Annotated[Image, ...]]
+        metadata += getattr(arg, "__metadata__", ())
+    for meta in metadata:
+        schema = getattr(meta, "json_schema", None)
+        if isinstance(schema, dict) and schema.get("description"):
+            return str(schema["description"])
+    return ""
+
+
 def help_for(info: FieldInfo) -> str:
     """The field's description, its range ``[lo..hi]``, its default, and whether it is required."""
-    text = info.description or ""
+    text = describe(info)
     lo, hi = _bounds(info)
     if lo is not None or hi is not None:
         text += f" [{lo if lo is not None else ''}..{hi if hi is not None else ''}]"

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from pixelsmith.cli.common import fail, fail_with
-from pixelsmith.cli.flags import field_parameters, fields_from
+from pixelsmith.cli.flags import describe, field_parameters, fields_from
 from pixelsmith.errors import PixelsmithError, UnknownTool
 
 if TYPE_CHECKING:
@@ -42,9 +43,7 @@ def _parameters(tool: Tool) -> list[inspect.Parameter]:
             inspect.Parameter(
                 "input",
                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                default=typer.Argument(
-                    ... if required else None, exists=True, dir_okay=False, help="Input image", show_default=False
-                ),
+                default=typer.Argument(... if required else None, exists=True, dir_okay=False, show_default=False),
                 annotation=pathlib.Path if required else Optional[pathlib.Path],  # noqa: UP045 - runtime type
             )
         )
@@ -98,6 +97,16 @@ def run_tool(tool: Tool, values: dict[str, Any]) -> None:
     )
 
 
+def _help(tool: Tool) -> str:
+    """The tool's summary, and which request field INPUT is (the argument's own help is not shown by every
+    Typer/click pairing, so it goes in the command's help)."""
+    primary = tool.request.primary_image()
+    if not primary:
+        return tool.summary
+    field = escape(describe(tool.request.model_fields[primary]))
+    return f"{tool.summary}\n\nINPUT: the {primary} field, a file. {field}".strip()
+
+
 def tool_command(tool: Tool) -> click.Command:
     """One Typer command for ``tool``: its parameters are the request model's fields."""
 
@@ -106,7 +115,7 @@ def tool_command(tool: Tool) -> click.Command:
 
     command.__signature__ = inspect.Signature(_parameters(tool))  # type: ignore[attr-defined]
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command(tool.name, help=tool.summary, short_help=tool.summary)(command)
+    one.command(tool.name, help=_help(tool), short_help=tool.summary)(command)
     return typer.main.get_command(one)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -79,7 +79,7 @@ def serve(
             f"pixelsmith serving on http://{host}:{port}  auth {state}; {keys} active key(s) in {settings.data_path}",
             err=True,
         )
-        common = dict(
+        common: dict[str, Any] = dict(
             host=host,
             port=port,
             log_level=log_level,
@@ -91,9 +91,9 @@ def serve(
         if workers > 1:
             os.environ[SETTINGS_ENV] = settings.to_env()
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pixelsmith-metrics-"))
-            uvicorn.run("pixelsmith.api.app:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+            uvicorn.run("pixelsmith.api.app:app_from_env", factory=True, workers=workers, **common)
         else:
-            uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+            uvicorn.run(create_app(settings), **common)
     except PixelsmithError as exc:
         fail_with(exc)
 
