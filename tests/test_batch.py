@@ -197,6 +197,21 @@ def test_corrupt_input_mid_batch_is_recorded_and_the_rest_finish(tmp_path, photo
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a0-fast-upscale.png", "a1-fast-upscale.png"]
 
 
+def test_cli_bad_manifest_exits_2_with_one_line(tmp_path):
+    """A manifest the runner refuses is a usage error (exit 2); failed items are a runtime failure (exit 1, above)."""
+    manifest = write(tmp_path / "m.yaml", "steps: [{tool: nope}]\nitems: [x.png]\n")
+    proc = subprocess.run(
+        [*PIXELSMITH, "batch", str(manifest), "--no-progress"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: ") and "unknown tool" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    missing = subprocess.run(
+        [*PIXELSMITH, "batch", str(tmp_path / "none.yaml")], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "cannot read manifest" in missing.stderr
+
+
 def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, photos, embedded_models):
     manifest = write(tmp_path / "m.yaml", f"output: out\nsteps: [fast-upscale]\nitems: ['{photos}/*.png']\n")
     db_path = tmp_path / "out" / ".pixelsmith-batch.db"

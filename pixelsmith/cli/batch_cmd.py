@@ -1,5 +1,52 @@
-"""`pixelsmith batch` lives in :mod:`pixelsmith.jobs.cli` (registered from there); nothing to add here."""
+"""``pixelsmith batch MANIFEST``: run a manifest durably, locally or on Ray."""
+
+from __future__ import annotations
+
+import typer
+
+from pixelsmith.cli.common import FAILURE, OK, fail_with
+from pixelsmith.errors import PixelsmithError
 
 
-def register(app) -> None:  # noqa: ARG001 - kept so cli.main's module list needs no edit
-    return None
+def batch(
+    manifest: str = typer.Argument(..., help="YAML or JSONL manifest: items (file, glob or folder) and steps"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (each loads its models once)"),
+    output: str = typer.Option(None, "--output", "-o", help="Output folder (default: the manifest's 'output')"),
+    resume: bool = typer.Option(
+        True, "--resume/--fresh", help="--resume (default) skips items already done; --fresh runs every item again"
+    ),
+    ray: str = typer.Option(None, "--ray", help="Run on Ray Data: a cluster address, or 'local' / 'auto'"),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Model threads per worker process (default: the cores shared out; set 1 to give each worker one core)",
+    ),
+    lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's claim on an item lasts without a heartbeat"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
+) -> None:
+    """Run a batch manifest: every item through its chain of steps, resumable after any crash.
+
+    Exits 0 when every item is done, 1 when any item failed (after the whole batch), 2 for a bad manifest.
+    """
+    from pixelsmith.jobs.runner import run_batch, summary_lines
+
+    address = None if ray in (None, "local") else ray
+    try:
+        result = run_batch(
+            manifest,
+            workers=workers,
+            output=output,
+            fresh=not resume,
+            use_ray=ray is not None,
+            ray_address=address,
+            lease_s=lease,
+            threads=threads,
+            show_progress=progress,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    except PixelsmithError as exc:
+        fail_with(exc)
+    for line in summary_lines(result):
+        typer.echo(line)
+    raise typer.Exit(OK if result.ok else FAILURE)

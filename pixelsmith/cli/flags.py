@@ -1,19 +1,26 @@
 """CLI flags generated from a tool's request model: no second list of fields.
 
-Each field becomes ``--field-name`` (image fields take a file path); the tool's
-primary image is the positional INPUT. Ranges, choices and defaults in the help
-come straight from the model.
+Each field becomes a Typer option ``--field-name`` (image fields take a file path); the
+tool's primary image is the positional INPUT. Ranges, choices and defaults in the help
+come straight from the model. Every option defaults to None, so the request model, not
+the command line, applies the defaults and validates the values (one set of rules and
+messages for the CLI, the HTTP APIs and the Python API).
 """
 
 from __future__ import annotations
 
+import inspect
 import pathlib
 import types
 import typing
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Optional, get_args, get_origin
 
-import click
-from pydantic.fields import FieldInfo
+import typer
+from rich.markup import escape
+
+if TYPE_CHECKING:  # pydantic is imported with the tools, not for `pixelsmith --help`
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
 
 
 def flag_name(field: str) -> str:
@@ -32,51 +39,71 @@ def _unwrap(tp: Any) -> Any:
 def _bounds(info: FieldInfo) -> tuple[Any, Any]:
     lo = hi = None
     for meta in info.metadata:
-        lo = getattr(meta, "ge", lo) if getattr(meta, "ge", None) is not None else lo
-        hi = getattr(meta, "le", hi) if getattr(meta, "le", None) is not None else hi
+        if getattr(meta, "ge", None) is not None:
+            lo = meta.ge
+        if getattr(meta, "le", None) is not None:
+            hi = meta.le
     return lo, hi
 
 
-def option_for(name: str, info: FieldInfo, *, is_image: bool) -> click.Option:
+def _cli_type(info: FieldInfo) -> Any:
+    """The type Typer parses the flag's text into; pydantic then checks the value."""
     tp = _unwrap(info.annotation)
-    help_text = info.description or ""
-    if is_image:
-        return click.Option(
-            [flag_name(name)],
-            type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
-            help=help_text or "image file",
-        )
     if get_origin(tp) is Literal:
-        ctype: Any = click.Choice([str(v) for v in get_args(tp)])
-    elif tp is bool:
-        ctype = click.BOOL
-    elif tp is int:
-        ctype = click.INT
-    elif tp is float:
-        ctype = click.FLOAT
-    else:
-        ctype = click.STRING
+        return Literal[tuple(str(v) for v in get_args(tp))]  # shown as a choice in the help
+    if tp in (bool, int, float):
+        return tp
+    return str
+
+
+def describe(info: FieldInfo) -> str:
+    """The field's description; an image field keeps its own in its JSON schema (with the size rules)."""
+    if info.description:
+        return info.description
+    metadata = list(info.metadata)
+    for arg in get_args(info.annotation):  # Optional[Annotated[Image, ...]]
+        metadata += getattr(arg, "__metadata__", ())
+    for meta in metadata:
+        schema = getattr(meta, "json_schema", None)
+        if isinstance(schema, dict) and schema.get("description"):
+            return str(schema["description"])
+    return ""
+
+
+def help_for(info: FieldInfo) -> str:
+    """The field's description, its range ``[lo..hi]``, its default, and whether it is required."""
+    text = describe(info)
     lo, hi = _bounds(info)
     if lo is not None or hi is not None:
-        help_text += f" [{lo if lo is not None else ''}..{hi if hi is not None else ''}]"
-    if not info.is_required() and info.default is not None:
-        help_text += f" (default {info.default})"
+        text += f" [{lo if lo is not None else ''}..{hi if hi is not None else ''}]"
     if info.is_required():
-        help_text += " (required)"
-    # Defaults stay None here so the request model applies its own.
-    return click.Option([flag_name(name)], type=ctype, default=None, help=help_text.strip())
+        text += " (required)"
+    elif info.default is not None:
+        text += f" (default {info.default})"
+    return escape(text.strip())
 
 
-def options_for(model: type, *, skip: tuple[str, ...] = ()) -> list[click.Option]:
-    images = set(model.image_fields())
-    return [option_for(n, f, is_image=n in images) for n, f in model.model_fields.items() if n not in skip]
+def field_parameter(name: str, info: FieldInfo, *, is_image: bool) -> inspect.Parameter:
+    """One request field as a keyword parameter carrying its Typer option."""
+    if is_image:
+        option = typer.Option(
+            None, flag_name(name), exists=True, dir_okay=False, help=help_for(info) or "image file", show_default=False
+        )
+        annotation: Any = Optional[pathlib.Path]  # noqa: UP045 - a runtime type for Typer, not an annotation
+    else:
+        cli_type = _cli_type(info)
+        decl = f"{flag_name(name)}/--no-{flag_name(name)[2:]}" if cli_type is bool else flag_name(name)
+        option = typer.Option(None, decl, help=help_for(info), show_default=False)
+        annotation = Optional[cli_type]  # noqa: UP045
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
 
-def fields_from(params: dict[str, Any], model: type) -> dict[str, Any]:
-    """Click's parsed params -> request fields (only those the user gave)."""
-    out = {}
-    for name in model.model_fields:
-        value = params.get(name)
-        if value is not None:
-            out[name] = value
-    return out
+def field_parameters(
+    model: type[BaseModel], images: list[str], *, skip: tuple[str, ...] = ()
+) -> list[inspect.Parameter]:
+    return [field_parameter(n, f, is_image=n in images) for n, f in model.model_fields.items() if n not in skip]
+
+
+def fields_from(params: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """Typer's parsed params -> request fields (only those the user gave)."""
+    return {name: params[name] for name in model.model_fields if params.get(name) is not None}

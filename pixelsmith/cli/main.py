@@ -1,14 +1,22 @@
-"""Entry point: ``pixelsmith`` / ``python -m pixelsmith``.
+"""Entry point: ``pixelsmith`` / ``python -m pixelsmith``: one Typer app.
 
-Sub-commands live in their own modules; each exposes ``register(app)``.
+One module per command group under :mod:`pixelsmith.cli`; each imports only Typer, rich and
+the standard library at import time, and the heavy parts (tools, models, server, jobs)
+inside its command functions, so ``pixelsmith --help`` starts fast. Exit codes: see
+:mod:`pixelsmith.cli.common` (0 ok, 1 runtime failure, 2 usage or validation).
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-
+import click
 import typer
+
+from pixelsmith.cli.batch_cmd import batch
+from pixelsmith.cli.keys_cmd import keys_app
+from pixelsmith.cli.models_cmd import models_app
+from pixelsmith.cli.run_cmd import run_app
+from pixelsmith.cli.serve_cmd import serve
+from pixelsmith.cli.tools_cmd import tools
 
 app = typer.Typer(
     help="pixelsmith: self-hosted image production service",
@@ -16,31 +24,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-_COMMAND_MODULES = (
-    "pixelsmith.cli.tools_cmd",
-    "pixelsmith.cli.models_cmd",
-    "pixelsmith.cli.batch_cmd",
-    "pixelsmith.api.cli",
-    "pixelsmith.jobs.cli",
-)
+app.add_typer(run_app, name="run")
+app.command("tools")(tools)
+app.add_typer(models_app, name="models")
+app.command("batch")(batch)
+app.command("serve")(serve)
+app.add_typer(keys_app, name="keys")
 
 
-def build():
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # that front end is not part of this install
-            raise
-        module.register(app)
-    from pixelsmith.cli.run_cmd import run_group
-
-    command = typer.main.get_command(app)
-    command.add_command(run_group, "run")
-    return command
+def build() -> click.Command:
+    """The app as a click command (what ``main`` runs; tests invoke it with click's CliRunner)."""
+    return typer.main.get_command(app)
 
 
 def main() -> None:
-    sys.exit(build()(standalone_mode=True))
+    app(prog_name="pixelsmith")

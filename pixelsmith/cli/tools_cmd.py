@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 
-def tools_status() -> list[dict]:
+def tools_status() -> list[dict[str, Any]]:
     from pixelsmith.core import availability, recipes_for
     from pixelsmith.tools import all_tools
 
@@ -31,23 +30,24 @@ def tools_status() -> list[dict]:
     return rows
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("tools")
-    def tools(as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
-        """List all tools, their group, and what this machine can serve now."""
-        rows = tools_status()
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(title="pixelsmith tools")
-        for col in ("tool", "group", "served now", "engines", "what is missing"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(
-                r["name"],
-                r["group"],
-                f"[green]yes ({r['engine']})[/]" if r["ready"] else "[red]no[/]",
-                ", ".join(r["engines"]) or "-",
-                "\n".join(r["missing"]) if not r["ready"] else "",
-            )
-        Console().print(table)
+def tools(as_json: bool = typer.Option(False, "--json", help="Machine-readable output")) -> None:
+    """List all tools, their group, and what this machine can serve now."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = tools_status()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="pixelsmith tools")
+    for col in ("tool", "group", "served now", "engines", "what is missing"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["group"],
+            f"[green]yes ({r['engine']})[/]" if r["ready"] else "[red]no[/]",
+            ", ".join(r["engines"]) or "-",
+            "\n".join(r["missing"]) if not r["ready"] else "",
+        )
+    Console().print(table)
