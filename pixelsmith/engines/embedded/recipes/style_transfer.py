@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
-from pixelsmith.engines.sessions import Stylizer
+from pixelsmith.engines.sessions import ProgressFn, Stylizer
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.style_transfer import TOOL, StyleTransferRequest
 
@@ -101,8 +101,9 @@ def restyle(
     style_strength: float = 1.0,
     composition_fidelity: float = 0.9,
     change_strength: float = 0.9,
+    progress: ProgressFn | None = None,
 ) -> tuple[Image.Image, dict[str, object]]:
-    """The recipe's pipeline without the request: (image, metadata)."""
+    """The recipe's pipeline without the request: (image, metadata); ``progress`` counts its 3 stages."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     init = init_image.convert("RGB")
@@ -112,15 +113,21 @@ def restyle(
     small = init.resize(net_size, Image.Resampling.LANCZOS)
     vector = style_bottleneck(stylizer, style_image, small, style_strength)
     seconds["style_vector"] = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(1, 3)
     started = time.perf_counter()
     stylised = stylizer.stylize(small, vector)
     seconds["transform"] = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(2, 3)
     started = time.perf_counter()
     image = guided_upsample(stylised, small, guide)
     keep = min(1.0, change_strength / 0.9)
     if keep < 1.0:
         image = Image.blend(guide, image, keep)
     seconds["finish"] = round(time.perf_counter() - started, 3)
+    if progress:
+        progress(3, 3)
     meta: dict[str, object] = {
         "network_size": list(net_size),
         "style_mix": round(style_strength, 4),
@@ -130,7 +137,7 @@ def restyle(
     return image, meta
 
 
-@recipe(TOOL, engine="embedded", models=[MAGENTA], priority=10)
+@recipe(TOOL, engine="embedded", models=[MAGENTA], priority=10, progress_unit="stage")
 def style_transfer(req: StyleTransferRequest, ctx: Context) -> ToolResult:
     image, meta = restyle(
         ctx.session(MAGENTA, Stylizer),
@@ -139,5 +146,6 @@ def style_transfer(req: StyleTransferRequest, ctx: Context) -> ToolResult:
         style_strength=req.style_strength,
         composition_fidelity=req.composition_fidelity,
         change_strength=req.change_strength,
+        progress=ctx.progress,
     )
     return ToolResult(image, metadata={"note": NOTE, **meta})
