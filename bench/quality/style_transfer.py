@@ -8,6 +8,7 @@ Measures (the tests use the first two):
   (0 = the same colours in the same proportions, 1 = no colour in common). Lower = more of the style's palette.
 * structure: Pearson correlation of the Sobel gradient magnitude of the luminance with the init image's, both
   at long side 512 after a sigma-1 blur (1 = every edge where the photo has one; ~0 = unrelated layout).
+* foreign: the share of pixels in colours that are in neither image (CIELAB bins under 0.1 % in both).
 * gram: the style loss of Gatys et al. over HED's VGG16 (conv1_1..conv4_1 Gram matrices against the style
   image's, at long side 256), divided by the init image's own (init = 1; lower = more of the style's texture).
 
@@ -82,6 +83,13 @@ def palette_distance(img: Image.Image, style: Image.Image) -> float:
     """Hellinger distance of the CIELAB histograms (0 = same palette, 1 = disjoint)."""
     p, q = lab_histogram(img), lab_histogram(style)
     return float(np.sqrt(max(0.0, 1.0 - np.sqrt(p * q).sum())))
+
+
+def foreign_share(img: Image.Image, init: Image.Image, style: Image.Image) -> float:
+    """Share of the image's pixels whose CIELAB bin (8x8x8) holds under 0.1 % of both the init's and the
+    style's pixels: colours that are in neither image."""
+    rare = (lab_histogram(init) < 1e-3) & (lab_histogram(style) < 1e-3)
+    return float(lab_histogram(img)[rare].sum())
 
 
 def _edges(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -217,7 +225,7 @@ def main() -> None:
         for label, img in methods:
             print(
                 f"  {label:19} palette {palette_distance(img, style):.3f}  structure {structure(img, init):.3f}  "
-                f"gram {gram(img):.3f}"
+                f"gram {gram(img):.3f}  foreign {foreign_share(img, init, style):.3f}"
             )
         rows[name] = methods
         out.save(str(out_dir / f"style_transfer_{name}.png"))
