@@ -165,13 +165,13 @@ def sweep(init: Image.Image, style: Image.Image) -> None:
 
 
 def crops(rows: dict[str, list[tuple[str, Image.Image]]], folder: pathlib.Path) -> None:
-    """1:1 and 2x crops (face and stonework of the notebook statue) of each method, labelled in quality.md."""
+    """1:1 and 2x crops (hand and hair; stonework) of the notebook statue by each method, as in quality.md."""
     from pixelsmith.engines.embedded.recipes.style_transfer import output_size
 
     folder.mkdir(parents=True, exist_ok=True)
     init = rows["notebook"][0][1]
     size = output_size(*init.size)
-    for region, box in (("face", (420, 180, 676, 436)), ("stone", (40, 840, 296, 1096))):
+    for region, box in (("hair", (420, 180, 676, 436)), ("stone", (40, 840, 296, 1096))):
         for scale in (1, 2):
             w = (box[2] - box[0]) // scale
             sub = (box[0], box[1], box[0] + w, box[1] + w)
