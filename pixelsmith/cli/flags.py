@@ -63,7 +63,11 @@ def describe(info: FieldInfo) -> str:
     metadata = list(info.metadata)
     for arg in get_args(info.annotation):  # Optional[Annotated[Image, ...]]
         metadata += getattr(arg, "__metadata__", ())
+    from pixelsmith.tools.base import ImageField
+
     for meta in metadata:
+        if isinstance(meta, ImageField):  # an image field: its description plus its size rule
+            return f"{meta.description} PNG, JPEG or WebP; {meta.rule.describe()}."
         schema = getattr(meta, "json_schema", None)
         if isinstance(schema, dict) and schema.get("description"):
             return str(schema["description"])
