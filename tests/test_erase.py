@@ -164,3 +164,42 @@ def test_a_mask_over_everything_is_a_clear_422():
     mask[:3, :3] = 0
     with pytest.raises(Unprocessable, match="too little of the image"):
         _run(img, Image.fromarray(mask), grow_mask=0)
+
+
+@pytest.fixture(scope="module")
+def brick_wall_large():
+    """The whole 512x512 brick wall with two small holes far apart: each is completed on a crop."""
+    truth = np.repeat(data.brick()[:, :, None], 3, axis=2)
+    hole = np.zeros(truth.shape[:2], bool)
+    hole[100:140, 90:150] = True
+    hole[380:410, 360:400] = True
+    pasted = truth.copy()
+    pasted[hole] = (220, 30, 30)
+    return truth, pasted, hole
+
+
+def _figures(res: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> tuple[float, float]:
+    inner = cv2.erode(hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    texture = float(_gradient_energy(res)[inner].mean() / _gradient_energy(truth)[inner].mean())
+    blur = lambda a: cv2.GaussianBlur(a.astype(np.float32), (0, 0), 4)  # noqa: E731
+    return texture, float(((blur(res) - blur(truth)) ** 2)[hole].mean())
+
+
+def test_erase_on_a_crop_keeps_the_whole_canvas_quality(brick_wall_large):
+    from pixelsmith.engines.embedded.patchmatch import complete, work_regions
+
+    truth, pasted, hole = brick_wall_large
+    boxes, labels = work_regions(hole)
+    assert labels is not None and len(boxes) == 2  # two crops, together well under the canvas
+    assert sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes) < 0.5 * hole.size
+    flat = truth.copy()
+    flat[hole] = truth[~hole].mean(axis=0)
+    for seed in (11, 3):
+        local = complete(pasted, hole, seed=seed)
+        whole = complete(pasted, hole, seed=seed, local=False)
+        assert (local[~hole] == pasted[~hole]).all()
+        assert not ((local[..., 0] > 200) & (local[..., 1] < 60))[hole].any()  # the red objects are gone
+        tex_local, err_local = _figures(local, truth, hole)
+        tex_whole, err_whole = _figures(whole, truth, hole)
+        assert 0.6 < tex_local < 1.5 and abs(tex_local - tex_whole) < 0.1, (tex_local, tex_whole)
+        assert err_local < _figures(flat, truth, hole)[1] and err_local < 1.25 * err_whole, (err_local, err_whole)

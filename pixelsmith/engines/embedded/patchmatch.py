@@ -20,6 +20,14 @@ target patches get a single cheap pass (short propagation, 3x3 voting), which
 bounds time and memory for very large holes (outpaint): the structure is decided
 at the levels below that size, the large levels only copy the detail.
 
+Work follows the hole, not the canvas: the preference for nearby sources means matches
+come from the hole's neighbourhood (measured: 99.9 % of sources lie within 4 hole
+thicknesses of the hole's bounding box, at creativity 0 and 0.3), so each group of holes
+is completed on a crop of that neighbourhood (``LOCAL_MARGIN`` = 5 thicknesses, wider as
+creativity loosens the preference; 5 keeps the whole-canvas figures: coarse PSNR -0.2 dB,
+texture ratio equal, over 5 scenes x 3 seeds) and pasted back. A small hole in a large photo costs
+what it costs in a small one.
+
 Finally the seam is corrected across frequency bands: the mismatch between the
 known pixels along the border and what the matched patches would put there is
 interpolated into the hole by push-pull (a multi-resolution pyramid) and faded with
@@ -45,6 +53,7 @@ LOCAL_REACH = 8.0  # copy distance, in hole thicknesses, that costs one median p
 TEXTURE_WEIGHT = 12.0  # weight of the two local gradient-energy channels in the patch distance
 FINAL_WINDOW, FINAL_SHARPNESS = 7, 4.0  # the last vote at full resolution
 DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not voted
+LOCAL_MARGIN = 5.0  # context kept around a hole, in hole thicknesses (at creativity <= 0.3)
 Progress = Callable[[int, int], None]
 
 
@@ -65,16 +74,90 @@ def complete(
     max_pixels: int = 300_000,
     max_canvas: int = 6_000_000,
     progress: Progress | None = None,
+    local: bool = True,
 ) -> np.ndarray:
     """Return ``rgb`` (uint8 HxWx3) with the ``hole`` pixels synthesised from the rest.
 
     ``creativity`` (0..1) loosens the preference for source patches near the target:
     0 copies from the closest matching surroundings, 1 lets any matching patch in the
-    image be used. The same ``seed`` gives the same result.
+    image be used. The same ``seed`` gives the same result. ``local`` (the default)
+    works on crops around the holes (``work_regions``); False works on the whole canvas.
     """
     hole = np.asarray(hole, dtype=bool)
     if not hole.any():
         return rgb.copy()
+    kw = {"seed": seed, "creativity": creativity, "max_pixels": max_pixels, "max_canvas": max_canvas}
+    regions, labels = work_regions(hole, creativity) if local else ([], None)
+    if labels is None:
+        return _complete_canvas(rgb, hole, progress=progress, **kw)
+    out = rgb.copy()
+    done = [0, 0]  # levels finished by earlier crops, levels of the current one
+
+    def step(d: int, t: int) -> None:
+        done[1] = t
+        if progress:
+            progress(done[0] + d, done[0] + t)
+
+    for i, box in enumerate(regions, start=1):
+        sub_hole = hole[box]  # every hole in the crop is filled (none is a source), ...
+        try:
+            sub = _complete_canvas(np.ascontiguousarray(rgb[box]), sub_hole, progress=step, **kw)
+        except NothingToCopy:
+            return _complete_canvas(rgb, hole, progress=progress, **kw)
+        mine = sub_hole & (labels[box] == i)  # ... but only this group's pixels are kept from it
+        out[box][mine] = sub[mine]
+        done[0] += done[1]
+    return out
+
+
+def work_regions(hole: np.ndarray, creativity: float = 0.3) -> tuple[list[tuple[slice, slice]], np.ndarray | None]:
+    """The crops ``complete`` works on: each group of holes with ``LOCAL_MARGIN`` hole thicknesses of
+    context around it (wider as ``creativity`` loosens the locality preference), and the group label of
+    every pixel; ``([whole canvas], None)`` when a neighbourhood would span the canvas anyway."""
+    h, w = hole.shape
+    u8 = hole.astype(np.uint8)
+    thick = max(float(cv2.distanceTransform(u8, cv2.DIST_L2, 3).max()), 4.0)
+    loosen = 0.7 / max(1.0 - float(np.clip(creativity, 0.0, 1.0)), 1e-3)
+    margin = int(np.ceil(LOCAL_MARGIN * thick * max(1.0, loosen))) + PATCH
+    margin = max(margin, 8 * PATCH)
+    whole = [(slice(0, h), slice(0, w))]
+    if 2 * margin >= min(h, w):
+        return whole, None
+    # Holes whose neighbourhoods overlap are completed together (one crop over their union).
+    near = cv2.dilate(u8, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+    # A crop must be large enough for the pyramid to reach the same coarsest level as the whole canvas
+    # would (the level where the hole is a few pixels thick decides the structure).
+    halvings = max(int(np.ceil(np.log2(thick / (PATCH // 2 + 1)))), 0)
+    side = 4 * PATCH * 2**halvings + 2
+    boxes = []
+    for i in range(1, n):
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        boxes.append((_span(y, bh, side, h), _span(x, bw, side, w)))
+    area = sum((b[0].stop - b[0].start) * (b[1].stop - b[1].start) for b in boxes)
+    if area > h * w // 2:  # cropping would save little: keep the canvas (and its exact result)
+        return whole, None
+    return boxes, labels
+
+
+def _span(start: int, length: int, least: int, limit: int) -> slice:
+    """``[start, start + length)`` widened evenly to at least ``least``, kept inside ``[0, limit)``."""
+    grow = max(least - length, 0)
+    lo = max(start - grow // 2, 0)
+    hi = min(max(start + length + grow - grow // 2, lo + least), limit)
+    return slice(max(min(lo, hi - least), 0), hi)
+
+
+def _complete_canvas(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    *,
+    seed: int,
+    creativity: float,
+    max_pixels: int,
+    max_canvas: int,
+    progress: Progress | None,
+) -> np.ndarray:
     h, w = hole.shape
     if h * w > max_canvas:
         return _complete_reduced(
@@ -141,7 +224,7 @@ def _complete_reduced(rgb: np.ndarray, hole: np.ndarray, max_canvas: int, **kw) 
     size = (max(int(w * k), 2 * PATCH), max(int(h * k), 2 * PATCH))
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
-    filled = complete(small, small_hole, max_canvas=max_canvas, **kw)
+    filled = complete(small, small_hole, max_canvas=max_canvas, local=False, **kw)
     up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
     out = rgb.copy()
     out[hole] = up[hole]
