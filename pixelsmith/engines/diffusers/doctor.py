@@ -76,7 +76,7 @@ def format_report(rep: dict[str, Any]) -> str:
     lines = [
         f"device: {d['kind']} {d['name']}".rstrip()
         + f"  (memory for models {d['memory_gb']} GB, RAM {d['ram_gb']} GB)",
-        f"quantization backends: {', '.join(rep['quantizers']) or 'none installed (pip install torchao / bitsandbytes)'}",
+        "quantization backends: " + (", ".join(rep["quantizers"]) or "none installed (torchao, bitsandbytes)"),
         f"installed diffusers models: {', '.join(rep['installed']) or 'none (pixelsmith models pull TOOL)'}",
     ]
     if rep["overrides"]:

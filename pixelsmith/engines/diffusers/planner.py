@@ -34,7 +34,8 @@ from typing import Any
 
 GB = 1_000_000_000
 
-# Parameters per component, counted on the meta device from tests/data/configs (exact).
+# Tensor elements per component (parameters + persistent buffers such as the MMDiT position table: what
+# the weight files hold), counted on the meta device from tests/data/configs (exact).
 _CLIPS_T5_VAE = {
     "vae": 83_819_683,
     "text_encoder": 123_650_304,  # CLIP ViT-L/14 text
@@ -42,9 +43,9 @@ _CLIPS_T5_VAE = {
     "text_encoder_3": 4_762_310_656,  # T5 v1.1 XXL encoder
 }
 PARAMS: dict[str, dict[str, int]] = {
-    "sd3.5-large": {"transformer": 8_056_627_520, **_CLIPS_T5_VAE},
-    "sd3.5-large-turbo": {"transformer": 8_056_627_520, **_CLIPS_T5_VAE},
-    "sd3.5-medium": {"transformer": 2_243_171_520, **_CLIPS_T5_VAE},
+    "sd3.5-large": {"transformer": 8_146_280_768, **_CLIPS_T5_VAE},
+    "sd3.5-large-turbo": {"transformer": 8_146_280_768, **_CLIPS_T5_VAE},
+    "sd3.5-medium": {"transformer": 2_469_663_936, **_CLIPS_T5_VAE},
     "sd3.5-large-controlnet-canny": {"controlnet": 2_153_518_976},
     "sd3.5-large-controlnet-depth": {"controlnet": 2_153_518_976},
     "sd3.5-large-controlnet-blur": {"controlnet": 2_153_518_976},
@@ -66,7 +67,51 @@ PLANS = ("gpu", "model-offload", "sequential-offload", "cpu")
 
 
 def component_bytes(model: str, part: str, dtype: str = "bfloat16") -> int:
-    return int(PARAMS[model][part] * BYTES_PER_PARAM[dtype])
+    return int(params(model, part) * BYTES_PER_PARAM[dtype])
+
+
+_SUBFOLDERS = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")  # SD3 layout
+
+
+def params(model: str, part: str) -> int:
+    """Parameters of a component: counted from the installed weights' safetensors headers when the model
+    is installed (exact for what is on disk), else the count from the real configs (``PARAMS``)."""
+    try:
+        from pixelsmith.models import is_installed, model_path
+
+        if is_installed(model):
+            folder = model_path(model) / part if part in _SUBFOLDERS else model_path(model)
+            counted = safetensors_params(folder)
+            if counted:
+                return counted
+    except Exception:  # an unknown model or an unreadable file: fall back to the table
+        pass
+    return PARAMS[model][part]
+
+
+def read_header(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor name -> dtype, shape, data_offsets); no tensor is read."""
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        if length > 100_000_000:
+            raise ValueError(f"{path}: not a safetensors file (header length {length})")
+        header: dict[str, Any] = json.loads(f.read(length))
+    header.pop("__metadata__", None)
+    return header
+
+
+def safetensors_params(folder: os.PathLike[str] | str) -> int:
+    """Total parameters in the ``*.safetensors`` files directly in ``folder`` (from their headers)."""
+    import math
+    import pathlib
+
+    total = 0
+    for file in sorted(pathlib.Path(folder).glob("*.safetensors")):
+        total += sum(math.prod(t["shape"]) for t in read_header(file).values())
+    return total
 
 
 def quantizers() -> list[str]:
