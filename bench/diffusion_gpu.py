@@ -2,13 +2,13 @@
 
 The real architectures are built from their published configs with random
 weights (speed does not depend on weight values; nothing is downloaded). For
-each model: 1024x1024, 28 and 40 steps, bf16, batch 1 and 4, both paths with the
+each model: 1024x1024, 28 steps (--steps), bf16, batch 1 and 4, both paths with the
 same seeds, measuring s/image, images/s, peak memory, the speed ratio, the
 PSNR of pixelsmith's image against the plain one, and FLOP utilisation
 (2 * transformer params * tokens per forward, CFG doubling the batch) against
 the GPU's dense bf16 peak.
 
-    python bench/diffusion_gpu.py                      # full run on a GPU (H100: ~15-25 min)
+    python bench/diffusion_gpu.py            # full run on a GPU (aimed at < 10 min on an H100/H200; not yet run)
     python bench/diffusion_gpu.py --models medium --steps 28 --batches 1
     python bench/diffusion_gpu.py --smoke              # tiny configs on CPU: checks the script runs
 
@@ -33,84 +33,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-# Published configs (transformer/config.json of stabilityai/stable-diffusion-3.5-{large,medium}).
-TRANSFORMERS = {
-    "large": dict(
-        sample_size=128,
-        patch_size=2,
-        in_channels=16,
-        num_layers=38,
-        attention_head_dim=64,
-        num_attention_heads=38,
-        joint_attention_dim=4096,
-        caption_projection_dim=2432,
-        pooled_projection_dim=2048,
-        out_channels=16,
-        pos_embed_max_size=192,
-        qk_norm="rms_norm",
-    ),
-    "medium": dict(
-        sample_size=128,
-        patch_size=2,
-        in_channels=16,
-        num_layers=24,
-        attention_head_dim=64,
-        num_attention_heads=24,
-        joint_attention_dim=4096,
-        caption_projection_dim=1536,
-        pooled_projection_dim=2048,
-        out_channels=16,
-        pos_embed_max_size=384,
-        qk_norm="rms_norm",
-        dual_attention_layers=tuple(range(13)),
-    ),
-}
-VAE = dict(
-    in_channels=3,
-    out_channels=3,
-    down_block_types=("DownEncoderBlock2D",) * 4,
-    up_block_types=("UpDecoderBlock2D",) * 4,
-    block_out_channels=(128, 256, 512, 512),
-    layers_per_block=2,
-    latent_channels=16,
-    norm_num_groups=32,
-    sample_size=1024,
-    scaling_factor=1.5305,
-    shift_factor=0.0609,
-    use_quant_conv=False,
-    use_post_quant_conv=False,
-)
-CLIP_L = dict(
-    vocab_size=49408,
-    hidden_size=768,
-    intermediate_size=3072,
-    num_attention_heads=12,
-    num_hidden_layers=12,
-    projection_dim=768,
-    hidden_act="quick_gelu",
-    max_position_embeddings=77,
-)
-CLIP_G = dict(
-    vocab_size=49408,
-    hidden_size=1280,
-    intermediate_size=5120,
-    num_attention_heads=20,
-    num_hidden_layers=32,
-    projection_dim=1280,
-    hidden_act="gelu",
-    max_position_embeddings=77,
-)
-T5_XXL = dict(
-    vocab_size=32128,
-    d_model=4096,
-    d_ff=10240,
-    d_kv=64,
-    num_heads=64,
-    num_layers=24,
-    feed_forward_proj="gated-gelu",
-    relative_attention_num_buckets=32,
-    is_encoder_decoder=False,
-)
+# The real configs (tests/data/configs, see SOURCES.md there): one source for the tests, the planner and this.
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "configs")
+
+
+def _config(*parts: str) -> dict:
+    with open(os.path.join(CONFIGS, *parts)) as f:
+        return {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+
+
+FOLDERS = {"large": "sd3.5-large", "medium": "sd3.5-medium"}
+TRANSFORMERS = {k: _config(v, "transformer", "config.json") for k, v in FOLDERS.items()}
+VAE = _config("sd3.5-large", "vae", "config.json")
+_TEXT_KEYS = ("model_type", "architectures")
+CLIP_L = {k: v for k, v in _config("sd3.5-large", "text_encoder", "config.json").items() if k not in _TEXT_KEYS}
+CLIP_G = {k: v for k, v in _config("sd3.5-large", "text_encoder_2", "config.json").items() if k not in _TEXT_KEYS}
+T5_XXL = {k: v for k, v in _config("sd3.5-large", "text_encoder_3", "config.json").items() if k not in _TEXT_KEYS}
+T5_XXL["is_encoder_decoder"] = False
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
 PROMPTS = [
@@ -160,8 +99,8 @@ def build_components(size: str, smoke: bool, device, dtype):
     try:
         with torch.device(device):
             out = {
-                "transformer": SD3Transformer2DModel(**TRANSFORMERS[size]).eval(),
-                "vae": AutoencoderKL(**VAE).eval(),
+                "transformer": SD3Transformer2DModel.from_config(TRANSFORMERS[size]).eval(),
+                "vae": AutoencoderKL.from_config(VAE).eval(),
                 "text_encoder": CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_L)).eval(),
                 "text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G)).eval(),
                 "text_encoder_3": T5EncoderModel(T5Config(**T5_XXL)).eval(),
@@ -281,7 +220,7 @@ def cache_note(base: str, device) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["medium", "large"], choices=["medium", "large"])
-    ap.add_argument("--steps", nargs="+", type=int, default=[28, 40])
+    ap.add_argument("--steps", nargs="+", type=int, default=[28])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per setting (after one warm-up)")
@@ -289,6 +228,7 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=None, help="override the GPU's dense bf16 peak")
     ap.add_argument("--smoke", action="store_true", help="tiny configs on CPU, 64 px, 2 steps (checks the script)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--table", default="diffusion_gpu.md", help="write the printed table here (markdown)")
     args = ap.parse_args()
 
     import torch
@@ -368,26 +308,32 @@ def main() -> None:
             print(json.dumps(r), flush=True)
         del parts
         C.STORE.clear()
-    print_table(rows, name)
+    print_table(rows, name, args.table)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": name, "rows": rows}, f, indent=2)
 
 
-def print_table(rows, device_name: str) -> None:
-    print(
-        f"\n| model | steps | batch | plain s/img | pixelsmith s/img | speed-up | plain img/s | pixelsmith img/s "
-        f"| peak GB plain/pixelsmith | util plain/pixelsmith | PSNR dB |  ({device_name})"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+def print_table(rows, device_name: str, path: str | None = None) -> None:
+    lines = [
+        f"| model | steps | batch | plain s/img | pixelsmith s/img | speed-up | plain img/s | pixelsmith img/s "
+        f"| peak GB plain/pixelsmith | util plain/pixelsmith | PSNR dB |  ({device_name})",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         p, e = r["plain"], r["pixelsmith"]
         util = f"{p['utilisation']}/{e['utilisation']}" if p["utilisation"] is not None else "-"
-        print(
+        lines.append(
             f"| {r['model']} | {r['steps']} | {r['batch']} | {p['s_per_image']} | {e['s_per_image']} | "
             f"{r.get('speedup')} | {p['images_per_s']} | {e['images_per_s']} | {p['peak_gb']}/{e['peak_gb']} | "
             f"{util} | {r.get('psnr_db')} |"
         )
+    table = "\n".join(lines)
+    print("\n" + table)
+    if path:
+        with open(path, "w") as f:
+            f.write(table + "\n")
+        print(f"table written to {path}")
 
 
 if __name__ == "__main__":

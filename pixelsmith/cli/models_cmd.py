@@ -52,7 +52,7 @@ def _check_names(names: list[str], *, tools_too: bool = False, embedded_only: bo
     from pixelsmith.models import CATALOG
     from pixelsmith.tools import all_tools, get_tool
 
-    all_tools()  # the engines' recipes register their models in the catalogue
+    all_tools()
 
     def known(name: str) -> bool:
         if name in CATALOG:

@@ -87,7 +87,9 @@ class ComponentStore:
         self._lock = threading.RLock()
         self.loads = 0  # how many times a loader ran (tests check sharing with it)
 
-    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+    def get(self, key: tuple, load: Callable[[], Any], on_device: bool = True) -> Any:
+        """The component under ``key``, loaded once; ``on_device=False`` leaves it in CPU memory (an
+        offloading plan: diffusers' offload hooks move it to the device while it runs)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -96,6 +98,11 @@ class ComponentStore:
                 entry = Entry(value, nbytes(value), resident=False)
                 self._entries[key] = entry
             self._entries.move_to_end(key)
+            if not on_device:
+                if entry.resident and isinstance(entry.value, torch.nn.Module):
+                    entry.value.to("cpu")
+                entry.resident = False
+                return entry.value
             if not entry.resident:
                 self._make_room(entry.size, keep=key)
                 if isinstance(entry.value, torch.nn.Module):
@@ -150,8 +157,14 @@ RUN_LOCK = threading.RLock()
 # --- loaders --------------------------------------------------------------------------------
 
 
-def sd3_part(base: str, part: str) -> Any:
-    """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3])."""
+def sd3_part(base: str, part: str, on_device: bool = True, quantize: str = "none") -> Any:
+    """One component of an SD3 pipeline folder (transformer, vae, text_encoder[_2|_3], tokenizer[_2|_3]).
+
+    ``quantize`` (int8 | nf4) loads the transformer through diffusers' torchao or bitsandbytes
+    backend, as the memory plan asks (planner.py); quantized weights load straight to the device.
+    """
+    if part == "transformer" and quantize != "none":
+        return STORE.get((base, part, quantize), lambda: _quantized_transformer(base, quantize))
 
     def load() -> Any:
         root = weights_dir(base)
@@ -175,7 +188,23 @@ def sd3_part(base: str, part: str) -> Any:
 
         return CLIPTextModelWithProjection.from_pretrained(root / part, dtype=dtype()).eval()
 
-    return STORE.get((base, part), load)
+    return STORE.get((base, part), load, on_device=on_device or part.startswith("tokenizer"))
+
+
+def _quantized_transformer(base: str, quantize: str) -> Any:
+    import diffusers
+
+    if quantize == "nf4":
+        config: Any = diffusers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype()
+        )
+    elif quantize == "int8":
+        config = diffusers.TorchAoConfig("int8wo")
+    else:
+        raise ValueError(f"unknown quantization {quantize!r}")
+    return diffusers.SD3Transformer2DModel.from_pretrained(
+        weights_dir(base), subfolder="transformer", torch_dtype=dtype(), quantization_config=config
+    ).eval()
 
 
 def optimise(model: Any) -> Any:
@@ -211,11 +240,13 @@ def scheduler(base: str) -> Any:
     return FlowMatchEulerDiscreteScheduler.from_config(config)
 
 
-def controlnet(name: str) -> Any:
+def controlnet(name: str, on_device: bool = True) -> Any:
     from diffusers import SD3ControlNetModel
 
     return STORE.get(
-        (name, "controlnet"), lambda: SD3ControlNetModel.from_pretrained(weights_dir(name), torch_dtype=dtype()).eval()
+        (name, "controlnet"),
+        lambda: SD3ControlNetModel.from_pretrained(weights_dir(name), torch_dtype=dtype()).eval(),
+        on_device=on_device,
     )
 
 

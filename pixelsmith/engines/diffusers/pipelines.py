@@ -52,8 +52,37 @@ def steps_for(base: str, steps: int | None = None) -> int:
 _CLASSES_LOCK = threading.Lock()
 
 
+_LOCAL = threading.local()
+FAMILY = {"sd3.5-large": "sd3.5", "sd3.5-large-turbo": "sd3.5", "sd3.5-medium": "sd3.5"}
+
+
+def plan_for(base: str, controlnet: str | None = None) -> Any:
+    """The memory plan (planner.py) for these models on this device, with the settings' overrides."""
+    from pixelsmith.engines.diffusers import planner
+
+    return planner.for_models([base, *([controlnet] if controlnet else [])])
+
+
+def run_metadata(base: str) -> dict[str, Any]:
+    """What a response says about what made it: family, checkpoint (hub repository) and the memory plan."""
+    from pixelsmith.models import get_model
+
+    source = get_model(base).source
+    out: dict[str, Any] = {
+        "model": base,
+        "family": FAMILY.get(base, base),
+        "checkpoint": getattr(source, "repo_id", base),
+    }
+    used = getattr(_LOCAL, "plan", None)
+    if used is not None:
+        out.update(used.metadata())
+    return out
+
+
 def build(kind: str, base: str, controlnet: str | None = None) -> Any:
-    """kind: txt2img | img2img | inpaint | control."""
+    """kind: txt2img | img2img | inpaint | control; loaded and placed as the memory plan says."""
+    plan = plan_for(base, controlnet)
+    _LOCAL.plan = plan
     with _CLASSES_LOCK:  # diffusers' lazy attributes fail (AttributeError) when threads resolve them first at once
         import diffusers
 
@@ -63,10 +92,20 @@ def build(kind: str, base: str, controlnet: str | None = None) -> Any:
             "inpaint": diffusers.StableDiffusion3InpaintPipeline,
             "control": diffusers.StableDiffusion3ControlNetPipeline,
         }[kind]
-    parts = {p: C.sd3_part(base, p) for p in PARTS}
-    extra = {"controlnet": C.controlnet(controlnet)} if kind == "control" else {}
-    pipe = cls(scheduler=C.scheduler(base), **parts, **extra)
+    resident = plan.placement in ("gpu", "cpu")
+    parts = {
+        p: None
+        if plan.drop_t5 and p in ("text_encoder_3", "tokenizer_3")
+        else C.sd3_part(base, p, on_device=resident, quantize=plan.quantize if p == "transformer" else "none")
+        for p in PARTS
+    }
+    extra = {"controlnet": C.controlnet(controlnet, on_device=resident)} if kind == "control" and controlnet else {}
+    pipe: Any = cls(scheduler=C.scheduler(base), **parts, **extra)
     pipe.set_progress_bar_config(disable=True)
+    if plan.placement == "model-offload":
+        pipe.enable_model_cpu_offload(device=C.device())
+    elif plan.placement == "sequential-offload":
+        pipe.enable_sequential_cpu_offload(device=C.device())
     return pipe
 
 
@@ -125,7 +164,8 @@ EMBED_CACHE_SIZE = 64
 
 def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: float) -> dict[str, Any]:
     """prompt_embeds & co. for the pipeline call, from cache when the same prompt came before."""
-    key = (base, prompt, negative or "", cfg > 1.0, str(C.device()), str(C.dtype()))
+    t5 = getattr(pipe, "text_encoder_3", None) is not None  # a drop-T5 plan embeds differently
+    key = (base, prompt, negative or "", cfg > 1.0, t5, str(C.device()), str(C.dtype()))
     with _EMBEDS_LOCK:
         hit = _EMBEDS.get(key)
         if hit is not None:

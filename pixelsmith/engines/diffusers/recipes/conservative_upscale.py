@@ -29,4 +29,6 @@ def conservative_upscale(req: ConservativeUpscaleRequest, ctx: Context) -> ToolR
     out = K.refine_tiles(
         ctx, image, req.prompt, req.negative_prompt or "", strength, controlnet=CONTROLNET, blur_radius=1.0
     )
-    return ToolResult(out, metadata={"model": K.BASE, "controlnet": CONTROLNET, "strength": round(strength, 3)})
+    return ToolResult(
+        out, metadata={**K.P.run_metadata(K.BASE), "controlnet": CONTROLNET, "strength": round(strength, 3)}
+    )

@@ -31,4 +31,6 @@ def creative_upscale(req: CreativeUpscaleRequest, ctx: Context) -> ToolResult:
     strength = 0.2 + req.creativity
     radius = max(1.0, size[0] / req.image.width / 2)  # blur about as much as the enlargement smeared
     out = K.refine_tiles(ctx, big, prompt, negative, strength, controlnet=CONTROLNET, blur_radius=radius)
-    return ToolResult(out, metadata={"model": K.BASE, "controlnet": CONTROLNET, "strength": round(strength, 3)})
+    return ToolResult(
+        out, metadata={**K.P.run_metadata(K.BASE), "controlnet": CONTROLNET, "strength": round(strength, 3)}
+    )

@@ -36,4 +36,4 @@ def erase(req: EraseRequest, ctx: Context) -> ToolResult:
     from pixelsmith.imaging.composite import composite
 
     out = composite(req.image, out, mask)
-    return ToolResult(out, metadata={"model": K.BASE, "mask_coverage": round(float((mask > 0).mean()), 4)})
+    return ToolResult(out, metadata={**K.P.run_metadata(K.BASE), "mask_coverage": round(float((mask > 0).mean()), 4)})

@@ -49,8 +49,8 @@ def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
         out, batch = BATCHER.submit(
             (base, w, h, steps, cfg), item, lambda items: txt2img_batch(pipe, items, w, h, steps)
         )
-        return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg, "batch_size": batch})
-    return ToolResult(out, metadata={"model": base, "steps": steps, "cfg_scale": cfg})
+        return ToolResult(out, metadata={**P.run_metadata(base), "steps": steps, "cfg_scale": cfg, "batch_size": batch})
+    return ToolResult(out, metadata={**P.run_metadata(base), "steps": steps, "cfg_scale": cfg})
 
 
 def txt2img_batch(pipe, items: list[Item], width: int, height: int, steps: int) -> list[Image.Image]:

@@ -13,4 +13,4 @@ def inpaint(req: InpaintRequest, ctx: Context) -> ToolResult:
     mask = grow_mask(mask_for(req.image, req.mask), req.grow_mask)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = K.inpaint(ctx, req.image, mask, prompt, negative, strength=1.0)
-    return ToolResult(out, metadata={"model": K.BASE, "mask_coverage": round(float((mask > 0).mean()), 4)})
+    return ToolResult(out, metadata={**K.P.run_metadata(K.BASE), "mask_coverage": round(float((mask > 0).mean()), 4)})

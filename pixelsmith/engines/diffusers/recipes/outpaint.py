@@ -47,4 +47,4 @@ def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
     region = result[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]]
     keep = mask[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]] == 0
     region[keep] = src[keep]
-    return ToolResult(Image.fromarray(result), metadata={"model": K.BASE, "strength": round(strength, 3)})
+    return ToolResult(Image.fromarray(result), metadata={**K.P.run_metadata(K.BASE), "strength": round(strength, 3)})

@@ -62,7 +62,7 @@ def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult
     return ToolResult(
         out,
         metadata={
-            "model": K.BASE,
+            **K.P.run_metadata(K.BASE),
             "target_rgb": list(colour) if colour else None,
             "boxes": [[round(v, 1) for v in b] for b in found.boxes],
             "fallback_box": found.fallback,

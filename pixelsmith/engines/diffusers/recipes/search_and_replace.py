@@ -18,7 +18,7 @@ def search_and_replace(req: SearchAndReplaceRequest, ctx: Context) -> ToolResult
     return ToolResult(
         out,
         metadata={
-            "model": K.BASE,
+            **K.P.run_metadata(K.BASE),
             "boxes": [[round(v, 1) for v in b] for b in found.boxes],
             "scores": [round(s, 4) for s in found.scores],
             "fallback_box": found.fallback,

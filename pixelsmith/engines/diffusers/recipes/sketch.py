@@ -40,4 +40,4 @@ def sketch(req: SketchRequest, ctx: Context) -> ToolResult:
     control = preprocess.sketch_lines(req.image)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = controlled(ctx, req.image, control, prompt, negative, req.control_strength, CONTROLNET)
-    return ToolResult(out, metadata={"model": K.BASE, "controlnet": CONTROLNET})
+    return ToolResult(out, metadata={**K.P.run_metadata(K.BASE), "controlnet": CONTROLNET})

@@ -31,4 +31,6 @@ def style_guide(req: StyleGuideRequest, ctx: Context) -> ToolResult:
             callback_on_step_end=P.progress_callback(ctx, steps),
             **P.prompt_kwargs(pipe, K.BASE, prompt, negative, K.cfg_for(K.BASE)),
         )
-    return ToolResult(out, metadata={"model": K.BASE, "ip_adapter": ADAPTER, "ip_adapter_scale": req.fidelity})
+    return ToolResult(
+        out, metadata={**K.P.run_metadata(K.BASE), "ip_adapter": ADAPTER, "ip_adapter_scale": req.fidelity}
+    )

@@ -43,7 +43,7 @@ def style_transfer(req: StyleTransferRequest, ctx: Context) -> ToolResult:
     return ToolResult(
         out,
         metadata={
-            "model": K.BASE,
+            **K.P.run_metadata(K.BASE),
             "ip_adapter_scale": req.style_strength,
             "controlnet_scale": req.composition_fidelity,
             "strength": req.change_strength,
