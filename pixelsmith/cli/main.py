@@ -12,6 +12,7 @@ import click
 import typer
 
 from pixelsmith.cli.batch_cmd import batch
+from pixelsmith.cli.doctor_cmd import doctor
 from pixelsmith.cli.keys_cmd import keys_app
 from pixelsmith.cli.models_cmd import models_app
 from pixelsmith.cli.run_cmd import run_app
@@ -30,6 +31,7 @@ app.add_typer(models_app, name="models")
 app.command("batch")(batch)
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
+app.command("doctor")(doctor)
 
 
 def build() -> click.Command:
