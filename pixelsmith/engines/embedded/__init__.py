@@ -24,6 +24,7 @@ _SESSION_MODULES = {
     "hed": "hed",
     "mediapipe-people": "mediapipe_people",
     "ssd-mobilenet-v2-coco": "ssd",
+    "mobilesam": "mobilesam",
 }
 _FACTORIES: dict[str, Callable[[], object]] = {}
 _SESSIONS: dict[str, object] = {}
