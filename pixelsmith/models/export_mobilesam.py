@@ -53,7 +53,7 @@ def _mobile_sam_importable(code_dir: pathlib.Path) -> Iterator[None]:
             return x  # eval mode (and drop_path_rate=0 in build_sam_vit_t): identity
 
     def to_2tuple(x: Any) -> tuple[Any, Any]:
-        return tuple(x) if isinstance(x, (tuple, list)) else (x, x)  # type: ignore[return-value]
+        return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
 
     def trunc_normal_(tensor: torch.Tensor, std: float = 1.0, **_: Any) -> torch.Tensor:
         return torch.nn.init.trunc_normal_(tensor, std=std)

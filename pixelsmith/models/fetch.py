@@ -162,7 +162,8 @@ def _pip_download(ref: str, dest: pathlib.Path, *extra: str) -> list[pathlib.Pat
 
 def _stage_sdist(src: PypiSdist, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
     archives = [
-        p for p in _pip_download(f"{src.package}=={src.version}", tmp / "sdist", "--no-binary", ":all:")
+        p
+        for p in _pip_download(f"{src.package}=={src.version}", tmp / "sdist", "--no-binary", ":all:")
         if p.name.endswith(".tar.gz")
     ]
     if not archives:

@@ -66,9 +66,14 @@ class Segmentation:
     seconds: float  # decode time (plus the encode when this call embedded the image)
 
     @property
-    def mask(self) -> np.ndarray:
-        """Boolean HxW."""
+    def array(self) -> np.ndarray:
+        """The mask, boolean HxW."""
         return self.logits > 0.0
+
+    @property
+    def mask(self) -> Image.Image:
+        """The mask as a PIL mode-L image, 0/255, at the image's size."""
+        return Image.fromarray(self.array.astype(np.uint8) * 255, "L")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -77,10 +82,6 @@ class Segmentation:
     def probability(self) -> np.ndarray:
         """Soft 0..1 float32 HxW (the sigmoid of the logits)."""
         return (1.0 / (1.0 + np.exp(-np.clip(self.logits, -30.0, 30.0)))).astype(np.float32)
-
-    def image(self) -> Image.Image:
-        """The mask as a PIL mode-L image, 0/255."""
-        return Image.fromarray(self.mask.astype(np.uint8) * 255, "L")
 
 
 def validate_prompt(size: tuple[int, int], points: Sequence[Sequence[float]], box: Sequence[float] | None) -> None:
@@ -92,8 +93,7 @@ def validate_prompt(size: tuple[int, int], points: Sequence[Sequence[float]], bo
         if len(p) not in (2, 3):
             raise ValueError(f"a point is [x, y] or [x, y, label], got {list(p)}")
         x, y = float(p[0]), float(p[1])
-        label = int(p[2]) if len(p) == 3 else 1
-        if label not in (0, 1):
+        if len(p) == 3 and float(p[2]) not in (0.0, 1.0):
             raise ValueError(f"a point's label is 1 (include) or 0 (exclude), got {p[2]}")
         if not (0 <= x < w and 0 <= y < h):
             raise ValueError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image")
