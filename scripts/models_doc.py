@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from pixelsmith.core import recipes_for
 from pixelsmith.models import CATALOG
 from pixelsmith.tools import all_tools
 
@@ -27,7 +28,7 @@ and verified), none of that package's code.
 def main() -> None:
     users: dict[str, set[str]] = {}
     for tool in all_tools():
-        for recipe in tool.recipes.values():
+        for recipe in recipes_for(tool).values():
             for m in recipe.models:
                 users.setdefault(m, set()).add(tool.name)
     print(HEAD)
@@ -40,6 +41,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         for s in specs:
             files = "<br>".join(f"`{k}` {v[:12]}…" if v else f"`{k}`" for k, v in s.files.items()) or "-"
+            if s.export:
+                files += "<br>→ " + ", ".join(f"`{o}`" for o in s.export.outputs) + f" ({s.export.describe()})"
             tools = ", ".join(sorted(users.get(s.name, ()))) or "-"
             print(f"| `{s.name}` | {s.summary} | {tools} | {s.source.describe()} | {s.licence} | {files} |")
         print()
