@@ -70,7 +70,7 @@ def main() -> None:
         crops.mkdir(parents=True, exist_ok=True)
         rgb = np.asarray(image, np.float32)
         tiles = []
-        for name, m in masks.items():
+        for m in masks.values():
             over = rgb * (1 - 0.6 * m[..., None]) + np.array([255, 40, 160], np.float32) * 0.6 * m[..., None]
             tiles.append(Image.fromarray(np.clip(over, 0, 255).astype(np.uint8)).crop((330, 380, 870, 920)))
         sheet = Image.new("RGB", (tiles[0].width * 2 + 8, tiles[0].height), "white")
