@@ -6,6 +6,9 @@ Python API::
     out = pixelsmith.run("remove-background", image="photo.jpg")
     out.image.save("cut.png")          # a PIL image
     open("cut.webp", "wb").write(pixelsmith.run("remove-background", image=img, output_format="webp").data)
+    sel = pixelsmith.segment("photo.jpg", points=[(510, 650, 1)])   # Segment Anything (MobileSAM)
+    sel.mask.save("mask.png"); sel.score
+    again = pixelsmith.segment(image_id=sel.image_id, points=[(510, 650, 1), (600, 300, 0)])  # cached embedding
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import binascii
 import os
 import pathlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,6 +83,58 @@ def run(tool: str, *, engine: str | None = None, **fields: Any) -> Output:
     return core.run(spec.name, spec.parse(data), engine=engine)
 
 
+def segment(
+    image: Any = None,
+    *,
+    points: Sequence[Sequence[float]] = (),
+    box: Sequence[float] | None = None,
+    multimask: bool | None = None,
+    image_id: str | None = None,
+):
+    """Select an object with Segment Anything (MobileSAM): ``points`` ``(x, y[, label])`` in image pixels
+    (label 1 include, 0 exclude) and/or ``box`` ``(x0, y0, x1, y1)``.
+
+    ``image`` is a PIL image, bytes or a file path; or pass ``image_id`` (from an earlier result) to reuse the
+    cached embedding, so a further click costs only the prompt decoder. Returns a
+    :class:`pixelsmith.engines.embedded.mobilesam.Segmentation`: ``.mask`` (PIL mode L, 0/255, the image's
+    size), ``.score`` (the model's predicted IoU), ``.image_id``, ``.seconds``, ``.array`` (bool), ``.logits``.
+
+    Raises :class:`pixelsmith.errors.InvalidRequest` (no prompt, a prompt outside the image),
+    :class:`pixelsmith.errors.NotFound` (an image_id no longer cached: send the image again) and
+    :class:`pixelsmith.errors.ToolUnavailable` (MobileSAM not installed: ``pixelsmith models fetch mobilesam``).
+    """
+
+    from PIL import Image
+
+    from pixelsmith.errors import InvalidRequest, Missing, NotFound, ToolUnavailable
+    from pixelsmith.imaging.decode import decode_image
+    from pixelsmith.models import get_model, is_installed
+
+    if (image is None) == (image_id is None):
+        raise InvalidRequest.one("image", "give either an image or the image_id of an earlier result")
+    if not is_installed("mobilesam"):
+        raise ToolUnavailable(
+            "segment", [Missing("embedded", ["mobilesam"], f"{get_model('mobilesam').command} mobilesam")]
+        )
+    if image is not None and not isinstance(image, Image.Image):
+        data = image if isinstance(image, bytes) else pathlib.Path(image).read_bytes()
+        image = decode_image(data)
+    elif image is not None:
+        image.load()
+    from pixelsmith.engines.embedded import session
+    from pixelsmith.engines.sessions import Segmenter
+
+    sam = session("mobilesam", Segmenter)
+    try:
+        return sam.segment(image if image is not None else str(image_id), points, box, multimask)
+    except KeyError:
+        raise NotFound(
+            f"image_id {image_id} is not (or no longer) cached on this server: send the image again"
+        ) from None
+    except ValueError as exc:
+        raise InvalidRequest.one("box" if "box" in str(exc) else "points", str(exc)) from None
+
+
 def tools() -> list[str]:
     """The names of every tool."""
     from pixelsmith.tools import all_tools
@@ -86,4 +142,4 @@ def tools() -> list[str]:
     return [t.name for t in all_tools()]
 
 
-__all__ = ["run", "tools", "__version__"]
+__all__ = ["run", "segment", "tools", "__version__"]

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from pixelsmith.engines import ENGINES
+from pixelsmith.core import recipes_for
 from pixelsmith.models import CATALOG
+from pixelsmith.tools import all_tools
 
 HEAD = """# Models
 
@@ -32,10 +33,10 @@ Opt-in models (marked *opt-in* below) are never a default and are not installed 
 
 def main() -> None:
     users: dict[str, set[str]] = {}
-    for engine in ENGINES.values():
-        for tool, recipe in engine.recipes().items():
+    for tool in all_tools():
+        for recipe in recipes_for(tool).values():
             for m in recipe.models:
-                users.setdefault(m, set()).add(tool)
+                users.setdefault(m, set()).add(tool.name)
     print(HEAD)
     for engine in ("embedded", "diffusers"):
         specs = [s for s in CATALOG.values() if s.engine == engine]
@@ -46,6 +47,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         for s in specs:
             files = "<br>".join(f"`{k}` {v[:12]}…" if v else f"`{k}`" for k, v in s.files.items()) or "-"
+            if s.export:
+                files += "<br>→ " + ", ".join(f"`{o}`" for o in s.export.outputs) + f" ({s.export.describe()})"
             tools = ", ".join(sorted(users.get(s.name, ()))) or "-"
             if s.opt_in:
                 tools = f"*opt-in* {tools}"

@@ -51,6 +51,22 @@ def test_face_hair_straps_and_background_stay_as_they_were(notebook, pink, jacke
     assert mean_change(notebook, pink.image, zones["left_strap"]) < 25.0
 
 
+def test_mobilesam_outline_keeps_the_straps_and_the_snow_out(jacket):
+    """With MobileSAM the jacket's outline is SAM's: measured 0.033 of the strap regions and 12 px of mask
+    mass outside the person silhouette, against 0.081 and 202 px with the colour-seeded GrabCut outline
+    (bench/quality/segment_grounding.py); the jacket itself stays covered (0.985 of its regions)."""
+    from bench.quality.segment_grounding import measure
+    from pixelsmith.models import is_installed
+
+    if not is_installed("mobilesam"):
+        pytest.skip("pixelsmith models fetch mobilesam")
+    assert "mobilesam" in jacket.metadata["grounding"]
+    m = measure(jacket.mask)
+    assert m["straps"] < 0.05 and m["left_strap"] < 0.06, m
+    assert m["outside_px"] < 80, m
+    assert m["jacket"] > 0.97, m
+
+
 def test_everything_outside_the_grown_mask_is_bit_identical(notebook, pink, jacket):
     from pixelsmith.imaging.masks import grow_mask
 

@@ -34,6 +34,7 @@ from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.results import JobsResults, ResultStore
+from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
 from pixelsmith.errors import PixelsmithError
 
@@ -258,6 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stability.router())
     app.include_router(bedrock.router())
     _mount_optional(app, jobs)
+    app.include_router(segment_router())  # POST /v1/segment (MobileSAM click-to-select), the jobs API's auth
 
     @app.on_event("startup")
     async def startup() -> None:

@@ -16,6 +16,7 @@ from pixelsmith.cli.doctor_cmd import doctor
 from pixelsmith.cli.keys_cmd import keys_app
 from pixelsmith.cli.models_cmd import models_app
 from pixelsmith.cli.run_cmd import run_app
+from pixelsmith.cli.segment_cmd import segment_command
 from pixelsmith.cli.serve_cmd import serve
 from pixelsmith.cli.tools_cmd import tools
 
@@ -32,6 +33,7 @@ app.command("batch")(batch)
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
 app.command("doctor")(doctor)
+app.command("segment")(segment_command)
 
 
 def build() -> click.Command:

@@ -16,6 +16,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from pixelsmith.engines.embedded.mediapipe_people import Face, Pose
+    from pixelsmith.engines.embedded.mobilesam import Segmentation
     from pixelsmith.engines.embedded.ssd import Detection
 
 ProgressFn = Callable[[int, int], None]
@@ -69,6 +70,23 @@ class Stylizer(Protocol):
     def style_vector(self, image: Image.Image) -> np.ndarray: ...
 
     def stylize(self, content: Image.Image, bottleneck: np.ndarray) -> Image.Image: ...
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Promptable segmentation (Segment Anything): points (x, y, label 1/0) and/or a box -> one mask.
+
+    ``image`` is a PIL image or the ``image_id`` of one segmented before (its embedding is cached; an id
+    no longer cached raises ``KeyError``); a prompt outside the image raises ``ValueError``.
+    """
+
+    def segment(
+        self,
+        image: Image.Image | str,
+        points: Sequence[Sequence[float]] = (),
+        box: Sequence[float] | None = None,
+        multimask: bool | None = None,
+    ) -> Segmentation: ...
 
 
 @runtime_checkable

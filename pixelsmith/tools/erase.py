@@ -19,6 +19,11 @@ class EraseRequest(ToolRequest):
         | None
     ) = None
     grow_mask: float = Field(5, ge=0, le=20, description="Grow the mask outward by this many pixels, feathered")
+    snap_mask: bool = Field(
+        False,
+        description="pixelsmith extension: snap a sloppy brushed mask to the object it mostly covers (Segment "
+        "Anything, MobileSAM): the whole object is erased, a spill onto a neighbour is not (embedded engine)",
+    )
     seed: int = Seed()
     output_format: OutputFormat = Field("png", description="Format of the output image")
 

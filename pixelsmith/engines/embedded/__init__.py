@@ -28,6 +28,7 @@ _SESSION_MODULES = {
     "magenta-arbitrary-style": "magenta",
     "mediapipe-people": "mediapipe_people",
     "ssd-mobilenet-v2-coco": "ssd",
+    "mobilesam": "mobilesam",
 }
 _FACTORIES: dict[str, Callable[[], object]] = {}
 _SESSIONS: dict[str, object] = {}

@@ -1,11 +1,14 @@
 """Phrase -> mask with packaged models only: a fixed, documented vocabulary.
 
 - COCO's 80 classes (with synonyms and plurals) from the SSD detector, each box
-  refined to a pixel mask by GrabCut seeded with ISNet's matte of the box;
+  refined to a pixel mask by MobileSAM prompted with the box when it is installed
+  (else GrabCut seeded with ISNet's matte of the box);
 - people and their parts from MediaPipe: person, face, hair, skin, hands, head,
   and garments (upper body, lower body, dress, shoes, all clothes) built from the
   person mask minus face, hair and skin, split by the pose landmarks and kept
-  to the garment's own colour (so a backpack strap over a jacket stays out);
+  to the garment's own colour (so a backpack strap over a jacket stays out), and, when
+  MobileSAM is installed, its outline redrawn by SAM from points inside that garment,
+  points on what it must not include (straps, face) and the garment's box;
 - "the product / main object / subject" from ISNet's salient-object matte.
 
 Anything else raises :class:`~pixelsmith.errors.Unprocessable` listing what can
@@ -23,7 +26,7 @@ from PIL import Image
 
 from pixelsmith.engines.embedded import session
 from pixelsmith.engines.embedded.colors import rgb_to_lab
-from pixelsmith.engines.sessions import Detector, Matting, PeopleParser
+from pixelsmith.engines.sessions import Detector, Matting, PeopleParser, Segmenter
 from pixelsmith.errors import Unprocessable
 from pixelsmith.lazy import cv2
 
@@ -31,6 +34,15 @@ if TYPE_CHECKING:
     from pixelsmith.engines.embedded.mediapipe_people import Pose
 
 PEOPLE_MODEL, SSD_MODEL, SALIENT_MODEL = "mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"
+SAM_MODEL = "mobilesam"
+
+
+def _segmenter() -> Segmenter | None:
+    """MobileSAM when it is installed (it refines boxes and garments); None: the ISNet/GrabCut path."""
+    from pixelsmith.models import is_installed
+
+    return session(SAM_MODEL, Segmenter) if is_installed(SAM_MODEL) else None
+
 
 # kind -> words that name it (singular; plurals are derived). Kinds other than coco:* are people parts.
 PEOPLE_WORDS: dict[str, tuple[str, ...]] = {
@@ -258,17 +270,33 @@ def _ground_coco(image: Image.Image, rgb: np.ndarray, label: str, term: str, phr
             + (f"; it found: {', '.join(seen)}" if seen else "; it found no COCO object at all")
         )
     mask = np.zeros(rgb.shape[:2], np.float32)
+    sam = _segmenter()
+    how = set()
     for det in boxes:
-        mask = np.maximum(mask, _refine_box(image, rgb, det.box))
+        refined = _sam_box(sam, image, det.box) if sam is not None else None
+        how.add("mobilesam" if refined is not None else "isnet + grabcut")
+        mask = np.maximum(mask, refined if refined is not None else _refine_box(image, rgb, det.box))
     return Grounded(
         mask,
         f"coco:{label}",
         term,
         {
-            "grounding": "ssd-mobilenet-v2-coco + isnet + grabcut",
+            "grounding": "ssd-mobilenet-v2-coco + " + " / ".join(sorted(how)),
             "boxes": [{"box": list(d.box), "score": round(d.score, 3)} for d in boxes],
         },
     )
+
+
+def _sam_box(sam: Segmenter, image: Image.Image, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """SAM's mask for one detection box (soft, its own sigmoid edge), or None when SAM is unsure of it."""
+    x0, y0, x1, y1 = box
+    # SAM's single-mask answer to a box is sometimes only a part (a cup's rim): the best-scored of all four
+    tries = [sam.segment(image, box=[x0, y0, x1, y1], multimask=m) for m in (False, True)]
+    seg = max(tries, key=lambda t: t.score)
+    area = float(seg.array.sum())
+    if seg.score < 0.5 or area < 0.05 * (x1 - x0) * (y1 - y0):
+        return None
+    return seg.probability()
 
 
 def _refine_box(image: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -334,7 +362,8 @@ def _ground_people(image: Image.Image, rgb: np.ndarray, kind: str, term: str, ph
     mask = parts.mask_for(kind, rgb)
     if (mask >= 0.5).sum() < 0.0005 * mask.size:
         raise Unprocessable(f"found no {term} on the person in the image for {phrase!r}")
-    return Grounded(mask, kind, term, {"grounding": "mediapipe pose + face mesh + colour-seeded grabcut", **meta})
+    how = "mediapipe pose + face mesh + colour-seeded grabcut" + (" + mobilesam outline" if _segmenter() else "")
+    return Grounded(mask, kind, term, {"grounding": how, **meta})
 
 
 def _soften(rgb: np.ndarray, hard: np.ndarray) -> np.ndarray:
@@ -472,9 +501,61 @@ class BodyParts:
         tidy = cv2.morphologyEx(gate.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         tidy = cv2.morphologyEx(tidy, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
         tidy = _fill_creases(cut & tidy & candidate, candidate, self.extent)
+        sam = _segmenter()
+        if sam is not None and tidy.sum() > 500:
+            refined = _sam_garment(sam, rgb, tidy, candidate, other | not_body, k)
+            if refined is not None:
+                # SAM leaves a zip or a deep seam out as its own thin object: a gap narrower than a closing
+                # that the colour-seeded garment (creases filled) holds goes back in
+                hard = (refined >= 0.5).astype(np.uint8)
+                ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide))
+                gaps = cv2.morphologyEx(hard, cv2.MORPH_CLOSE, ring).astype(bool) & tidy & ~hard.astype(bool)
+                refined = np.maximum(refined, gaps.astype(np.float32))
+                refined[not_body] = 0.0
+                return _drop_specks(refined)
         soft = _soften(rgb, tidy & ~not_body)
         soft[not_body] = 0.0  # never recolour a face, skin or hair, whatever the smoothing did
         return _drop_specks(soft)
+
+
+def _spread_points(region: np.ndarray, count: int, spacing: float) -> list[tuple[int, int]]:
+    """Up to ``count`` points deep inside ``region`` (distance-transform maxima), at least ``spacing`` apart."""
+    dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    points: list[tuple[int, int]] = []
+    for _ in range(count):
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        if dist[y, x] < 3.0:
+            break
+        points.append((int(x), int(y)))
+        cv2.circle(dist, (int(x), int(y)), int(spacing), 0.0, -1)
+    return points
+
+
+def _sam_garment(
+    sam: Segmenter, rgb: np.ndarray, garment: np.ndarray, candidate: np.ndarray, exclude: np.ndarray, k: int
+) -> np.ndarray | None:
+    """SAM redraws the garment's outline: include points deep in the colour-gated garment, exclude points on
+    wide regions of another colour (straps, a bag) and on the face/skin/hair, the garment's box. Kept inside
+    the body's garment zone (grown by ``k`` px); None when SAM disagrees with the garment (IoU < 0.6)."""
+    ys, xs = np.nonzero(garment)
+    h, w = garment.shape
+    side = max(int(xs.max() - xs.min()), int(ys.max() - ys.min()))
+    pad = int(0.03 * side)
+    box = [max(0, xs.min() - pad), max(0, ys.min() - pad), min(w - 1, xs.max() + pad), min(h - 1, ys.max() + pad)]
+    spacing = 0.15 * side
+    include = _spread_points(garment, 5, spacing)
+    avoid = exclude & ~cv2.dilate(garment.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+    inside_box = np.zeros_like(avoid)
+    inside_box[box[1] : box[3], box[0] : box[2]] = True
+    excl = _spread_points(avoid & inside_box, 4, 0.5 * spacing)
+    points = [[x, y, 1] for x, y in include] + [[x, y, 0] for x, y in excl]
+    seg = sam.segment(Image.fromarray(rgb), points=points, box=box, multimask=False)
+    zone = cv2.dilate(candidate.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+    mask = seg.array & zone
+    inter, union = float((mask & garment).sum()), float((mask | garment).sum())
+    if seg.score < 0.5 or union == 0 or inter / union < 0.6:
+        return None
+    return (seg.probability() * zone).astype(np.float32)
 
 
 def _fill_creases(garment: np.ndarray, region: np.ndarray, extent: float) -> np.ndarray:

@@ -6,11 +6,16 @@ kept bit-identical (docs/erase-outpaint.md).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.erase import TOOL, EraseRequest
+
+if TYPE_CHECKING:
+    from pixelsmith.engines.embedded.snap import Snapped
 
 
 @recipe(
@@ -27,7 +32,9 @@ def erase(req: EraseRequest, ctx: Context) -> ToolResult:
     from pixelsmith.imaging.composite import composite
     from pixelsmith.imaging.masks import grow_mask, mask_for
 
-    grown = grow_mask(mask_for(req.image, req.mask), req.grow_mask)
+    mask = mask_for(req.image, req.mask)
+    snapped = _snap(req.image, mask) if req.snap_mask else None
+    grown = grow_mask(snapped.mask if snapped else mask, req.grow_mask)
     hole = grown > 0
     rgb = np.asarray(req.image.convert("RGB"))
     filled = Image.fromarray(complete(rgb, hole, seed=ctx.seed, progress=ctx.progress), "RGB")
@@ -38,4 +45,20 @@ def erase(req: EraseRequest, ctx: Context) -> ToolResult:
     elif original.mode == "RGBA":
         filled.putalpha(original.getchannel("A"))
     out = composite(original, filled, grown)
-    return ToolResult(out, metadata={"erased_fraction": round(float(hole.mean()), 4)})
+    meta: dict = {"erased_fraction": round(float(hole.mean()), 4)}
+    if snapped is not None:
+        meta["snapped"] = snapped.snapped
+    return ToolResult(out, metadata=meta)
+
+
+def _snap(image: Image.Image, mask: np.ndarray) -> Snapped:
+    from pixelsmith.errors import Missing, ToolUnavailable
+    from pixelsmith.models import is_installed
+
+    if not is_installed("mobilesam"):
+        raise ToolUnavailable("erase", [Missing("embedded", ["mobilesam"], "pixelsmith models fetch", "for snap_mask")])
+    from pixelsmith.engines.embedded import session
+    from pixelsmith.engines.embedded.snap import snap_mask
+    from pixelsmith.engines.sessions import Segmenter
+
+    return snap_mask(image, mask, session("mobilesam", Segmenter))
