@@ -1,10 +1,12 @@
-"""remove-background on the embedded engine: ISNet's soft matte becomes the alpha channel at the input size."""
+"""remove-background on the embedded engine: ISNet's soft matte becomes the alpha channel at the input size; in the
+soft band the colours are the estimated foreground's (blur-fusion), not the old background's."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
+from pixelsmith.engines.embedded import matting
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.engines.sessions import Matting
 from pixelsmith.tools.remove_background import TOOL, RemoveBackgroundRequest
@@ -15,7 +17,9 @@ MODEL = "isnet-general"
 @recipe(TOOL, engine="embedded", models=[MODEL], priority=10)
 def remove_background(req: RemoveBackgroundRequest, ctx: Context) -> ToolResult:
     matte = ctx.session(MODEL, Matting).matte(req.image)
-    alpha = Image.fromarray(np.clip(matte * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    out = req.image.convert("RGB")
-    out.putalpha(alpha)
-    return ToolResult(out, metadata={"foreground_fraction": round(float((matte >= 0.5).mean()), 4)})
+    rgb = np.asarray(req.image.convert("RGB"))
+    alpha = np.clip(matte * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # Colours are estimated against the alpha exactly as it is stored.
+    fg, _band = matting.estimate_foreground(rgb, alpha.astype(np.float32) / 255.0)
+    out = Image.fromarray(np.dstack([fg, alpha]), "RGBA")
+    return ToolResult(out, metadata={"foreground_fraction": round(float((alpha >= 128).mean()), 4)})
