@@ -93,10 +93,10 @@ def decode_result(tool: str, res: dict[str, Any]) -> Any:
     return core.Output(
         tool,
         res["engine"],
-        None,
+        None,  # type: ignore[arg-type]  # no decoded image crosses from the replica
         res["data"],
         res["format"],
-        res["seed"],  # type: ignore[arg-type]
+        res["seed"],
         res["finish_reason"],
         res["seconds"],
         res["metadata"],

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pixelsmith.jobs.manifest import WorkItem
 
@@ -346,7 +346,7 @@ class SQLiteJobStore(JobStore):
             self.conn.execute("BEGIN IMMEDIATE")
             return self.conn
 
-        def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: object) -> bool:
+        def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: object) -> Literal[False]:
             self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
             return False
 
@@ -379,17 +379,17 @@ class SQLiteJobStore(JobStore):
                 ).fetchone()
                 if row:
                     return row["id"], False
-            job_id = job_id or uuid.uuid4().hex
+            new_id = job_id or uuid.uuid4().hex
             conn.execute(
                 "INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta, priority) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}), priority),
+                (new_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}), priority),
             )
             conn.executemany(
                 "INSERT INTO items(job_id, key, fingerprint, spec, priority) VALUES (?,?,?,?,?)",
-                [(job_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items],
+                [(new_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items],
             )
-        return job_id, True
+        return new_id, True
 
     def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None:
         row = (
