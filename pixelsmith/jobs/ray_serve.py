@@ -279,6 +279,9 @@ def serve_on_ray(
     import signal
     import time
 
+    from pixelsmith.jobs.ray_local import pin_loopback
+
+    pin_loopback(address)  # before Ray is imported (see pixelsmith.jobs.ray_local)
     from ray import serve
 
     from pixelsmith.api.app import Settings
