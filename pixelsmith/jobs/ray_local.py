@@ -41,6 +41,7 @@ from typing import Any
 # Ray reads this when it is imported: "0" keeps 127.0.0.1 as the node address (and binds there).
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 CLUSTER_ENV = "PIXELSMITH_RAY_CLUSTER"  # set in every process of a LocalCluster: its temp dir
+KEEP_TEMP_ENV = "PIXELSMITH_RAY_KEEP_TEMP"  # set: stop() leaves the cluster's temp dir (its logs) in place
 
 
 def _free_port() -> int:
@@ -265,7 +266,10 @@ class LocalCluster:
                 time.sleep(0.2)
             if not self.pids():
                 break
-        shutil.rmtree(self.temp, ignore_errors=True)
+        if os.environ.get(KEEP_TEMP_ENV):  # the session logs, for a failure to be read afterwards
+            print(f"Ray logs kept in {self.temp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.temp, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         try:
