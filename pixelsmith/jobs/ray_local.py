@@ -186,6 +186,9 @@ class LocalCluster:
             "RAY_AUTH_MODE": "disabled",
             "AUTOSCALER_METRIC_PORT": str(_free_port()),
             "DASHBOARD_METRIC_PORT": str(_free_port()),
+            # a raylet gives its agents this long to register; on a busy machine (CI, shared cores) their
+            # Python start-up takes longer than the default
+            "RAY_agent_register_timeout_ms": os.environ.get("RAY_agent_register_timeout_ms", "120000"),
         }
         self.groups: list[int] = []  # one process group per `ray start`: every process of that node
 
@@ -206,36 +209,26 @@ class LocalCluster:
         if proc.returncode:
             raise RuntimeError(f"ray start {' '.join(args)} failed:\n{output.decode(errors='replace')[-4000:]}")
 
-    def start(self, timeout: float = 120) -> LocalCluster:
-        common = [
+    def _node_args(self) -> list[str]:
+        """Per node: free ports for what Ray would put on fixed ones, and for its agents (a raylet
+        given its agents' ports does not wait, with a 15 s limit, for them to write port files)."""
+        return [
             f"--num-cpus={self.cpus}",
             "--disable-usage-stats",
             "--node-ip-address=127.0.0.1",
             f"--temp-dir={self.temp}",
+            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--dashboard-agent-grpc-port={_free_port()}",
+            f"--runtime-env-agent-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}",
         ]
+
+    def start(self, timeout: float = 120) -> LocalCluster:
         port = self.address.rsplit(":", 1)[1]
-        self._ray_start(
-            [
-                "--head",
-                f"--port={port}",
-                "--include-dashboard=false",
-                f"--ray-client-server-port={_free_port()}",
-                f"--dashboard-agent-listen-port={_free_port()}",
-                f"--metrics-export-port={_free_port()}",
-                *common,
-            ],
-            timeout,
-        )
+        head = ["--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={_free_port()}"]
+        self._ray_start([*head, *self._node_args()], timeout)
         for _ in range(self.worker_nodes):
-            self._ray_start(
-                [
-                    f"--address={self.address}",
-                    f"--dashboard-agent-listen-port={_free_port()}",
-                    f"--metrics-export-port={_free_port()}",
-                    *common,
-                ],
-                timeout,
-            )
+            self._ray_start([f"--address={self.address}", *self._node_args()], timeout)
         return self
 
     def pids(self) -> set[int]:
