@@ -71,7 +71,7 @@ def submit_run(server, headers, image: bytes, step: dict, **files) -> requests.R
 
 
 def job_service(server):
-    return server.app.state.service.results.jobs  # the one JobService behind /v1/jobs and async results
+    return server.app.state.jobs  # the one JobService behind /v1/jobs and async results
 
 
 def wait_finished(server, headers, job_id: str, timeout: float = 90) -> dict:

@@ -1,6 +1,9 @@
 """Ray: a local two-node cluster on loopback (head + one worker node via `ray start`), a manifest
 through Ray Data with a Ray worker killed mid-batch (exactly once, by checksums), and
-`pixelsmith serve --ray` answering REST and Bedrock requests through Ray Serve. Run alone with `pytest -m ray`."""
+`pixelsmith serve --ray` answering REST and Bedrock requests through Ray Serve. Run alone with `pytest -m ray`.
+
+Hermetic: every Ray process the module starts listens on loopback only (checked while the cluster runs),
+and after its teardown none of them is left (checked against the process list taken before)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,17 @@ import pytest
 import requests
 from PIL import Image
 
-from pixelsmith.jobs.ray_local import LocalCluster, _cmdline, cluster_pids
+from pixelsmith.jobs.ray_local import (
+    CLUSTER_ENV,
+    LOOPBACK_ENV,
+    LocalCluster,
+    _cmdline,
+    _environ,
+    cluster_pids,
+    is_loopback,
+    listening,
+    ray_pids,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -35,8 +48,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def not_on_loopback(sockets: list[tuple[int, str, int]]) -> list[str]:
+    return [f"{_cmdline(pid)[:100]} (pid {pid}) on {ip}:{port}" for pid, ip, port in sockets if not is_loopback(ip)]
+
+
+# Ray Serve 2.60 starts each replica's inter-deployment gRPC server on [::]:0 whatever the node address
+# (ray/serve/_private/replica.py); nothing outside Ray can pin it. Only that listener of a replica is excused.
+def serve_replica_grpc(pid: int) -> bool:
+    return _cmdline(pid).startswith("ray::ServeReplica")
+
+
 @pytest.fixture(scope="module")
-def cluster(embedded_models, tmp_path_factory):
+def hermetic():
+    """The Ray processes before the module; after the cluster's teardown no new one may be left, and none
+    of the tests' processes may still listen anywhere. (Another LocalCluster's processes, named by their
+    own marker, are someone else's run on this machine and are not counted.)"""
+    before = ray_pids()
+    started: dict[str, LocalCluster] = {}
+    yield started
+    cluster = started.get("cluster")
+    ours = cluster.temp if cluster is not None else None
+
+    def leftover() -> set[int]:
+        return {p for p in ray_pids() - before if _environ(p).get(CLUSTER_ENV) in (None, ours)}
+
+    deadline = time.time() + 30
+    while leftover() and time.time() < deadline:
+        time.sleep(0.5)
+    left = leftover()
+    assert not left, "Ray processes left after teardown:\n" + "\n".join(f"{p}: {_cmdline(p)[:160]}" for p in left)
+    assert not listening(left)
+
+
+@pytest.fixture(scope="module")
+def cluster(hermetic, embedded_models, tmp_path_factory):
     """Head + one worker node. Their models folder holds the embedded weights and a tiny random-weight
     SD3.5 (CPU, 2 steps), so the diffusers deployment can serve generate without real weights."""
     from pixelsmith.config import models_dir
@@ -53,9 +98,16 @@ def cluster(embedded_models, tmp_path_factory):
         tiny.build_all(built, names=["sd3.5-large"])
         pull(["sd3.5-large"], source=built, log=lambda line: None)
     ray_cluster = LocalCluster(worker_nodes=1, cpus_per_node=1)
+    hermetic["cluster"] = ray_cluster
     ray_cluster.env.update(PIXELSMITH_MODELS=str(models), PIXELSMITH_DEVICE="cpu", PIXELSMITH_DIFFUSION_STEPS="2")
-    with ray_cluster as c:  # torn down by pid in a finally
+    # the drivers these tests start connect on loopback and are counted as the cluster's
+    ENV.update({**LOOPBACK_ENV, CLUSTER_ENV: ray_cluster.temp})
+    with ray_cluster as c:  # torn down by process group and pid in a finally
+        sockets = c.listening()
+        assert len({pid for pid, _, _ in sockets}) >= 4, sockets  # GCS, raylets, agents, client server...
+        assert not not_on_loopback(sockets)
         yield c.address, c.temp
+        assert not not_on_loopback(c.listening())  # and still so after the tests ran on it
 
 
 def test_ray_data_batch_is_exactly_once_when_a_ray_worker_is_killed(cluster, tmp_path, samples):
@@ -157,6 +209,9 @@ def test_pixelsmith_serve_on_ray_answers_rest_and_bedrock_with_auth(cluster, tmp
         assert "deployments: Gateway, tools-embedded, tools-diffusers" in log.read_text()
         replicas = [_cmdline(p) for p in cluster_pids(temp)]
         assert any("tools-embedded" in c for c in replicas) and any("Gateway" in c for c in replicas)
+        serving = listening(cluster_pids(temp) | {proc.pid})  # the cluster, its Serve actors and the driver
+        assert any(port == int(url.rsplit(":", 1)[1]) for _, _, port in serving)  # the HTTP proxy, on loopback
+        assert not not_on_loopback([s for s in serving if not serve_replica_grpc(s[0])])
 
         # Stability REST v2beta, multipart
         image = png_bytes()

@@ -157,15 +157,12 @@ def test_a_box_selects_what_it_frames_and_an_exclude_point_removes(synthetic):
 
 @needs_sam
 def test_cli_writes_the_mask(synthetic, tmp_path):
-    from pixelsmith.cli.segment_cmd import register
+    from pixelsmith.cli.main import build
 
     img, disk, _ = synthetic
     src = tmp_path / "scene.png"
     img.save(src)
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # two commands: typer keeps the sub-command name
-    cli = typer.main.get_command(app)
+    cli = build()  # the real app: `pixelsmith segment` is registered there
     out = tmp_path / "mask.png"
     result = CliRunner().invoke(cli, ["segment", str(src), "--point", "190,210", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output

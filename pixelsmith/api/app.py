@@ -3,15 +3,18 @@
 Routes: Stability REST v2beta (``/v2beta/...``), Bedrock InvokeModel
 (``/model/{modelId}/invoke``), ``GET /v1/tools`` (what this server can serve, with
 each request model's JSON Schema), ``/healthz``, ``/readyz``, ``/metrics``, the
-jobs API (``/v1/jobs``) and the web studio (``/``) when those packages are
-installed. The HTTP layer holds no image logic: it parses the wire format into
-the tool's request model, calls the core, and renders the result or the typed
-error in the caller's wire format.
+jobs API (``/v1/jobs``) and the web studio (``/``). The HTTP layer holds no image
+logic: it parses the wire format into the tool's request model, calls the core,
+and renders the result or the typed error in the caller's wire format (one
+renderer per format: :func:`render_error`). Asynchronous REST results and the jobs
+API share one :class:`~pixelsmith.jobs.service.JobService`, started and stopped by
+the app's lifespan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -21,6 +24,7 @@ import pathlib
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -33,10 +37,12 @@ from pixelsmith.api.auth import KeyStore
 from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.metrics import Metrics
-from pixelsmith.api.results import JobsResults, ResultStore
 from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.jobs import api as jobs_api
+from pixelsmith.jobs.service import JobService
+from pixelsmith.studio import mount as mount_studio
 
 log = logging.getLogger("pixelsmith.server")
 SETTINGS_ENV = "PIXELSMITH_SERVER_SETTINGS"
@@ -60,7 +66,6 @@ class Settings:
     ray_address: str | None = None  # served on Ray Serve at this cluster (set by `serve --ray`; tool runs wait there)
     preload: bool = False  # load every servable model at start-up (/readyz waits for it)
     access_log: bool = True
-    results: str = "auto"  # where async REST results live: "jobs" (the jobs service), "local", or "auto"
 
     @property
     def auth_enabled(self) -> bool:
@@ -104,12 +109,14 @@ def api_of(path: str) -> str:
 
 
 def render_error(path: str, exc: Exception, request_id: str) -> Response:
+    """The one place an error becomes a response, in the wire format of the path: Bedrock, Stability
+    REST, or the jobs API's ``{error, message, details}`` (also the server's own JSON routes')."""
     if api_of(path) == "bedrock":
         return bedrock.error_response(exc, request_id)
     if api_of(path) == "rest":
         return stability.error_response(exc, request_id, path)
-    if isinstance(exc, PixelsmithError) and exc.status < 500:
-        return JSONResponse({"error": exc.code, "message": exc.message, "details": exc.details}, status_code=exc.status)
+    if isinstance(exc, PixelsmithError) and (exc.status < 500 or path.startswith("/v1/jobs")):
+        return jobs_api.error_response(exc)
     if isinstance(exc, StarletteHTTPException):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     return JSONResponse({"error": "internal_error", "message": stability.INTERNAL}, status_code=500)
@@ -142,7 +149,7 @@ class Frontdoor:
         sent = 0
         response_started = False
 
-        async def send_with_id(message: dict) -> None:
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
             nonlocal status, sent, response_started
             if message["type"] == "http.response.start":
                 response_started = True
@@ -205,15 +212,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     data.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
-    jobs = _job_service(settings)
-    results = JobsResults(jobs, ttl=settings.result_ttl) if jobs is not None else ResultStore(data, settings.result_ttl)
-    service = Service(gate, metrics, results, settings.engine)
+    jobs = JobService(data / "jobs")  # every asynchronous piece of work: /v1/jobs and async REST results
+    service = Service(gate, metrics, jobs, settings.engine, result_ttl=settings.result_ttl)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.loop = asyncio.get_running_loop()
+        # resumes the work a previous process left unfinished (async REST generations included)
+        await asyncio.to_thread(jobs.start)
+        if settings.preload:
+
+            async def load() -> None:
+                models = await asyncio.to_thread(service.preload)
+                app.state.ready = True
+                log.info("preloaded models: %s", ", ".join(models) or "none")
+
+            app.state.preload_task = asyncio.get_running_loop().create_task(load())
+        try:
+            yield
+        finally:
+            task = getattr(app.state, "preload_task", None)
+            if task is not None:
+                task.cancel()
+            await asyncio.to_thread(jobs.stop)
 
     app = FastAPI(
         title="pixelsmith",
         version=_version(),
         description="Self-hosted Stability AI Image Services: Stability REST v2beta and Amazon Bedrock "
         "InvokeModel wire formats.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.keys = KeyStore(data)
@@ -236,15 +264,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["Server"], summary="Readiness: models loaded")
-    async def readyz() -> Response:
-        body = {
+    @app.get("/readyz", tags=["Server"], summary="Readiness: models loaded (?detail=1: device and loading plans)")
+    async def readyz(detail: bool = False) -> Response:
+        body: dict[str, Any] = {
             "status": "ready" if app.state.ready else "loading",
             "auth": settings.auth_enabled,
             "loaded_models": sorted(m for _, m in service._loaded),
             "running": gate.running,
             "queued": gate.waiting,
         }
+        if detail:  # what `pixelsmith doctor` prints: the device and each diffusion tool's loading plan
+            from pixelsmith.engines.diffusers.doctor import readyz_detail
+
+            body["plans"] = await asyncio.to_thread(readyz_detail)
         return JSONResponse(body, status_code=200 if app.state.ready else 503)
 
     @app.get("/metrics", tags=["Server"], summary="Prometheus metrics")
@@ -258,32 +290,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(stability.router())
     app.include_router(bedrock.router())
-    _mount_optional(app, jobs)
+    jobs_api.mount(app, jobs)  # app.state.jobs, app.state.job_paths, /v1/jobs
+    mount_studio(app)
     app.include_router(segment_router())  # POST /v1/segment (MobileSAM click-to-select), the jobs API's auth
-
-    @app.on_event("startup")
-    async def startup() -> None:
-        app.state.loop = asyncio.get_running_loop()
-        if jobs is not None:
-            await asyncio.to_thread(jobs.start)  # resumes the work a previous process left unfinished
-        results.purge()
-        resumed = service.resume()
-        if resumed:
-            log.info("resumed %d unfinished generation(s)", resumed)
-        if settings.preload:
-
-            async def load() -> None:
-                models = await asyncio.to_thread(service.preload)
-                app.state.ready = True
-                log.info("preloaded models: %s", ", ".join(models) or "none")
-
-            app.state.preload_task = asyncio.get_running_loop().create_task(load())
-
-    @app.on_event("shutdown")
-    async def shutdown() -> None:
-        await service.close()
-        if jobs is not None:
-            await asyncio.to_thread(jobs.stop)
 
     app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(settings, path), reject=_reject)
     app.add_middleware(Frontdoor, metrics=metrics, settings=settings)
@@ -301,7 +310,7 @@ def _body_limit(settings: Settings, path: str) -> int | None:
 
 async def _reject(scope: dict, error: PixelsmithError) -> tuple[int, list, bytes]:
     response = render_error(scope["path"], error, scope.get("state", {}).get("request_id", uuid.uuid4().hex))
-    return response.status_code, list(response.raw_headers), response.body
+    return response.status_code, list(response.raw_headers), bytes(response.body)
 
 
 def tools_listing(engine: str | None = None) -> list[dict[str, Any]]:
@@ -332,37 +341,6 @@ def tools_listing(engine: str | None = None) -> list[dict[str, Any]]:
             }
         )
     return listing
-
-
-def _job_service(settings: Settings) -> Any:
-    """The jobs package's in-process service (shared by /v1/jobs and async REST results), if installed."""
-    if settings.results == "local":
-        return None
-    try:
-        from pixelsmith.jobs.service import JobService
-    except ModuleNotFoundError as exc:
-        if settings.results == "jobs" or not (exc.name or "").startswith("pixelsmith.jobs"):
-            raise
-        return None
-    return JobService(settings.data_path / "jobs")
-
-
-def _mount_optional(app: FastAPI, jobs: Any) -> None:
-    """The jobs API and the studio are separate packages; mount them when present."""
-    try:
-        from pixelsmith.jobs.api import jobs_router
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("pixelsmith.jobs"):
-            raise
-    else:
-        app.include_router(jobs_router(jobs) if jobs is not None else jobs_router())
-    try:
-        from pixelsmith.studio import mount
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("pixelsmith.studio"):
-            raise
-    else:
-        mount(app)
 
 
 def _version() -> str:

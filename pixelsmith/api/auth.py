@@ -24,6 +24,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,7 +222,7 @@ async def authenticate(request: Request) -> ApiKey:
         return store.check_bearer(header[7:].strip())
     if header.startswith("AWS4-HMAC-SHA256 ") and request.url.path.startswith("/model/"):
         body = await request.body()
-        scope: dict[str, Any] = request.scope
+        scope: MutableMapping[str, Any] = request.scope
         path = scope.get("raw_path") or request.url.path.encode()
         query = scope.get("query_string") or b""
         url = f"http://{request.headers.get('host', 'localhost')}{path.decode('latin-1')}"

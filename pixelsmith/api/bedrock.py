@@ -134,13 +134,13 @@ def router() -> APIRouter:
         )
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)
-        body = (
+        answer: dict[str, Any] = (
             {"finish_reasons": [reason]}
             if reason
             else {"seeds": [out.seed], "finish_reasons": [None], "images": [base64.b64encode(out.data).decode()]}
         )
         return Response(
-            json.dumps(body),
+            json.dumps(answer),
             media_type="application/json",
             headers={"x-amzn-RequestId": request.state.request_id, "x-pixelsmith-tool-seconds": f"{out.seconds:.6f}"},
         )

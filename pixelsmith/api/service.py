@@ -2,12 +2,13 @@
 
 No wire format and no image logic here: fields in, :class:`pixelsmith.core.Output`
 or a typed error out. Parsing (which decodes images) and the tool itself run in
-a worker thread inside one slot of the concurrency gate.
+a worker thread inside one slot of the concurrency gate. Asynchronous requests
+(creative upscale) become jobs in the one jobs service
+(:class:`pixelsmith.jobs.service.JobService`), which runs, stores and resumes them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -15,26 +16,34 @@ from typing import Any
 from pixelsmith import core
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.metrics import Metrics
-from pixelsmith.api.results import JobsResults, ResultStore
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.jobs.service import JobService, OneResult
 from pixelsmith.tools import get_tool
 
 log = logging.getLogger("pixelsmith.server")
 CHOICE_TTL = 10.0  # seconds a tool's chosen recipe is reused before installs are checked again
+RESULT_TTL_S = 24 * 3600  # an asynchronous generation can be read this long after it was submitted
 
 
 class Service:
-    def __init__(self, gate: Gate, metrics: Metrics, results: ResultStore | JobsResults, engine: str | None = None):
+    def __init__(
+        self,
+        gate: Gate,
+        metrics: Metrics,
+        jobs: JobService,
+        engine: str | None = None,
+        *,
+        result_ttl: float = RESULT_TTL_S,
+    ):
         self.gate = gate
         # Where tool runs go: None runs them in this process; Ray Serve's gateway sets its
         # ServeBackend (``run(tool, request, engine) -> core.Output``, see pixelsmith.jobs.ray_serve).
         self.backend: Any = None
         self.metrics = metrics
-        self.results = results
+        self.jobs = jobs  # asynchronous generations live here
+        self.result_ttl = result_ttl
         self.engine = engine
         self._loaded: set[tuple[str, str]] = set()
         self._choices: dict[str, tuple[float, Any]] = {}
-        self._tasks: set[asyncio.Task] = set()
 
     # -- synchronous requests -------------------------------------------------
     async def run(self, tool_name: str, fields: dict[str, Any], engine: str | None = None) -> core.Output:
@@ -102,64 +111,21 @@ class Service:
 
     # -- asynchronous (REST creative upscale) ---------------------------------
     async def submit(self, tool_name: str, fields: dict[str, Any], owner: str | None) -> str:
-        """Validate now (so bad requests fail at once), run later; returns the generation id."""
-        async with self.gate.slot():
-            request = await self._in_thread(self._validate, tool_name, fields)
-        if hasattr(self.results, "submit"):  # the jobs service runs it
-            import anyio
+        """Validate now (so bad requests fail at once), run later in the jobs service; returns the
+        generation id (the job's id: 64 hex characters, Stability's shape)."""
+        import anyio
 
-            return await anyio.to_thread.run_sync(self.results.submit, tool_name, fields, owner)
-        gen_id = self.results.create(tool_name, request.model_dump(mode="json"), owner)
-        self._spawn(gen_id, tool_name, request)
-        return gen_id
+        async with self.gate.slot():
+            await self._in_thread(self._validate, tool_name, fields)
+        return await anyio.to_thread.run_sync(lambda: self.jobs.submit_one(tool_name, fields, owner=owner))
 
     def _validate(self, tool_name: str, fields: dict[str, Any]) -> Any:
         tool, request = core.parse(tool_name, fields)
         self._choose(tool)  # refuse now if no engine can serve it
         return request
 
-    def _spawn(self, gen_id: str, tool_name: str, request: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self._finish(gen_id, tool_name, request))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _finish(self, gen_id: str, tool_name: str, request: Any) -> None:
-        try:
-            while True:
-                try:
-                    async with self.gate.slot():
-                        out = await self._in_thread(self._run_parsed, tool_name, request)
-                    break
-                except PixelsmithError as exc:
-                    if exc.status != 503:
-                        raise
-                    await asyncio.sleep(1.0)  # the gate was full: an accepted generation waits its turn
-            self.results.succeed(gen_id, out.data, out.format, out.seed, out.finish_reason)
-        except PixelsmithError as exc:
-            self.results.fail(gen_id, exc.status, exc.code, exc.details)
-        except Exception:  # noqa: BLE001 - recorded for the poller, logged for the operator
-            log.exception("generation %s failed", gen_id)
-            self.results.fail(
-                gen_id, 500, "internal_error", ["An unexpected server error has occurred, please try again later."]
-            )
-
-    def resume(self) -> int:
-        """Re-run generations a previous server process accepted but did not finish."""
-        count = 0
-        for pending in self.results.pending():
-            saved = self.results.saved_request(pending.id)
-            if saved is None:
-                self.results.fail(pending.id, 500, "internal_error", ["the server restarted and lost this request"])
-                continue
-            try:
-                request = get_tool(pending.tool).parse(saved)
-            except PixelsmithError as exc:
-                self.results.fail(pending.id, exc.status, exc.code, exc.details)
-                continue
-            self._spawn(pending.id, pending.tool, request)
-            count += 1
-        return count
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+    def result(self, gen_id: str, owner: str | None) -> OneResult | None:
+        """The generation, or None if unknown, expired, another key's, or its image is gone."""
+        if len(gen_id) != 64:
+            return None
+        return self.jobs.result(gen_id, owner, max_age=self.result_ttl)

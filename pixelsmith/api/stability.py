@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pixelsmith.api.auth import ApiKey, current_key
 from pixelsmith.core import Output
 from pixelsmith.errors import InvalidRequest, NotFound, PixelsmithError, RateLimited, Unauthorized
+from pixelsmith.imaging.encode import mime_for
 from pixelsmith.tools import all_tools, get_tool
 from pixelsmith.tools.base import Tool
 
@@ -105,12 +106,20 @@ def wants_json(request: Request) -> bool:
 
 
 def render(out: Output, as_json: bool, extra: dict[str, str] | None = None) -> Response:
+    return render_image(out.data, out.format, out.seed, out.finish_reason, as_json, extra)
+
+
+def render_image(
+    data: bytes, fmt: str, seed: int, finish_reason: str, as_json: bool, extra: dict[str, str] | None = None
+) -> Response:
+    """An image as Stability answers it: raw bytes with seed and finish-reason headers, or JSON."""
     headers = dict(extra or {})
+    mime = mime_for(fmt)
     if as_json:
-        body = {"image": base64.b64encode(out.data).decode(), "seed": out.seed, "finish_reason": out.finish_reason}
-        return Response(json.dumps(body), media_type=f"application/json; type={out.mime}", headers=headers)
-    headers.update({"seed": str(out.seed), "finish-reason": out.finish_reason})
-    return Response(out.data, media_type=out.mime, headers=headers)
+        body = {"image": base64.b64encode(data).decode(), "seed": seed, "finish_reason": finish_reason}
+        return Response(json.dumps(body), media_type=f"application/json; type={mime}", headers=headers)
+    headers.update({"seed": str(seed), "finish-reason": finish_reason})
+    return Response(data, media_type=mime, headers=headers)
 
 
 # -- routes ---------------------------------------------------------------------
@@ -192,7 +201,7 @@ def _form_schema(tool: Tool, fixed: dict[str, Any] | None) -> dict[str, Any]:
 
 def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
     request.state.route = "/v2beta/results/{id}"
-    result = request.app.state.service.results.get(gen_id, key.id if key else None)
+    result = request.app.state.service.result(gen_id, key.id if key else None)
     if result is None:
         raise NotFound(NOT_FOUND)
     request.state.model = result.tool
@@ -202,16 +211,9 @@ def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
         err = result.error or {"status": 500, "name": "internal_error", "errors": [INTERNAL]}
         status, body = error_body(request.state.request_id, err["status"], err["name"], err["errors"])
         return JSONResponse(body, status_code=status)
-    out = Output(
-        result.tool,
-        "",
-        None,
-        result.data(),
-        result.format or "png",
-        result.seed or 0,
-        result.finish_reason or "SUCCESS",
-    )  # type: ignore[arg-type]
-    return render(out, wants_json(request))
+    return render_image(
+        result.data(), result.format or "png", result.seed or 0, result.finish_reason or "SUCCESS", wants_json(request)
+    )
 
 
-__all__ = ["error_response", "render", "router"]
+__all__ = ["error_response", "render", "render_image", "router"]

@@ -38,7 +38,7 @@ class LiveServer:
             **uvicorn_options,
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # older uvicorn
         self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"uvicorn-{settings.port}")
 
     @property

@@ -98,6 +98,8 @@ def write_contact_sheet(store: JobStore, job_id: str, manifest: Manifest) -> str
         + "".join(rows)
         + "</table></body></html>"
     )
+    if not manifest.contact_sheet:
+        raise ValueError("the manifest asks for no contact sheet")
     target = pathlib.Path(manifest.output) / manifest.contact_sheet
     atomic_write(target, page.encode())
     return str(target)

@@ -325,7 +325,7 @@ def expand(
             chain = kept
             if not has_input and chain:  # the step that now comes first gets no image either
                 chain[0] = check_step(chain[0], base, f"{where}, first step kept", has_input=False)
-        inputs: list[str | None] = expand_inputs(resolve(base, raw["input"])) if has_input else [None]
+        inputs: list[str | None] = [*expand_inputs(resolve(base, raw["input"]))] if has_input else [None]
         if not inputs:
             raise ManifestError(f"{where}: matches no image files")
         if not chain:

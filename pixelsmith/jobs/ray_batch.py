@@ -51,6 +51,10 @@ class ItemRunner:
 
 
 def connect(address: str | None) -> Any:
+    """Ray, connected to ``address`` (None or "local": a Ray started in this process, on loopback)."""
+    from pixelsmith.jobs.ray_local import pin_loopback
+
+    pin_loopback(address)  # before Ray is imported: a loopback or in-process cluster stays on 127.0.0.1
     import ray
 
     if not ray.is_initialized():
@@ -98,11 +102,10 @@ def run_on_ray(
     chunk: int = 10_000,
 ) -> dict[str, int]:
     """Drain the job through Ray Data; returns counts of what this driver recorded."""
-    import ray.data
+    connect(address)
+    import ray.data as ray_data  # after connect: see pixelsmith.jobs.ray_local.pin_loopback
 
-    ray = connect(address)
-
-    ctx = ray.data.DataContext.get_current()
+    ctx = ray_data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the batch command draws its own bar from the store
     ctx.print_on_execution_start = False
     driver = worker_id()
@@ -122,10 +125,10 @@ def run_on_ray(
                 time.sleep(min(max(wait, 0.05), 1.0))  # items in backoff, or leased by another driver
                 continue
             rows = [{"item_id": c.item_id, "key": c.key, "spec": json.dumps(c.work.spec())} for c in claims]
-            ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            ds = ray_data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 ItemRunner,
                 batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+                compute=ray_data.ActorPoolStrategy(size=max(1, workers)),
                 num_cpus=cpus_per_actor,
                 num_gpus=gpus_per_actor or None,
                 fn_constructor_kwargs={"threads": max(1, int(cpus_per_actor))},

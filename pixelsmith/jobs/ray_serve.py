@@ -96,10 +96,10 @@ def decode_result(tool: str, res: dict[str, Any]) -> Any:
     return core.Output(
         tool,
         res["engine"],
-        None,
+        None,  # type: ignore[arg-type]  # no decoded image crosses from the replica
         res["data"],
         res["format"],
-        res["seed"],  # type: ignore[arg-type]
+        res["seed"],
         res["finish_reason"],
         res["seconds"],
         res["metadata"],
@@ -293,6 +293,9 @@ def serve_on_ray(
     import signal
     import time
 
+    from pixelsmith.jobs.ray_local import pin_loopback
+
+    pin_loopback(address)  # before Ray is imported (see pixelsmith.jobs.ray_local)
     from ray import serve
 
     from pixelsmith.api.app import Settings

@@ -94,9 +94,14 @@ def run_batch(
     if use_ray or ray_address:
         from pixelsmith.jobs.ray_batch import run_on_ray
 
-        drive = lambda: run_on_ray(store, job_id, address=ray_address, workers=workers, lease_s=lease_s)  # noqa: E731
+        def drive() -> None:
+            run_on_ray(store, job_id, address=ray_address, workers=workers, lease_s=lease_s)
+
     else:
-        drive = lambda: _run_local(store, job_id, workers, lease_s, threads=threads)  # noqa: E731
+
+        def drive() -> None:
+            _run_local(store, job_id, workers, lease_s, threads=threads)
+
     _with_progress(store, job_id, drive, show_progress=show_progress, echo=echo)
     status = store.job(job_id)
     failures = [(i.input, i.error or "") for i in store.items(job_id, state="failed")]

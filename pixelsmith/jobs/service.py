@@ -1,16 +1,17 @@
 """The in-process job service a server runs: a store, a spool folder and worker threads.
 
 The jobs API submits manifests and uploads here, and the REST async results
-(creative upscale) can use :meth:`JobService.submit_one` / :meth:`JobService.result`
-so every asynchronous piece of work lives in the one store, survives restarts
-(queued and leased items are picked up again by the next server), and is
-bookkept exactly once.
+(creative upscale, ``GET /v2beta/results/{id}``) use :meth:`JobService.submit_one` /
+:meth:`JobService.result`: every asynchronous piece of work lives in the one store,
+survives restarts (queued and leased items are picked up again by the next
+server), and is bookkept exactly once. There is no other results store.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import pathlib
 import threading
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelsmith.jobs.manifest import EXT_FOR_FORMAT, Step, WorkItem, check_step
-from pixelsmith.jobs.store import DEFAULT_LEASE_S, PRIORITY_BATCH, SQLiteJobStore
+from pixelsmith.jobs.store import DEFAULT_LEASE_S, PRIORITY_BATCH, JobStore, SQLiteJobStore
 from pixelsmith.jobs.worker import work_loop
+
+log = logging.getLogger("pixelsmith.jobs")
 
 
 def default_root() -> pathlib.Path:
@@ -32,7 +35,7 @@ def default_root() -> pathlib.Path:
 
 @dataclass
 class OneResult:
-    """One submitted generation, shaped like the REST async result the server answers with."""
+    """One submitted generation (:meth:`JobService.submit_one`), as ``GET /v2beta/results/{id}`` answers it."""
 
     id: str
     owner: str | None
@@ -57,11 +60,11 @@ class JobService:
         *,
         threads: int = 1,
         lease_s: float = DEFAULT_LEASE_S,
-        store: SQLiteJobStore | None = None,
+        store: JobStore | None = None,
     ):
         self.root = pathlib.Path(root) if root else default_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.store = store or SQLiteJobStore(self.root / "jobs.db")
+        self.store: JobStore = store or SQLiteJobStore(self.root / "jobs.db")
         self.threads = threads
         self.lease_s = lease_s
         self._stop = threading.Event()
@@ -123,15 +126,6 @@ class JobService:
     def output_dir(self, tag: str) -> pathlib.Path:
         return self.root / "outputs" / tag
 
-    def spooled(self, tag: str | None, path: str) -> pathlib.Path | None:
-        """``path`` as a file this job's upload spooled (under ``inputs/<tag>/``), or None for any
-        other path: a manifest's own files, another job's uploads, anything reached through ``..``."""
-        if not tag or not isinstance(path, str) or "://" in path:
-            return None
-        folder = (self.root / "inputs" / tag).resolve()
-        target = pathlib.Path(path).resolve()
-        return target if target.parent == folder and target.is_file() else None
-
     def submit_one(
         self, tool: str, fields: dict[str, Any], *, owner: str | None = None, idempotency_key: str | None = None
     ) -> str:
@@ -180,15 +174,16 @@ class JobService:
         self.poke()
         return job_id
 
-    def result(self, job_id: str, owner: str | None = None) -> OneResult | None:
-        """The single-item job's outcome, or None if unknown or another key's."""
+    def result(self, job_id: str, owner: str | None = None, *, max_age: float | None = None) -> OneResult | None:
+        """The single-item job's outcome, or None if unknown, another key's, older than ``max_age``
+        seconds, or succeeded but its output file is gone."""
         from pixelsmith.errors import NotFound
 
         try:
             status = self.store.job(job_id)
         except NotFound:
             return None
-        if status.owner != owner:
+        if status.owner != owner or (max_age is not None and time.time() - status.created > max_age):
             return None
         item = self.store.items(job_id, limit=1)[0]
         tool = item.steps[-1]["tool"] if item.steps else ""
@@ -197,6 +192,8 @@ class JobService:
             last = (item.result.get("steps") or [{}])[-1]
             res.status, res.format, res.seed = "succeeded", item.result.get("format"), last.get("seed", 0)
             res.finish_reason, res.path = "SUCCESS", pathlib.Path(item.output)
+            if not res.path.exists():
+                return None
         elif item.state in ("failed", "cancelled"):
             res.status = "failed"
             res.error = {"status": 500 if item.quarantined else 400, "name": item.state, "errors": [item.error or ""]}
@@ -204,26 +201,45 @@ class JobService:
 
     # -- webhooks --------------------------------------------------------------------------------
     def _notifier(self) -> None:
-        """POST a job's final status to its webhook once, when nothing is left to run."""
         while not self._stop.wait(1.0):
             try:
-                for job in self.store.pending_webhooks():
-                    status = self.store.job(job)
-                    if status.remaining:
-                        continue
-                    url = status.meta.get("webhook")
-                    try:
-                        import requests
+                self.notify_finished()
+            except Exception:  # noqa: BLE001 - the notifier keeps running; the operator sees why it failed
+                log.exception("webhook notifier: reading the job store failed")
 
-                        requests.post(url, json={"event": "job.finished", "job": status.as_dict()}, timeout=10)
-                    except Exception:  # noqa: BLE001 - a webhook receiver that is down does not stop jobs
-                        pass
-                    self.store.update_meta(job, webhook_sent=time.time())
-            except Exception:  # noqa: BLE001
+    def notify_finished(self) -> int:
+        """POST each finished job's final status to its webhook once; returns how many were called.
+        (Signatures and retries are for later: a receiver that is down misses the call, logged.)"""
+        sent = 0
+        for job in self.store.pending_webhooks():
+            status = self.store.job(job)
+            if status.remaining:
                 continue
+            url = str(status.meta.get("webhook"))
+            try:
+                post_json(url, {"event": "job.finished", "job": status.as_dict()})
+            except (OSError, ValueError) as exc:  # a webhook receiver that is down does not stop jobs
+                log.warning("webhook for job %s to %s failed: %s", job, url, exc)
+            self.store.update_meta(job, webhook_sent=time.time())
+            sent += 1
+        return sent
 
 
-def _any_rule():
+def post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> int:
+    """POST ``body`` as JSON to an http(s) URL; the response status (OSError when unreachable)."""
+    import urllib.request
+
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    request = urllib.request.Request(
+        url, data=dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+        response.read()
+        return int(response.status)
+
+
+def _any_rule() -> Any:
     from pixelsmith.imaging.rules import HARD_MAX_PIXELS, ImageRule
 
     return ImageRule(min_side=1, min_pixels=1, max_pixels=HARD_MAX_PIXELS)  # the tool's own rule runs later

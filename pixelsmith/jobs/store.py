@@ -8,13 +8,15 @@ with the reason). ``complete`` marks an item done and records its checksum in
 one transaction, and only for the worker that still holds the lease, so an item
 is done exactly once however many workers die or linger.
 
-:class:`JobStore` is the interface; :class:`SQLiteJobStore` is the one-machine
-implementation (no server needed). A shared store (Postgres, Redis) can replace
-it by implementing the same methods.
+:class:`JobStore` is the interface (an ABC: every method abstract);
+:class:`SQLiteJobStore` is the one-machine implementation (no server needed). A
+shared store (Postgres, Redis) replaces it by subclassing :class:`JobStore` and
+passing the conformance suite in ``tests/test_jobs_store_conformance.py``.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import socket
@@ -22,9 +24,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal
 
 from pixelsmith.jobs.manifest import WorkItem
 
@@ -99,9 +101,14 @@ class JobStatus:
         return {**asdict(self), "remaining": self.remaining}
 
 
-class JobStore(Protocol):
-    """What workers, the batch runner, the jobs API and the job service need from a store."""
+class JobStore(abc.ABC):
+    """What workers, the batch runner, the jobs API, the job service and its webhook notifier need
+    from a store. Every method is abstract: a store (SQLite here; Postgres or Redis for a shared
+    queue) implements all of them, and ``tests/test_jobs_store_conformance.py`` checks that it
+    behaves as described here."""
 
+    # -- jobs ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def create_job(
         self,
         items: list[WorkItem],
@@ -111,13 +118,49 @@ class JobStore(Protocol):
         title: str = "",
         meta: dict[str, Any] | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        job_id: str | None = None,
         priority: int = PRIORITY_BATCH,
-    ) -> tuple[str, bool]: ...
+    ) -> tuple[str, bool]:
+        """A new job with its items (``(id, True)``), or the existing one of the same owner and
+        idempotency key (``(id, False)``). Items of a higher ``priority`` are claimed first."""
+
+    @abc.abstractmethod
+    def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None:
+        """The owner's job made with this idempotency key, if any."""
+
+    @abc.abstractmethod
     def sync_items(
         self, job_id: str, items: list[WorkItem], *, retry_failed: bool = True, fresh: bool = False
-    ) -> dict[str, int]: ...
-    def claim(self, worker: str, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Claim | None: ...
-    def heartbeat(self, worker: str, item_ids: Iterable[int], *, lease_s: float = DEFAULT_LEASE_S) -> set[int]: ...
+    ) -> dict[str, int]:
+        """Make a job's items match a re-read manifest, keeping unchanged done work; counts of
+        ``added``, ``kept``, ``requeued`` and ``removed`` items."""
+
+    @abc.abstractmethod
+    def requeue_missing_outputs(self, job_id: str, exists: Callable[[str], bool]) -> int:
+        """Queue again the done items whose output ``exists`` says has vanished; how many."""
+
+    @abc.abstractmethod
+    def cancel(self, job_id: str) -> int:
+        """Cancel the job: its queued items now (how many), running ones after their current item."""
+
+    @abc.abstractmethod
+    def update_meta(self, job_id: str, **values: Any) -> None:
+        """Merge ``values`` into the job's meta (raises NotFound for an unknown job)."""
+
+    @abc.abstractmethod
+    def pending_webhooks(self) -> list[str]:
+        """Ids of jobs whose meta has a ``webhook`` but no ``webhook_sent`` yet."""
+
+    # -- workers ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim(self, worker: str, *, job_id: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
+        """Lease the next queued item (highest priority, then readiness, then age) of an active job."""
+
+    @abc.abstractmethod
+    def heartbeat(self, worker: str, item_ids: Iterable[int], *, lease_s: float = DEFAULT_LEASE_S) -> set[int]:
+        """Extend the leases this worker still holds; returns the ids still held."""
+
+    @abc.abstractmethod
     def complete(
         self,
         item_id: int,
@@ -127,41 +170,59 @@ class JobStore(Protocol):
         size: int,
         seconds: float,
         result: dict[str, Any] | None = None,
-    ) -> bool: ...
-    def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str: ...
-    def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool: ...
-    def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool: ...
-    def queue_ahead(self, item_ids: Iterable[int]) -> dict[int, int]: ...
-    def update_meta(self, job_id: str, **values: Any) -> None:
-        conn = self._conn()
-        with self._tx(conn):
-            row = self._require_job(conn, job_id)
-            conn.execute(
-                "UPDATE jobs SET meta=? WHERE id=?", (json.dumps({**json.loads(row["meta"]), **values}), job_id)
-            )
+    ) -> bool:
+        """Mark the item done with its checksum, only if this worker holds its lease."""
 
-    def pending_webhooks(self) -> list[str]:
-        """Jobs with a webhook that has not been called yet."""
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT id FROM jobs WHERE json_extract(meta, '$.webhook') IS NOT NULL "
-                "AND json_extract(meta, '$.webhook_sent') IS NULL"
-            )
-            .fetchall()
-        )
-        return [r["id"] for r in rows]
+    @abc.abstractmethod
+    def fail(self, item_id: int, worker: str, reason: str, *, transient: bool) -> str:
+        """Record a failure: ``"queued"`` (retried after a backoff), ``"failed"`` or ``"lost"``."""
 
-    def cancel(self, job_id: str) -> int: ...
-    def job(self, job_id: str) -> JobStatus: ...
-    def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]: ...
+    @abc.abstractmethod
+    def release(self, item_id: int, worker: str, *, state: str = "queued", reason: str | None = None) -> bool:
+        """Give a held item back without counting the attempt (or cancel it)."""
+
+    @abc.abstractmethod
+    def progress(self, item_id: int, worker: str, done: int, total: int, unit: str) -> bool:
+        """Record a running item's progress; False when the worker no longer holds it."""
+
+    @abc.abstractmethod
+    def queue_ahead(self, item_ids: Iterable[int]) -> dict[int, int]:
+        """For each queued item, how many queued items will be claimed before it."""
+
+    @abc.abstractmethod
+    def running_count(self) -> int:
+        """Items being worked on now, in any job."""
+
+    @abc.abstractmethod
+    def reclaim_dead_workers(self) -> int:
+        """Expire at once the leases of workers known to be dead; how many."""
+
+    @abc.abstractmethod
+    def next_ready_in(self, job_id: str | None = None) -> float | None:
+        """Seconds until some item may be claimed (0 = now), or None when nothing is left to do."""
+
+    # -- reading ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def job(self, job_id: str) -> JobStatus:
+        """The job's status (raises NotFound)."""
+
+    @abc.abstractmethod
+    def jobs(self, owner: str | None = None, limit: int = 100) -> list[JobStatus]:
+        """The newest jobs first, of one owner (or of all when ``owner`` is None)."""
+
+    @abc.abstractmethod
     def items(
         self, job_id: str, *, state: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> list[ItemRecord]: ...
-    def item(self, item_id: int) -> ItemRecord: ...
-    def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None: ...
-    def reclaim_dead_workers(self) -> int: ...
-    def next_ready_in(self, job_id: str | None = None) -> float | None: ...
+    ) -> list[ItemRecord]:
+        """The job's items in order, optionally of one state."""
+
+    @abc.abstractmethod
+    def item(self, item_id: int) -> ItemRecord:
+        """One item (raises NotFound)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release this process's connections (the store may be used again afterwards)."""
 
 
 def worker_id() -> str:
@@ -240,7 +301,7 @@ CREATE INDEX IF NOT EXISTS items_job ON items(job_id, state);
 """
 
 
-class SQLiteJobStore:
+class SQLiteJobStore(JobStore):
     """One SQLite file in WAL mode; safe for many processes on one machine."""
 
     def __init__(self, path: str | os.PathLike, *, backoff_base_s: float = BACKOFF_BASE_S):
@@ -281,11 +342,11 @@ class SQLiteJobStore:
         def __init__(self, conn: sqlite3.Connection):
             self.conn = conn
 
-        def __enter__(self):
+        def __enter__(self) -> sqlite3.Connection:
             self.conn.execute("BEGIN IMMEDIATE")
             return self.conn
 
-        def __exit__(self, kind, value, tb):
+        def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: object) -> Literal[False]:
             self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
             return False
 
@@ -318,17 +379,17 @@ class SQLiteJobStore:
                 ).fetchone()
                 if row:
                     return row["id"], False
-            job_id = job_id or uuid.uuid4().hex
+            new_id = job_id or uuid.uuid4().hex
             conn.execute(
                 "INSERT INTO jobs(id, owner, idem_key, title, created, max_attempts, meta, priority) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}), priority),
+                (new_id, owner, idempotency_key, title, time.time(), max_attempts, json.dumps(meta or {}), priority),
             )
             conn.executemany(
                 "INSERT INTO items(job_id, key, fingerprint, spec, priority) VALUES (?,?,?,?,?)",
-                [(job_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items],
+                [(new_id, w.key, w.fingerprint, json.dumps(w.spec()), priority) for w in items],
             )
-        return job_id, True
+        return new_id, True
 
     def find_job(self, idempotency_key: str, owner: str | None = None) -> str | None:
         row = (
@@ -393,7 +454,7 @@ class SQLiteJobStore:
             counts["removed"] = len(gone)
         return counts
 
-    def requeue_missing_outputs(self, job_id: str, exists) -> int:
+    def requeue_missing_outputs(self, job_id: str, exists: Callable[[str], bool]) -> int:
         """Done items whose output file has vanished are queued again (``exists(path) -> bool``)."""
         conn = self._conn()
         lost = [
@@ -421,6 +482,25 @@ class SQLiteJobStore:
                 (time.time(), job_id),
             )
             return cur.rowcount
+
+    def update_meta(self, job_id: str, **values: Any) -> None:
+        conn = self._conn()
+        with self._tx(conn):
+            row = self._require_job(conn, job_id)
+            conn.execute(
+                "UPDATE jobs SET meta=? WHERE id=?", (json.dumps({**json.loads(row["meta"]), **values}), job_id)
+            )
+
+    def pending_webhooks(self) -> list[str]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id FROM jobs WHERE json_extract(meta, '$.webhook') IS NOT NULL "
+                "AND json_extract(meta, '$.webhook_sent') IS NULL ORDER BY created, id"
+            )
+            .fetchall()
+        )
+        return [r["id"] for r in rows]
 
     # -- workers ---------------------------------------------------------------------------------
     def _expire_leases(self, conn: sqlite3.Connection, now: float, job_id: str | None) -> None:

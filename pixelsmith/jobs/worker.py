@@ -67,8 +67,9 @@ class _ProgressWriter:
     def __call__(self, done: int, total: int, unit: str, step: int = 0) -> None:
         with self._lock:
             now = time.monotonic()
-            same = self._seen is not None and self._seen[1] == (step, total, unit)
-            if same and done <= self._seen[0]:
+            seen = self._seen
+            same = seen is not None and seen[1] == (step, total, unit)
+            if same and seen is not None and done <= seen[0]:
                 return  # a tile from another thread that finished out of order
             if same and done < total and now - self._last < self.every_s:
                 return
