@@ -48,7 +48,10 @@ def main() -> None:
     for name, image in images().items():
         sizes = {level: len(png(image, level)) for level in levels}
         base = sizes[4] if 4 in sizes else sizes[levels[0]]
-        print(f"{name}: bytes " + ", ".join(f"level {lv} {n / 1e6:.2f} MB ({n / base - 1:+.1%})" for lv, n in sizes.items()))
+        print(
+            f"{name}: bytes "
+            + ", ".join(f"level {lv} {n / 1e6:.2f} MB ({n / base - 1:+.1%})" for lv, n in sizes.items())
+        )
         compare(
             {f"level {lv}": (lambda lv=lv: png(image, lv)) for lv in levels},
             rounds=args.rounds,

@@ -29,7 +29,8 @@ from pixelsmith.engines.embedded.recipes.conservative_upscale import upscale_pre
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
-        "--variants", default="realesrgan-x4plus:1,realesr-general-x4v3:1,realesr-general-x4v3:2",
+        "--variants",
+        default="realesrgan-x4plus:1,realesr-general-x4v3:1,realesr-general-x4v3:2",
         help="model:oversample, comma-separated (oversample 1: the net sees the input at a quarter of the output size)",
     )
     ap.add_argument("--crops", default="", help="folder for centre crops (bicubic | each model | truth)")
