@@ -70,7 +70,8 @@ def main() -> None:
     for name in VARIANTS:
         mr, mc = statistics.median(rss[name]), statistics.median(cpu[name])
         print(
-            f"  {name:30s} peak RSS min {min(rss[name]):6.0f} median {mr:6.0f} MB ({mr / statistics.median(rss[base]):.2f}x)"
+            f"  {name:30s} peak RSS min {min(rss[name]):6.0f} median {mr:6.0f} MB "
+            f"({mr / statistics.median(rss[base]):.2f}x)"
             f"   CPU min {min(cpu[name]):6.1f} median {mc:6.1f} s ({mc / statistics.median(cpu[base]):.2f}x)"
         )
 

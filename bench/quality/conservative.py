@@ -51,7 +51,8 @@ def main() -> None:
             back = psnr(out.resize(small.size, Image.Resampling.LANCZOS), small)
             mp = out.width * out.height / 1e6
             print(
-                f"{name:10} {model:24} texture {texture_ratio(out, truth):5.2f}  coarse {coarse_psnr(out, truth):5.1f} dB"
+                f"{name:10} {model:24} texture {texture_ratio(out, truth):5.2f}  "
+                f"coarse {coarse_psnr(out, truth):5.1f} dB"
                 f"  back {back:5.1f} dB  shift {colour_shift(out, small):4.2f}  {cpu / mp:6.1f} cpu-s/MP"
             )
             row.append(out.crop(box))

@@ -60,9 +60,8 @@ def upscale_preserving(
         if detail.size != size:
             detail = detail.resize(size, Image.Resampling.LANCZOS)
         out = Image.fromarray(back_project(np.asarray(detail), np.asarray(rgb), BACK_PROJECTIONS))
-        meta = {
-            "method": f"{getattr(session, 'model', MODEL)} x4 on {small.width}x{small.height}, {BACK_PROJECTIONS} back-projections"
-        }
+        model = getattr(session, "model", MODEL)
+        meta = {"method": f"{model} x4 on {small.width}x{small.height}, {BACK_PROJECTIONS} back-projections"}
     if alpha is not None:
         out.putalpha(alpha.resize(size, Image.Resampling.LANCZOS))
     return out, {**meta, "scale": round(size[0] / image.width, 4), "note": NOTE}
