@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/isnet_memory.py [--rounds 3]
 
-Variants: the unpruned graph with onnxruntime's CPU arena (what the session did before), the graph pruned to
-its one used output, the arena off, and both (what the session does now). Each child loads the session and
+Variants: the unpruned graph with onnxruntime's CPU arena and memory pattern (what the session did before),
+both off (what the session does now), and pruned with both off; ALL has three more.
+Each child loads the session and
 mattes a 1024² photo twice; the parent reads the child's peak RSS (``ru_maxrss``) and CPU seconds from
 ``wait4``. Variants run interleaved (ABCD ABCD ...); min and median per variant, ratio of medians.
 """
@@ -28,25 +29,31 @@ from PIL import Image
 from skimage import data
 from pixelsmith.engines.embedded.isnet import IsnetSession, build_session
 from pixelsmith.models import model_path
-prune, arena = sys.argv[1] == "1", sys.argv[2] == "1"
+prune, arena, pattern = (a == "1" for a in sys.argv[1:4])
 s = IsnetSession.__new__(IsnetSession)
-s.session = build_session(model_path("isnet-general", "isnet-general.onnx"), prune=prune, arena=arena)
+path = model_path("isnet-general", "isnet-general.onnx")
+s.session = build_session(path, prune=prune, arena=arena, mem_pattern=pattern)
 image = Image.fromarray(data.astronaut()).resize((1024, 1024))
 for _ in range(2):
     s.matte(image)
 """
 
-VARIANTS = {
-    "unpruned, arena on (before)": ("0", "1"),
-    "pruned, arena on": ("1", "1"),
-    "unpruned, arena off": ("0", "0"),
-    "pruned, arena off (now)": ("1", "0"),
+VARIANTS = {  # prune, arena, memory pattern
+    "unpruned, arena+pattern on (before)": ("0", "1", "1"),
+    "unpruned, arena+pattern off (now)": ("0", "0", "0"),
+    "pruned, arena+pattern off": ("1", "0", "0"),
+}
+ALL = {
+    **VARIANTS,
+    "pruned, arena+pattern on": ("1", "1", "1"),
+    "unpruned, arena off, pattern on": ("0", "0", "1"),
+    "pruned, arena off, pattern on": ("1", "0", "1"),
 }
 
 
-def run(prune: str, arena: str) -> tuple[float, float]:
+def run(prune: str, arena: str, pattern: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, prune, arena], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, prune, arena, pattern], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     if status:
         raise SystemExit(f"child failed: {status}")
@@ -61,8 +68,8 @@ def main() -> None:
     cpu: dict[str, list[float]] = {k: [] for k in VARIANTS}
     before = load_average()
     for _ in range(args.rounds):
-        for name, (prune, arena) in VARIANTS.items():
-            r, c = run(prune, arena)
+        for name, flags in VARIANTS.items():
+            r, c = run(*flags)
             rss[name].append(r)
             cpu[name].append(c)
     print(f"[{args.rounds} interleaved rounds, fresh process each; {before} before, {load_average()} after]")
