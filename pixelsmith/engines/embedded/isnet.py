@@ -5,7 +5,8 @@ The published graph has twelve outputs (the final matte and eleven deep-supervis
 1024² run are returned instead of kept for the life of the process; the matte is bit-identical to the one
 with both on. :func:`pruned_model` cuts the graph to what ``output`` needs (with ``onnx``, at load; the
 verified file is not changed); it is not the default because onnxruntime then fuses differently: the float
-matte moves by up to 2e-4 (1 level in 8 bits on ~0.01 % of pixels) for ~40 MB less peak and no measurable time.
+matte moves by up to 2e-4 (1 level in 8 bits on ~0.01 % of pixels), and the peak RSS is ~120 MB higher, not
+lower (the onnx copy of the model at load; measured 1302 vs 1182 MB), for no measurable time.
 bench/isnet_memory.py measures peak RSS and CPU time of each choice; tests/test_isnet_session.py checks both.
 """
 
