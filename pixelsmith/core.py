@@ -146,9 +146,12 @@ def run(
     *,
     engine: str | None = None,
     progress: RunProgress | None = None,
+    encoded: bool = True,
 ) -> Output:
     """Run one tool on one request and return the encoded result. ``progress(done, total, unit)``
-    hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...)."""
+    hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...).
+    ``encoded=False`` skips the encode (``data`` is empty): for a chain's intermediate steps, whose image
+    goes to the next step and is never written."""
     tool = get_tool(tool_name)
     req = request if isinstance(request, ToolRequest) else tool.parse(request)
     if not isinstance(req, tool.request):
@@ -166,7 +169,7 @@ def run(
     started = time.perf_counter()
     result = recipe.run(req, ctx)
     fmt = getattr(req, "output_format", "png")
-    data = encode(result.image, fmt)
+    data = encode(result.image, fmt) if encoded else b""
     elapsed = time.perf_counter() - started
     has_seed = "seed" in tool.request.model_fields
     return Output(

