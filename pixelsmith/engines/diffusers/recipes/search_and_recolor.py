@@ -38,7 +38,7 @@ def target_colour(prompt: str) -> tuple[int, int, int] | None:
 def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) -> Image.Image:
     src = np.asarray(image.convert("RGB"))
     lab = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
-    want = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
+    want = cv2.cvtColor(np.array([[rgb]], np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
     inside = mask >= 0.5
     if not inside.any():
         return image.convert("RGB")
