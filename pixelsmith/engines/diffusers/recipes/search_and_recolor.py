@@ -20,7 +20,7 @@ from pixelsmith.engines.diffusers import grounding
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.imaging.composite import composite
-from pixelsmith.imaging.masks import grow_mask
+from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
 
@@ -52,7 +52,11 @@ def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) ->
 
 @recipe(TOOL, engine="diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
 def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult:
-    found = grounding.find(req.image, req.select_prompt)
+    found = (
+        grounding.Found(mask_for(req.image, req.mask), [], [], False)  # the caller's selection: no search
+        if req.mask is not None
+        else grounding.find(req.image, req.select_prompt)
+    )
     mask = grow_mask(found.mask, req.grow_mask)
     colour = target_colour(req.prompt)
     start = recolour(req.image, mask, colour) if colour else req.image.convert("RGB")
