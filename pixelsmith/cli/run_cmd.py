@@ -11,9 +11,9 @@ import inspect
 import json
 import pathlib
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from difflib import get_close_matches
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional, get_args
 
 import click

@@ -34,7 +34,7 @@ def tools_status() -> list[dict[str, Any]]:
 
 def tools(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
-    wide: bool = typer.Option(False, "--wide", help="One table with a 'what is missing' column (needs a wide terminal)"),
+    wide: bool = typer.Option(False, "--wide", help="One table with a what-is-missing column (wide terminals)"),
 ) -> None:
     """List all tools, their group, and what this machine can serve now."""
     from rich import box
@@ -86,7 +86,5 @@ WHOLE_WORDS: dict[str, Any] = {"break_long_words": False, "break_on_hyphens": Fa
 def shell_lines(command: str, width: int, prefix: str) -> str:
     """``command`` after ``prefix``, wrapped between words with shell continuations (``\\``), so every line
     fits in ``width`` and the whole still pastes into a shell as one command."""
-    lines = textwrap.wrap(
-        command, width - 2, initial_indent=prefix, subsequent_indent=" " * len(prefix), **WHOLE_WORDS
-    )
+    lines = textwrap.wrap(command, width - 2, initial_indent=prefix, subsequent_indent=" " * len(prefix), **WHOLE_WORDS)
     return " \\\n".join(lines)
