@@ -104,13 +104,34 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "").lower()
 
 
-def render(out: Output, as_json: bool, extra: dict[str, str] | None = None) -> Response:
+def render(out: Output, as_json: bool, extra: dict[str, str] | None = None, *, poll: bool = False) -> Response:
     headers = dict(extra or {})
     if as_json:
         body = {"image": base64.b64encode(out.data).decode(), "seed": out.seed, "finish_reason": out.finish_reason}
+        if poll:  # ComfyUI's Stability nodes read a finished poll's image from `result`; others read `image`
+            body["result"] = body["image"]
         return Response(json.dumps(body), media_type=f"application/json; type={out.mime}", headers=headers)
     headers.update({"seed": str(out.seed), "finish-reason": out.finish_reason})
     return Response(out.data, media_type=out.mime, headers=headers)
+
+
+# ComfyUI's Stability API nodes (comfy_api_nodes) call these routes under this prefix, against the base
+# URL given by ComfyUI's --comfy-api-base: the same requests, so the same routes answer them.
+PROXY_PREFIX = "/proxy/stability/v2beta/"
+
+
+class ProxyPrefix:
+    """ASGI middleware: ``/proxy/stability/v2beta/...`` is served as ``/v2beta/...`` (auth, limits, errors,
+    metrics and logs included: it runs before everything else)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PROXY_PREFIX):
+            path = "/v2beta/" + scope["path"][len(PROXY_PREFIX) :]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
 
 
 # -- routes ---------------------------------------------------------------------
@@ -211,7 +232,7 @@ def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
         result.seed or 0,
         result.finish_reason or "SUCCESS",
     )  # type: ignore[arg-type]
-    return render(out, wants_json(request))
+    return render(out, wants_json(request), poll=True)
 
 
 __all__ = ["error_response", "render", "router"]
