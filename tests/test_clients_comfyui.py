@@ -136,7 +136,7 @@ def test_bedrock_validation_message_is_clean(server):
         region_name="us-west-2",
         aws_access_key_id="AKIAANYTHING",
         aws_secret_access_key="anything",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
     )
     body = json.dumps({"image": base64.b64encode(png(64, 64)).decode()})
     with pytest.raises(bedrock.exceptions.ValidationException) as caught:
