@@ -296,6 +296,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(settings, path), reject=_reject)
     app.add_middleware(Frontdoor, metrics=metrics, settings=settings)
+    app.add_middleware(stability.ProxyPrefix)  # outermost: ComfyUI's /proxy/stability/v2beta/... paths
     return app
 
 

@@ -8,6 +8,8 @@ inside its command functions, so ``pixelsmith --help`` starts fast. Exit codes: 
 
 from __future__ import annotations
 
+import os
+
 import click
 import typer
 
@@ -26,6 +28,42 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# Read by pixelsmith.engines.embedded.mediapipe_people (named here too: importing it would load the engine).
+NATIVE_LOGS_ENV = "PIXELSMITH_NATIVE_LOGS"
+
+
+def version() -> str:
+    """The installed distribution's version; the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("pixelsmith")
+    except PackageNotFoundError:
+        from pixelsmith import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pixelsmith {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def common_options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show third-party native logs (MediaPipe, TF Lite) that are held back by default"
+    ),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+    ),
+) -> None:
+    if debug:
+        os.environ[NATIVE_LOGS_ENV] = "1"  # worker processes (batch, serve --workers) inherit it
+
+
 app.add_typer(run_app, name="run")
 app.command("tools")(tools)
 app.add_typer(models_app, name="models")

@@ -65,6 +65,8 @@ def serve(
         ray_address=ray,
     )
     setup(log_level)
+    if log_level.lower() in ("debug", "trace"):
+        os.environ.setdefault("PIXELSMITH_NATIVE_LOGS", "1")  # MediaPipe's C++ notices too (see --debug)
     keys = len([k for k in key_store(data_dir).list() if k.active])
     state = (
         "ON: clients must send an API key" if settings.auth_enabled else "OFF (loopback only; --auth to require keys)"
