@@ -7,6 +7,7 @@ The CLI, the Python API, both HTTP adapters and the job workers all go through
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import random
 import time
 from collections.abc import Callable
@@ -60,7 +61,7 @@ def recipes_for(tool: Tool) -> dict[str, Recipe[Any]]:
 def missing_for(recipe: Recipe[Any]) -> Missing | None:
     """What the recipe's engine lacks on this machine, or None when it can run."""
     engine = ENGINES[recipe.engine]
-    packages = engine.missing_packages()
+    packages = engine.missing_packages() + [p for p in recipe.packages if importlib.util.find_spec(p) is None]
     if packages:
         return Missing(recipe.engine, [], engine.install, f"needs Python packages {', '.join(packages)}")
     absent = [m for m in recipe.models if not is_installed(m)]

@@ -38,7 +38,7 @@ def test_extras_name_every_front_door_and_engine():
     assert {"torch", "diffusers", "transformers", "accelerate", "huggingface-hub", "safetensors"} <= names(
         extras["diffusers"]
     )
-    assert "ray" in names(extras["ray"]) and {"torch", "h5py"} <= names(extras["style"])
+    assert "ray" in names(extras["ray"]) and {"torch", "onnx"} <= names(extras["segment"])
     # mediapipe itself is installed --no-deps; the extra lists what it really needs at run time
     assert "mediapipe" not in names(extras["people"]) and {"absl-py", "flatbuffers"} <= names(extras["people"])
     assert set(extras) - {"all", "dev"} <= set(re.findall(r"[a-z]+", extras["all"][0].split("[", 1)[1]))

@@ -20,6 +20,7 @@ from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
     models=["mediapipe-people", "ssd-mobilenet-v2-coco", "isnet-general"],
     priority=10,
     progress_unit="stage",
+    packages=("mediapipe",),  # the people models (pip: the `people` extra plus mediapipe --no-deps)
     note="embedded engine: fixed vocabulary (people, garments, COCO objects, main object); "
     "the colour comes from prompt; negative_prompt, style_preset and seed have no effect",
 )
