@@ -78,7 +78,7 @@ def back_project(upscaled: np.ndarray, original: np.ndarray, rounds: int) -> np.
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-@recipe(TOOL, engine="embedded", models=[MODEL], priority=10, progress_unit="tile")
+@recipe(TOOL, engine="embedded", models=[MODEL], priority=10, progress_unit="tile", note=NOTE)
 def conservative_upscale(req: ConservativeUpscaleRequest, ctx: Context) -> ToolResult:
     out, meta = upscale_preserving(req.image, ctx.session(MODEL, Upscaler), progress=ctx.progress)
     return ToolResult(out, metadata=meta)
