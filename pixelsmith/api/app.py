@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pixelsmith import config
 from pixelsmith.api import bedrock, stability
 from pixelsmith.api.auth import KeyStore
+from pixelsmith.api.cost import CostBudget
 from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.metrics import Metrics
@@ -53,6 +54,10 @@ class Settings:
     concurrency: int = 0  # tool runs at once per worker; 0 = cores // 2 (at least 1), or 32 with Ray
     queue_size: int = 64  # requests that may wait for a slot
     queue_timeout: float = 120.0  # seconds one may wait
+    # Cost units (pixelsmith.api.cost): output megapixels x a tool factor; ~1 s of CPU each.
+    cost_rate: float = 0.5  # per key (or client address) per second; <= 0 turns the cost budget off
+    cost_burst: float = 200.0  # a key's cost budget when full (a maximal fast-upscale costs 32)
+    queue_cost: float = 256.0  # cost of the requests that may wait for a slot at once; <= 0: no limit
     rest_max_body: int = 10 * MiB
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600
@@ -204,10 +209,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
-    gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
+    gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout, settings.queue_cost)
     jobs = _job_service(settings)
     results = JobsResults(jobs, ttl=settings.result_ttl) if jobs is not None else ResultStore(data, settings.result_ttl)
     service = Service(gate, metrics, results, settings.engine)
+    service.budget = CostBudget(settings.cost_rate, settings.cost_burst)
 
     app = FastAPI(
         title="pixelsmith",

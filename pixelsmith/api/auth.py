@@ -209,8 +209,10 @@ async def current_key(request: Request) -> ApiKey | None:
     if state.settings.auth_enabled:
         key = await authenticate(request)
     client = request.client.host if request.client else "local"
-    state.limits.rate.take(key.id if key else f"ip:{client}", key.rate if key else None, key.burst if key else None)
+    caller = key.id if key else f"ip:{client}"
+    state.limits.rate.take(caller, key.rate if key else None, key.burst if key else None)
     request.state.key_id = key.id if key else None
+    request.state.caller = caller  # whose cost budget pays (pixelsmith.api.cost)
     return key
 
 

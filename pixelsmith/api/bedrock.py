@@ -79,7 +79,7 @@ def message_for(exc: Exception) -> str:
 def error_response(exc: Exception, request_id: str) -> JSONResponse:
     status, name = classify(exc)
     headers = {"x-amzn-ErrorType": f"{name}:{ERROR_NAMESPACE}", "x-amzn-RequestId": request_id}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, Busy)):
         headers["retry-after"] = str(max(1, round(exc.retry_after + 0.5)))
     return JSONResponse({"message": message_for(exc)}, status_code=status, headers=headers)
 
@@ -130,7 +130,10 @@ def router() -> APIRouter:
         body = await request.body()  # bounded by the 25 MB body limit; parsed off the event loop
         fields = await anyio.to_thread.run_sync(read_fields, body, request.headers.get("content-type", ""), target)
         out = await request.app.state.service.run(
-            target.tool, fields, request.headers.get("x-pixelsmith-engine") or None
+            target.tool,
+            fields,
+            request.headers.get("x-pixelsmith-engine") or None,
+            getattr(request.state, "caller", None),
         )
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)

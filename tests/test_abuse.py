@@ -1,0 +1,218 @@
+"""Bad-input and abuse corpus (issue 17): every input is generated here, none is a committed binary.
+
+Each case asserts the exact status and error shape on both wire formats —
+Stability REST ``{id, name, errors[]}`` and Bedrock ``{"message"}`` with
+``x-amzn-ErrorType`` — and that ``/healthz`` still answers afterwards. Tools that
+would cost real CPU are replaced by an instant fake where only admission is
+under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import tempfile
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from pixelsmith import core
+from pixelsmith.api import Settings
+from pixelsmith.api.cost import TOOL_FACTORS, CostBudget, request_cost
+from pixelsmith.api.limits import Gate
+from pixelsmith.api.testing import LiveServer
+from pixelsmith.errors import Busy, InvalidRequest, RateLimited
+from pixelsmith.imaging.decode import decode_image
+
+FAST_REST = "/v2beta/stable-image/upscale/fast"
+FAST_MODEL = "us.stability.stable-fast-upscale-v1:0"
+REMBG_REST = "/v2beta/stable-image/edit/remove-background"
+
+
+# -- generated inputs -----------------------------------------------------------
+def png(width: int = 32, height: int = 32, color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    """A 1000x1000 JPEG header with its scan cut short at 691 bytes, ended by EOI (libjpeg pads it with grey)."""
+    noise = np.random.default_rng(17).integers(0, 255, (1000, 1000, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()[:689] + b"\xff\xd9"
+    assert len(data) == 691
+    return data
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# -- shape assertions -----------------------------------------------------------
+def assert_rest(resp: requests.Response, status: int, name: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"id", "name", "errors"}, body
+    assert body["name"] == name, body
+    assert body["errors"] and all(isinstance(e, str) and e for e in body["errors"]), body
+    return body
+
+
+def assert_bedrock(resp: requests.Response, status: int, error_type: str) -> str:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["x-amzn-ErrorType"].split(":", 1)[0] == error_type, resp.headers
+    body = resp.json()
+    assert set(body) == {"message"} and isinstance(body["message"], str) and body["message"], body
+    return body["message"]
+
+
+def assert_healthy(server: LiveServer) -> None:
+    resp = requests.get(server.url + "/healthz", timeout=10)
+    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+
+
+def rest(server: LiveServer, path: str, image: bytes, **data: str) -> requests.Response:
+    return requests.post(
+        server.url + path,
+        files={"image": ("in.png", image)},
+        data={"output_format": "png", **data},
+        headers={"accept": "image/*"},
+        timeout=60,
+    )
+
+
+def bedrock(server: LiveServer, model: str, body: bytes | dict[str, Any], **headers: str) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(
+        f"{server.url}/model/{model}/invoke",
+        data=data,
+        headers={"content-type": "application/json", **headers},
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LiveServer(Settings(data_dir=tempfile.mkdtemp(prefix="pixelsmith-abuse-"), access_log=False)) as live:
+        yield live
+
+
+@pytest.fixture
+def fake_tools(server, monkeypatch):
+    """Tool runs answer at once (admission, not the tool, is under test); returns the calls made."""
+    calls: list[str] = []
+
+    def run_parsed(tool_name: str, request: Any, engine: str | None = None) -> core.Output:
+        calls.append(tool_name)
+        return core.Output(tool_name, "fake", Image.new("RGB", (1, 1)), png(1, 1), "png", 0)
+
+    monkeypatch.setattr(server.app.state.service, "_run_parsed", run_parsed)
+    return calls
+
+
+# -- 7. cheap to send, expensive to serve --------------------------------------
+def test_truncated_jpeg_fails_the_decode():
+    with pytest.raises(InvalidRequest) as err:
+        decode_image(truncated_jpeg())
+    assert err.value.problems[0].code == "corrupt_image"
+    assert err.value.details == ["image: is truncated or corrupt"]
+
+
+def test_complete_jpegs_still_decode_exactly():
+    noise = np.random.default_rng(3).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    for options in ({}, {"progressive": True}, {"subsampling": 0}, {"optimize": True}):
+        buf = io.BytesIO()
+        Image.fromarray(noise).save(buf, "JPEG", quality=85, **options)
+        data = buf.getvalue()
+        reference = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        for payload in (data, data + b"trailing bytes after EOI"):
+            assert (np.asarray(decode_image(payload)) == reference).all(), options
+
+
+def test_truncated_jpeg_is_400_on_both_apis(server, fake_tools):
+    data = truncated_jpeg()
+    body = assert_rest(rest(server, FAST_REST, data), 400, "bad_request")
+    assert body["errors"] == ["image: is truncated or corrupt"]
+    message = assert_bedrock(bedrock(server, FAST_MODEL, {"image": b64(data)}), 400, "ValidationException")
+    assert "image: is truncated or corrupt" in message
+    assert fake_tools == []  # refused before any tool work
+    assert_healthy(server)
+
+
+def test_small_upload_is_counted_at_its_output_cost():
+    data = png(1536, 640)
+    assert len(data) < 5000  # cheap to send: a 4 KB PNG ...
+    # ... expensive to serve: fast-upscale answers 6144x2560 (15.7 MP), weighed as such, not as 4 KB
+    assert request_cost("fast-upscale", {"image": data}) == pytest.approx(6144 * 2560 / 1e6 * 2.0)
+    assert request_cost("fast-upscale", {"image": b64(data)}) == pytest.approx(6144 * 2560 / 1e6 * 2.0)
+    assert request_cost("fast-upscale", {"image": png(32, 32)}) < 0.1
+    assert TOOL_FACTORS["conservative-upscale"] > TOOL_FACTORS["fast-upscale"]
+
+
+def test_burst_of_maximal_requests_is_refused_past_the_cost_budget(server, fake_tools, monkeypatch):
+    monkeypatch.setattr(server.app.state.service, "budget", CostBudget(rate=0.01, burst=100.0))
+    big, small = png(1536, 640), png(32, 32)
+    # 100 units hold three maximal fast-upscales (31.5 each), whatever the 150-request count limit says
+    for _ in range(3):
+        assert rest(server, FAST_REST, big).status_code == 200
+    resp = rest(server, FAST_REST, big)
+    body = assert_rest(resp, 429, "rate_limit_exceeded")
+    assert "costs 31.5 units" in body["errors"][0]
+    assert int(resp.headers["retry-after"]) > 60
+    resp = bedrock(server, FAST_MODEL, {"image": b64(big)})
+    assert_bedrock(resp, 429, "ThrottlingException")
+    assert int(resp.headers["retry-after"]) > 60
+    # small requests still fit in what is left
+    assert rest(server, FAST_REST, small).status_code == 200
+    assert bedrock(server, FAST_MODEL, {"image": b64(small)}).status_code == 200
+    assert fake_tools == ["fast-upscale"] * 5
+    assert_healthy(server)
+
+
+def test_queue_is_limited_in_cost_units():
+    async def scenario() -> None:
+        gate = Gate(concurrency=1, queue_size=64, queue_timeout=5, queue_cost=50.0)
+        release = asyncio.Event()
+
+        async def hold(cost: float) -> None:
+            async with gate.slot(cost):
+                await release.wait()
+
+        running = asyncio.create_task(hold(30.0))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(hold(30.0))  # waits: the queue holds 30 of 50
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy) as err:
+            async with gate.slot(30.0):  # 60 > 50: refused at once, with a retry hint
+                pass
+        assert err.value.retry_after >= 5 and "cost units" in err.value.message
+        small = asyncio.create_task(hold(10.0))  # 40 <= 50: waits its turn
+        await asyncio.sleep(0.05)
+        assert gate.waiting == 2 and gate.waiting_cost == 40.0
+        release.set()
+        await asyncio.gather(running, queued, small)
+        assert gate.waiting == 0 and gate.waiting_cost == 0.0
+
+    asyncio.run(scenario())
+
+
+def test_busy_carries_retry_after_in_both_shapes():
+    from pixelsmith.api import bedrock as bedrock_api
+    from pixelsmith.api import stability
+
+    busy = Busy("queue full", retry_after=42.0)
+    rest_resp = stability.error_response(busy, "rid", FAST_REST)
+    assert rest_resp.status_code == 503 and rest_resp.headers["retry-after"] == "42"
+    assert json.loads(rest_resp.body) == {"id": "rid", "name": "service_unavailable", "errors": ["queue full"]}
+    br = bedrock_api.error_response(busy, "rid")
+    assert br.status_code == 503 and br.headers["retry-after"] == "42"
+    assert br.headers["x-amzn-ErrorType"].startswith("ServiceUnavailableException:")
+    assert json.loads(br.body) == {"message": "queue full"}
+    assert RateLimited("x", retry_after=3).retry_after == 3
