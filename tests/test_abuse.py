@@ -216,3 +216,79 @@ def test_busy_carries_retry_after_in_both_shapes():
     assert br.headers["x-amzn-ErrorType"].startswith("ServiceUnavailableException:")
     assert json.loads(br.body) == {"message": "queue full"}
     assert RateLimited("x", retry_after=3).retry_after == 3
+
+
+# -- 8. deeply nested and malformed JSON ---------------------------------------
+NESTED = b"[" * 100_000
+NESTED_OBJECT = b'{"a":' * 100_000
+
+
+def assert_jobs_error(resp: requests.Response, status: int, code: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error", "message", "details"} and body["error"] == code, body
+    return body
+
+
+@pytest.mark.parametrize("payload", [NESTED, NESTED_OBJECT, b"[" * 65 + b"]" * 65], ids=["list", "object", "65"])
+def test_deeply_nested_json_is_400_on_bedrock_and_jobs(server, payload):
+    message = assert_bedrock(bedrock(server, FAST_MODEL, payload), 400, "ValidationException")
+    assert "nested too deeply" in message
+    resp = requests.post(
+        server.url + "/v1/jobs", data=payload, headers={"content-type": "application/json"}, timeout=30
+    )
+    body = assert_jobs_error(resp, 400, "bad_request")
+    assert body["details"] == ["the body is nested too deeply (at most 64 levels)"]
+    assert_healthy(server)
+
+
+def test_nested_steps_in_a_multipart_job_are_400(server):
+    resp = requests.post(
+        server.url + "/v1/jobs", files={"files": ("a.png", png())}, data={"steps": "[" * 50_000}, timeout=30
+    )
+    body = assert_jobs_error(resp, 400, "bad_request")
+    assert body["details"] == ["steps: the steps is nested too deeply (at most 64 levels)"]
+    assert_healthy(server)
+
+
+def test_parse_json_limits_depth_without_recursing():
+    from pixelsmith.api.bodies import depth_of, parse_json
+
+    assert parse_json(b'{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+    assert depth_of({"a": [1, {"b": 2}]}, 100) == 3 and depth_of(5, 10) == 0
+    for bad, message in [
+        (b"[" * 100_000, "the body is nested too deeply (at most 64 levels)"),
+        (b"{nope", "the body is not valid JSON: Expecting property name enclosed in double quotes"),
+        (b'"\xc3\x28"', "the body is not valid JSON"),
+    ]:
+        with pytest.raises(InvalidRequest) as err:
+            parse_json(bad)
+        assert err.value.details == [message] and err.value.problems[0].code == "bad_json"
+
+
+def test_a_recursion_error_anywhere_is_400_in_the_callers_shape(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pixelsmith.api.app import create_app
+
+    app = create_app(Settings(data_dir=str(tmp_path), access_log=False, results="local"))
+
+    def recurse() -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    app.add_api_route("/model/deep/invoke", recurse, methods=["POST"])
+    app.add_api_route("/v1/deep", recurse, methods=["POST"])
+    app.router.routes.insert(0, app.router.routes.pop())  # ahead of the real routes
+    app.router.routes.insert(0, app.router.routes.pop(-1))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = client.post("/v1/deep")
+        assert resp.status_code == 400
+        assert resp.json() == {
+            "error": "bad_request",
+            "message": "the request is nested too deeply",
+            "details": ["the request is nested too deeply"],
+        }
+        resp = client.post("/model/deep/invoke")
+        assert resp.status_code == 400 and resp.headers["x-amzn-ErrorType"].startswith("ValidationException:")
+        assert "the request is nested too deeply" in resp.json()["message"]
+        assert client.get("/healthz").status_code == 200

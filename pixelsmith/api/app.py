@@ -37,7 +37,7 @@ from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.results import JobsResults, ResultStore
 from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import InvalidRequest, PixelsmithError
 
 log = logging.getLogger("pixelsmith.server")
 SETTINGS_ENV = "PIXELSMITH_SERVER_SETTINGS"
@@ -167,6 +167,10 @@ class Frontdoor:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except RecursionError:  # a body nested too deeply that some parser recursed on: the caller's fault
+            if not response_started:
+                error = InvalidRequest.one("", "the request is nested too deeply", "bad_json")
+                await render_error(scope["path"], error, state["request_id"])(scope, receive, send_with_id)
         except Exception as exc:  # noqa: BLE001 - answered in the caller's shape, traced in the log
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], state["request_id"])
             if not response_started:
