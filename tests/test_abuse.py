@@ -13,6 +13,7 @@ import asyncio
 import base64
 import io
 import json
+import secrets
 import tempfile
 from typing import Any
 
@@ -26,7 +27,7 @@ from pixelsmith.api import Settings
 from pixelsmith.api.cost import TOOL_FACTORS, CostBudget, request_cost
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.testing import LiveServer
-from pixelsmith.errors import Busy, InvalidRequest, RateLimited
+from pixelsmith.errors import Busy, InvalidRequest, RateLimited, Unauthorized
 from pixelsmith.imaging.decode import decode_image
 
 FAST_REST = "/v2beta/stable-image/upscale/fast"
@@ -292,3 +293,110 @@ def test_a_recursion_error_anywhere_is_400_in_the_callers_shape(tmp_path):
         assert resp.status_code == 400 and resp.headers["x-amzn-ErrorType"].startswith("ValidationException:")
         assert "the request is nested too deeply" in resp.json()["message"]
         assert client.get("/healthz").status_code == 200
+
+
+# -- 2. key floods: no memory growth, failed logins limited per address --------
+@pytest.fixture(scope="module")
+def auth_server():
+    settings = Settings(
+        data_dir=tempfile.mkdtemp(prefix="pixelsmith-abuse-auth-"), auth=True, access_log=False, auth_fail_burst=5
+    )
+    with LiveServer(settings) as live:
+        yield live
+
+
+def from_address(server: LiveServer, source: str, method: str, path: str, body: bytes, headers: dict[str, str]):
+    """One request from another loopback address (127.0.0.0/8 all reaches the server on 127.0.0.1)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.settings.port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def multipart(image: bytes) -> tuple[bytes, str]:
+    boundary = "pixelsmithabuse"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_key_flood_does_not_grow_the_cache(auth_server):
+    store = auth_server.app.state.keys
+    real = store.create("flood-check")
+    store.check_bearer(real.bearer)
+    before = len(store._cache)
+    for _ in range(100):  # long random ids, ids of our format that do not exist, and garbage secrets
+        for token in (
+            f"sk-{secrets.token_urlsafe(45_000)}.{secrets.token_urlsafe(30)}",
+            f"sk-PSK{base64.b32encode(secrets.token_bytes(10)).decode()[:16]}.{'x' * 40}",
+            f"sk-{real.key.id}.{secrets.token_urlsafe(2000)}",
+        ):
+            with pytest.raises(Unauthorized):
+                store.check_bearer(token)
+    assert len(store._cache) == before == 1
+
+
+def test_known_key_cache_is_a_bounded_lru(tmp_path):
+    from pixelsmith.api.auth import KeyStore
+
+    store = KeyStore(tmp_path)
+    store.cache_size = 4
+    made = [store.create(f"k{n}") for n in range(10)]
+    for new in made:
+        assert store.check_bearer(new.bearer).id == new.key.id
+    assert list(store._cache) == [n.key.id for n in made[-4:]]
+
+
+def test_failed_logins_past_the_limit_are_429_in_both_shapes(auth_server):
+    good = auth_server.app.state.keys.create("good")
+    flood = f"Bearer sk-{secrets.token_urlsafe(45_000)}.{'y' * 40}"
+    body, ctype = multipart(png())
+    statuses = []
+    for _ in range(5):  # auth_fail_burst=5 failures are answered 401 ...
+        status, headers, raw = from_address(
+            auth_server, "127.0.0.3", "POST", FAST_REST, body, {"content-type": ctype, "authorization": flood}
+        )
+        statuses.append(status)
+    assert statuses == [401] * 5
+    # ... then every attempt from that address is 429, even with a good key: guessing is slow
+    status, headers, raw = from_address(
+        auth_server, "127.0.0.3", "POST", FAST_REST, body, {"content-type": ctype, "authorization": flood}
+    )
+    assert status == 429 and int(headers["retry-after"]) >= 1
+    payload = json.loads(raw)
+    assert set(payload) == {"id", "name", "errors"} and payload["name"] == "rate_limit_exceeded"
+    assert payload["errors"] == [payload["errors"][0]] and "too many failed authentications" in payload["errors"][0]
+    status, headers, raw = from_address(
+        auth_server,
+        "127.0.0.3",
+        "POST",
+        f"/model/{FAST_MODEL}/invoke",
+        json.dumps({"image": b64(png())}).encode(),
+        {"content-type": "application/json", "authorization": f"Bearer {good.bearer}"},
+    )
+    assert status == 429 and headers["x-amzn-errortype"].startswith("ThrottlingException:")
+    assert set(json.loads(raw)) == {"message"} and int(headers["retry-after"]) >= 1
+    # a valid key from another address still works
+    status, headers, raw = from_address(
+        auth_server,
+        "127.0.0.2",
+        "POST",
+        f"/model/{FAST_MODEL}/invoke",
+        json.dumps({"image": b64(png())}).encode(),
+        {"content-type": "application/json", "authorization": f"Bearer {good.bearer}"},
+    )
+    assert status == 200, raw
+    assert len(json.loads(raw)["images"]) == 1
+    assert len(auth_server.app.state.keys._cache) <= 2  # only the real keys
+    assert_healthy(auth_server)

@@ -58,6 +58,8 @@ class Settings:
     cost_rate: float = 0.5  # per key (or client address) per second; <= 0 turns the cost budget off
     cost_burst: float = 200.0  # a key's cost budget when full (a maximal fast-upscale costs 32)
     queue_cost: float = 256.0  # cost of the requests that may wait for a slot at once; <= 0: no limit
+    auth_fail_burst: int = 20  # failed authentications per client address before 429 (0: no limit) ...
+    auth_fail_rate: float = 0.1  # ... forgiven at this many per second
     rest_max_body: int = 10 * MiB
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600
