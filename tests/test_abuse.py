@@ -400,3 +400,57 @@ def test_failed_logins_past_the_limit_are_429_in_both_shapes(auth_server):
     assert len(json.loads(raw)["images"]) == 1
     assert len(auth_server.app.state.keys._cache) <= 2  # only the real keys
     assert_healthy(auth_server)
+
+
+# -- 3. SigV4 binds the body ----------------------------------------------------
+def signed(server: LiveServer, key: Any, body: bytes, content_sha256: str | None) -> dict[str, str]:
+    """Headers of a request signed by botocore's own SigV4 signer (x-amz-content-sha256 signed when given)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    headers = {"content-type": "application/json"}
+    if content_sha256 is not None:
+        headers["X-Amz-Content-SHA256"] = content_sha256
+    request = AWSRequest(method="POST", url=f"{server.url}/model/{FAST_MODEL}/invoke", data=body, headers=headers)
+    SigV4Auth(Credentials(key.key.id, key.secret), "bedrock", "us-west-2").add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_sigv4_signed_payload_hash_must_match_the_body(auth_server):
+    import hashlib
+
+    key = auth_server.app.state.keys.create("sigv4-body")
+    body = json.dumps({"image": b64(png())}).encode()
+    other = json.dumps({"image": b64(png(40, 40, (200, 0, 0)))}).encode()
+    headers = signed(auth_server, key, body, hashlib.sha256(body).hexdigest())
+    assert "x-amz-content-sha256" in headers["Authorization"]  # a signed header
+    url = f"{auth_server.url}/model/{FAST_MODEL}/invoke"
+    ok = requests.post(url, data=body, headers=headers, timeout=60)
+    assert ok.status_code == 200, ok.text
+    replay = requests.post(url, data=other, headers=headers, timeout=60)  # same signature, another body
+    message = assert_bedrock(replay, 403, "InvalidSignatureException")
+    assert message == "The provided 'x-amz-content-sha256' header does not match what was computed."
+    # without the header botocore hashes the body itself: a replay fails the signature
+    plain = signed(auth_server, key, body, None)
+    assert requests.post(url, data=body, headers=plain, timeout=60).status_code == 200
+    assert_bedrock(requests.post(url, data=other, headers=plain, timeout=60), 403, "InvalidSignatureException")
+    assert_healthy(auth_server)
+
+
+def test_unsigned_payload_is_refused_unless_the_operator_allows_it(auth_server, monkeypatch):
+    key = auth_server.app.state.keys.create("sigv4-unsigned")
+    body = json.dumps({"image": b64(png())}).encode()
+    headers = signed(auth_server, key, body, "UNSIGNED-PAYLOAD")
+    url = f"{auth_server.url}/model/{FAST_MODEL}/invoke"
+    monkeypatch.delenv("PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD", raising=False)
+    message = assert_bedrock(
+        requests.post(url, data=body, headers=headers, timeout=60), 403, "InvalidSignatureException"
+    )
+    assert message.startswith("UNSIGNED-PAYLOAD is not accepted by this server")
+    assert Settings().allow_unsigned_payload is False
+    monkeypatch.setattr(auth_server.app.state.settings, "allow_unsigned_payload", True)
+    assert requests.post(url, data=body, headers=headers, timeout=60).status_code == 200
+    monkeypatch.setattr(auth_server.app.state.settings, "allow_unsigned_payload", False)
+    monkeypatch.setenv("PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD", "1")
+    assert requests.post(url, data=body, headers=headers, timeout=60).status_code == 200

@@ -60,6 +60,7 @@ class Settings:
     queue_cost: float = 256.0  # cost of the requests that may wait for a slot at once; <= 0: no limit
     auth_fail_burst: int = 20  # failed authentications per client address before 429 (0: no limit) ...
     auth_fail_rate: float = 0.1  # ... forgiven at this many per second
+    allow_unsigned_payload: bool = False  # accept SigV4 UNSIGNED-PAYLOAD (also $PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD=1)
     rest_max_body: int = 10 * MiB
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600

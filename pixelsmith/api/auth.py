@@ -38,6 +38,7 @@ BEARER_PREFIX = "sk-"
 MAX_CLOCK_SKEW = 15 * 60  # seconds, as AWS allows
 KEY_ID = re.compile(r"PSK[A-Z2-7]{16,17}")  # what `create` makes (PSK + 16): nothing else can be ours
 SECRET = re.compile(r"[A-Za-z0-9_-]{40}")
+UNSIGNED_ENV = "PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD"  # the operator's opt-in to SigV4 UNSIGNED-PAYLOAD
 CACHE_SIZE = 1024  # known keys kept in memory (LRU); unknown ids are never cached
 
 
@@ -158,8 +159,15 @@ class KeyStore:
             raise Unauthorized("the API key has been revoked")
         return key
 
-    def check_sigv4(self, method: str, url: str, headers: dict[str, str], body: bytes) -> ApiKey:
-        """Verify an AWS SigV4 ``Authorization`` header by re-signing with botocore."""
+    def check_sigv4(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, *, allow_unsigned_payload: bool = False
+    ) -> ApiKey:
+        """Verify an AWS SigV4 ``Authorization`` header by re-signing with botocore.
+
+        The body is always bound to the signature: botocore hashes it into the canonical request unless
+        ``x-amz-content-sha256`` is a signed header, in which case that header must equal sha256(body).
+        ``UNSIGNED-PAYLOAD`` (a signature that covers no body) is refused unless the operator allows it.
+        """
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
@@ -187,6 +195,20 @@ class KeyStore:
         key, _ = self.lookup(key_id)
         if key is None or not key.active:
             raise SigV4Rejected("The security token included in the request is invalid.", "UnrecognizedClientException")
+        if "x-amz-content-sha256" in signed:
+            claimed = headers.get("x-amz-content-sha256", "")
+            if claimed == "UNSIGNED-PAYLOAD":
+                if not allow_unsigned_payload:
+                    raise SigV4Rejected(
+                        "UNSIGNED-PAYLOAD is not accepted by this server: sign the body (the operator can allow it "
+                        "with PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD=1, over TLS only).",
+                        "InvalidSignatureException",
+                    )
+            elif not hmac.compare_digest(claimed.lower(), hashlib.sha256(body).hexdigest()):
+                raise SigV4Rejected(
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    "InvalidSignatureException",
+                )
         request = AWSRequest(
             method=method, url=url, data=body, headers={h: headers[h] for h in signed if h in headers and h != "host"}
         )
@@ -305,7 +327,14 @@ async def authenticate(request: Request) -> ApiKey:
         url = f"http://{request.headers.get('host', 'localhost')}{path.decode('latin-1')}"
         if query:
             url += "?" + query.decode("latin-1")
-        return store.check_sigv4(request.method, url, {k.lower(): v for k, v in request.headers.items()}, body)
+        allow = bool(getattr(request.app.state.settings, "allow_unsigned_payload", False))
+        return store.check_sigv4(
+            request.method,
+            url,
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            allow_unsigned_payload=allow or os.environ.get(UNSIGNED_ENV, "") in ("1", "true", "yes"),
+        )
     if header:
         raise Unauthorized("unsupported Authorization scheme; use `Bearer sk-<ID>.<secret>`")
     raise Unauthorized(
