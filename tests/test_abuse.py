@@ -454,3 +454,87 @@ def test_unsigned_payload_is_refused_unless_the_operator_allows_it(auth_server, 
     monkeypatch.setattr(auth_server.app.state.settings, "allow_unsigned_payload", False)
     monkeypatch.setenv("PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD", "1")
     assert requests.post(url, data=body, headers=headers, timeout=60).status_code == 200
+
+
+# -- 5. output-name templates: the documented placeholders only ----------------
+NAME_VALUES = {
+    "stem": "cat",
+    "name": "cat.png",
+    "ext": "webp",
+    "tool": "fast-upscale",
+    "tools": "remove-background+fast-upscale",
+    "index": 7,
+    "item": "ten",
+    "parent": "pets",
+}
+BAD_TEMPLATES = [
+    ("{index:>50000000}", "unknown placeholder {index:>50000000}"),
+    ("{stem.__class__}", "unknown placeholder {stem.__class__}"),
+    ("{stem.nope}", "unknown placeholder {stem.nope}"),
+    ("{unknown}", "unknown placeholder {unknown}"),
+    ("{stem[0]}", "unknown placeholder {stem[0]}"),
+    ("{stem!r}", "unknown placeholder {stem!r}"),
+    ("{0}", "unknown placeholder {0}"),
+    ("{}", "unknown placeholder {}"),
+    ("{index:0100d}", "unknown placeholder {index:0100d}"),
+    ("{stem", "unmatched '{'"),
+    ("x" * 300 + ".{ext}", "makes a name over 255 bytes"),
+    ("{stem}" * 100, "makes a name over 255 bytes"),
+]
+
+
+def test_name_templates_render_the_documented_placeholders():
+    from pixelsmith.jobs.names import render
+
+    assert render("{stem}-{tool}.{ext}", NAME_VALUES) == "cat-fast-upscale.webp"
+    assert render("{index:04d}-{item}-{tools}.{ext}", NAME_VALUES) == "0007-ten-remove-background+fast-upscale.webp"
+    assert render("{parent}/{name}", NAME_VALUES) == "pets/cat.png"
+    assert render("{{literal}}-{index}", NAME_VALUES) == "{literal}-7"
+
+
+@pytest.mark.parametrize("template,message", BAD_TEMPLATES, ids=[t[:20] for t, _ in BAD_TEMPLATES])
+def test_name_template_injection_is_refused_naming_the_placeholder(template, message):
+    from pixelsmith.jobs.manifest import ManifestError, Step, render_name
+
+    with pytest.raises(ManifestError) as err:
+        render_name(template, input_path="/in/pets/cat.png", steps=[Step("fast-upscale", {})], index=1, label="")
+    assert message in err.value.message and err.value.status == 400
+    assert len(err.value.message) < 400  # one line, never the 50 MB it would have made
+
+
+@pytest.mark.parametrize("template", ["{index:>50000000}", "{stem.__class__}", "{stem.nope}", "{unknown}"])
+def test_name_template_injection_is_400_on_the_jobs_api(server, template):
+    resp = requests.post(
+        server.url + "/v1/jobs",
+        files={"files": ("cat.png", png())},
+        data={"steps": json.dumps([{"tool": "fast-upscale"}]), "name": template},
+        timeout=30,
+    )
+    body = assert_jobs_error(resp, 400, "bad_manifest")
+    assert f"unknown placeholder {template}" in body["message"]
+    assert_healthy(server)
+
+
+@pytest.mark.parametrize("template", ["{index:>50000000}", "{stem.__class__}", "x" * 300])
+def test_name_template_injection_in_the_cli_is_one_line_exit_2(tmp_path, template):
+    from click.testing import CliRunner
+
+    from pixelsmith.cli.main import build
+
+    (tmp_path / "cat.png").write_bytes(png())
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "output": str(tmp_path / "out"),
+                "name": template,
+                "steps": [{"tool": "fast-upscale"}],
+                "items": ["cat.png"],
+            }
+        )
+    )
+    result = CliRunner().invoke(build(), ["batch", str(manifest), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    assert "output name template" in lines[0]
