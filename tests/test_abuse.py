@@ -538,3 +538,69 @@ def test_name_template_injection_in_the_cli_is_one_line_exit_2(tmp_path, templat
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
     assert "output name template" in lines[0]
+
+
+# -- 10. private data: the server's data dir 0700, its files 0600 ---------------
+def mode(path: Any) -> int:
+    import os
+
+    return os.stat(path).st_mode & 0o777
+
+
+def test_server_data_is_private_whatever_the_umask(tmp_path):
+    import os
+    import pathlib
+    import time
+
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "fresh" / "server"
+        with LiveServer(Settings(data_dir=str(data), access_log=False)) as live:
+            live.app.state.keys.create("mode-check")
+            resp = requests.post(
+                live.url + "/v1/jobs",
+                files={"files": ("cat.png", png())},
+                data={"steps": json.dumps([{"tool": "fast-upscale"}])},
+                timeout=30,
+            )
+            assert resp.status_code == 201, resp.text
+            job = resp.json()["id"]
+            deadline = time.monotonic() + 60
+            while requests.get(f"{live.url}/v1/jobs/{job}", timeout=10).json()["state"] == "active":
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert mode(data) == 0o700
+        for name in ("server.db", "master.key"):
+            assert mode(data / name) == 0o600, name
+        files = [p for p in pathlib.Path(data).rglob("*")]
+        assert any(p.name == "jobs.db" for p in files)
+        assert any(p.name.endswith("cat.png") for p in files)  # the upload
+        assert len([p for p in files if p.suffix == ".png"]) >= 2  # the upload and the job's output
+        for p in files:
+            if p.is_dir():
+                assert mode(p) == 0o700, p
+            elif p.is_file():
+                assert mode(p) == 0o600, p
+    finally:
+        os.umask(old)
+
+
+def test_outputs_in_a_users_own_folder_keep_the_umask(tmp_path):
+    import os
+
+    from pixelsmith.fsutil import atomic_write
+
+    old = os.umask(0o027)
+    try:
+        folder = tmp_path / "mine"
+        folder.mkdir(mode=0o755)
+        os.chmod(folder, 0o755)
+        atomic_write(folder / "sub" / "out.png", b"x")
+        assert mode(folder / "sub" / "out.png") == 0o640 and mode(folder / "sub") == 0o750
+        os.umask(0o022)
+        atomic_write(folder / "out2.png", b"x")
+        assert mode(folder / "out2.png") == 0o644
+        atomic_write(folder / "secret.bin", b"x", private=True)
+        assert mode(folder / "secret.bin") == 0o600
+    finally:
+        os.umask(old)

@@ -38,6 +38,7 @@ from pixelsmith.api.results import JobsResults, ResultStore
 from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
 from pixelsmith.errors import InvalidRequest, PixelsmithError
+from pixelsmith.fsutil import private_dir
 
 log = logging.getLogger("pixelsmith.server")
 SETTINGS_ENV = "PIXELSMITH_SERVER_SETTINGS"
@@ -213,8 +214,7 @@ def _other_route(path: str) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    data = settings.data_path
-    data.mkdir(parents=True, exist_ok=True)
+    data = private_dir(settings.data_path)  # 0700: keys, databases, uploads and results are the server's alone
     metrics = Metrics()
     gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout, settings.queue_cost)
     jobs = _job_service(settings)

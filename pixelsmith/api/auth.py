@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import Request
 
 from pixelsmith.errors import Forbidden, RateLimited, Unauthorized
+from pixelsmith.fsutil import private_dir, private_file
 
 KEY_PREFIX = "PSK"
 BEARER_PREFIX = "sk-"
@@ -78,12 +79,13 @@ class KeyStore:
     """The server's keys, in ``<data_dir>/server.db``; safe to share between threads."""
 
     def __init__(self, data_dir: pathlib.Path):
-        self.dir = pathlib.Path(data_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(data_dir)  # 0700 whatever the umask
         self._master = _master_key(self.dir / "master.key")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.dir / "server.db", check_same_thread=False, isolation_level=None)
+        private_file(self.dir / "server.db")
         self._db.execute("PRAGMA journal_mode=WAL")
+        private_file(self.dir / "server.db")  # and its -wal / -shm
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
             " created REAL NOT NULL, revoked REAL, rate REAL, burst INTEGER)"
