@@ -604,3 +604,109 @@ def test_outputs_in_a_users_own_folder_keep_the_umask(tmp_path):
         assert mode(folder / "secret.bin") == 0o600
     finally:
         os.umask(old)
+
+
+# -- 11. CLI errors are one line and a hint, never a traceback -----------------
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    full = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
+    full.pop("PIXELSMITH_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelsmith", *args], capture_output=True, text=True, env=full, timeout=120
+    )
+    return done.returncode, done.stderr
+
+
+def batch_manifest(tmp_path: Any, output: str) -> str:
+    (tmp_path / "cat.png").write_bytes(png())
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"output": output, "steps": [{"tool": "fast-upscale"}], "items": ["cat.png"]}))
+    return str(manifest)
+
+
+def assert_one_line(code: int, stderr: str, expected_code: int, *needles: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert code == expected_code, stderr
+    assert "Traceback" not in stderr and len(lines) == 2, stderr
+    assert lines[0].startswith("error: ") and lines[1].startswith("hint: "), stderr
+    for needle in needles:
+        assert needle in stderr, stderr
+
+
+def test_batch_to_an_output_path_that_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    code, err = run_cli("batch", batch_manifest(tmp_path, str(tmp_path / "afile")), "--no-progress")
+    assert_one_line(code, err, 1, "it is a file, not a folder", str(tmp_path / "afile"))
+    code, err = run_cli("--debug", "batch", batch_manifest(tmp_path, str(tmp_path / "afile")), "--no-progress")
+    assert code == 1 and "Traceback" in err  # --debug shows it
+
+
+def test_batch_to_a_read_only_output_dir(tmp_path, monkeypatch):
+    import os
+
+    from click.testing import CliRunner
+
+    from pixelsmith.cli.main import build
+
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    os.chmod(readonly, 0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the write fail as it would for a user
+        real = os.makedirs
+
+        def makedirs(name: Any, *args: Any, **kwargs: Any) -> None:
+            if str(name).startswith(str(readonly)):
+                raise PermissionError(13, "Permission denied", str(name))
+            real(name, *args, **kwargs)
+
+        monkeypatch.setattr(os, "makedirs", makedirs)
+        real_connect = __import__("sqlite3").connect
+
+        def connect(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(path).startswith(str(readonly)):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_connect(path, *args, **kwargs)
+
+        monkeypatch.setattr("sqlite3.connect", connect)
+    result = CliRunner().invoke(build(), ["batch", batch_manifest(tmp_path, str(readonly)), "--no-progress"])
+    os.chmod(readonly, 0o755)
+    out = result.output
+    assert result.exit_code == 1 and "Traceback" not in out, out
+    assert "error: cannot write the batch's output at" in out and "Permission denied" in out and "hint: " in out
+
+
+def test_models_pull_without_network_is_one_line(tmp_path):
+    code, err = run_cli(
+        "models",
+        "pull",
+        "sd3.5-medium",
+        env={"HF_ENDPOINT": "http://127.0.0.1:9", "PIXELSMITH_MODELS": str(tmp_path), "HF_HUB_OFFLINE": "0"},
+    )
+    lines = [line for line in err.strip().splitlines() if not line.startswith("sd3.5-medium: downloading")]
+    assert code == 1 and "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith("error: sd3.5-medium: cannot download"), err
+    assert "http://127.0.0.1:9" in lines[0] and "Connection refused" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+
+
+def test_an_unexpected_cli_error_is_one_line_with_a_hint(monkeypatch):
+    from click.testing import CliRunner
+
+    from pixelsmith.cli.main import build
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr("pixelsmith.jobs.runner.run_batch", boom)
+    result = CliRunner().invoke(build(), ["batch", "whatever.yaml"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "error: RuntimeError: something broke",
+        "hint: run again with --debug (or PIXELSMITH_DEBUG=1) for the traceback",
+    ]
+    result = CliRunner().invoke(build(), ["--debug", "batch", "whatever.yaml"])
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)

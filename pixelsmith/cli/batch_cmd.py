@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from pixelsmith.cli.common import FAILURE, OK, fail_with
@@ -47,6 +49,14 @@ def batch(
         )
     except PixelsmithError as exc:
         fail_with(exc)
+    except OSError as exc:  # the output folder (or the batch's state next to it) cannot be written
+        if os.environ.get("PIXELSMITH_DEBUG"):  # --debug: the traceback
+            raise
+        where = exc.filename or output or manifest
+        why = "it is a file, not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        typer.echo(f"error: cannot write the batch's output at {where}: {why}", err=True)
+        typer.echo("hint: choose a writable output folder with --output/-o (or the manifest's 'output')", err=True)
+        raise typer.Exit(FAILURE) from None
     for line in summary_lines(result):
         typer.echo(line)
     raise typer.Exit(OK if result.ok else FAILURE)
