@@ -68,6 +68,8 @@ def _root(
     ctx.meta["pixelsmith.debug"] = debug
     if debug:
         os.environ[DEBUG_ENV] = "1"  # the commands' own handlers see it too
+
+
 app.add_typer(run_app, name="run")
 app.command("tools")(tools)
 app.add_typer(models_app, name="models")
