@@ -710,3 +710,84 @@ def test_an_unexpected_cli_error_is_one_line_with_a_hint(monkeypatch):
     ]
     result = CliRunner().invoke(build(), ["--debug", "batch", "whatever.yaml"])
     assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+
+
+# -- the corpus: bad images and bodies on both APIs -----------------------------
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A 32x32 PNG whose header claims width x height (a decompression bomb's header, CRC fixed)."""
+    import struct
+    import zlib
+
+    data = bytearray(png())
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4 : ihdr + 13])))
+    return bytes(data)
+
+
+IMAGES = {
+    "garbage": secrets.token_bytes(4096),
+    "empty": b"",
+    "text": b"this is not an image",
+    "truncated-png": png(64, 64, (1, 2, 3))[:-30],
+    "truncated-jpeg": truncated_jpeg(),
+    "bomb-png": bomb_png(),
+    "gif": b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+}
+
+
+@pytest.mark.parametrize("name", list(IMAGES))
+def test_bad_images_are_400_on_both_apis(server, fake_tools, name):
+    data = IMAGES[name]
+    body = assert_rest(rest(server, FAST_REST, data), 400, "bad_request")
+    assert body["errors"][0].startswith("image: ")
+    message = assert_bedrock(bedrock(server, FAST_MODEL, {"image": b64(data)}), 400, "ValidationException")
+    assert "image" in message
+    assert fake_tools == []
+    assert_healthy(server)
+
+
+BEDROCK_BODIES = {
+    "not-json": b"{image: nope",
+    "array": b"[1, 2, 3]",
+    "string": b'"image"',
+    "null": b"null",
+    "empty": b"",
+    "bad-base64": json.dumps({"image": "@@@not base64@@@"}).encode(),
+    "base64-of-garbage": json.dumps({"image": b64(b"\x00" * 100)}).encode(),
+    "image-as-number": json.dumps({"image": 12345}).encode(),
+    "unknown-field": json.dumps({"image": b64(png()), "evil": "x"}).encode(),
+    "bad-format": json.dumps({"image": b64(png()), "output_format": "gif"}).encode(),
+    "missing-image": json.dumps({"output_format": "png"}).encode(),
+    "nested-field": json.dumps({"image": [[[[b64(png())]]]]}).encode(),
+}
+
+
+@pytest.mark.parametrize("name", list(BEDROCK_BODIES))
+def test_malformed_bedrock_bodies_are_400(server, fake_tools, name):
+    assert_bedrock(bedrock(server, FAST_MODEL, BEDROCK_BODIES[name]), 400, "ValidationException")
+    assert fake_tools == []
+    assert_healthy(server)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"output_format": "gif"}, {"output_format": "png" * 10_000}, {"model": "../../etc/passwd"}],
+    ids=["format", "long-format", "model-traversal"],
+)
+def test_out_of_range_rest_fields_are_400(server, fake_tools, data):
+    assert_rest(rest(server, FAST_REST, png(), **data), 400, "bad_request")
+    assert fake_tools == []
+    assert_healthy(server)
+
+
+def test_rest_bodies_that_are_not_forms_are_400(server):
+    for ctype, payload in [
+        ("application/json", b"[" * 100_000),
+        ("text/plain", b"hello"),
+        ("multipart/form-data", b"x"),
+    ]:
+        resp = requests.post(server.url + FAST_REST, data=payload, headers={"content-type": ctype}, timeout=30)
+        assert_rest(resp, 400, "bad_request")
+    assert_healthy(server)
