@@ -115,6 +115,7 @@ def fake_tools(server, monkeypatch):
         return core.Output(tool_name, "fake", Image.new("RGB", (1, 1)), png(1, 1), "png", 0)
 
     monkeypatch.setattr(server.app.state.service, "_run_parsed", run_parsed)
+    monkeypatch.setattr(server.app.state.service, "budget", CostBudget(rate=0.5, burst=200.0))  # a full budget
     return calls
 
 
@@ -174,6 +175,12 @@ def test_burst_of_maximal_requests_is_refused_past_the_cost_budget(server, fake_
     assert rest(server, FAST_REST, small).status_code == 200
     assert bedrock(server, FAST_MODEL, {"image": b64(small)}).status_code == 200
     assert fake_tools == ["fast-upscale"] * 5
+    # a request refused at validation (a bomb's header claims 16 MP of output) is refunded, and stays a 400
+    budget = CostBudget(rate=0.01, burst=100.0)
+    monkeypatch.setattr(server.app.state.service, "budget", budget)
+    for _ in range(5):
+        assert_rest(rest(server, FAST_REST, bomb_png()), 400, "bad_request")
+    assert budget._buckets["ip:127.0.0.1"][0] == pytest.approx(100.0, abs=0.5)
     assert_healthy(server)
 
 

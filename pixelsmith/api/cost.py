@@ -133,5 +133,14 @@ class CostBudget:
             if len(self._buckets) > 100_000:  # forget idle callers rather than grow forever
                 self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 3600}
 
+    def refund(self, who: str, cost: float) -> None:
+        """Give back what a request refused before any tool work (a 400 at validation) was charged."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            if who in self._buckets:
+                tokens, last = self._buckets[who]
+                self._buckets[who] = (min(self.burst, tokens + cost), last)
+
 
 __all__ = ["CostBudget", "TOOL_FACTORS", "output_megapixels", "request_cost"]

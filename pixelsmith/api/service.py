@@ -17,7 +17,7 @@ from pixelsmith.api.cost import CostBudget, request_cost
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.results import JobsResults, ResultStore
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import InvalidRequest, PixelsmithError
 from pixelsmith.tools import get_tool
 
 log = logging.getLogger("pixelsmith.server")
@@ -61,6 +61,10 @@ class Service:
                 self.metrics.queue_depth.dec()
                 queued = False
                 return await self._in_thread(self._parse_and_run, tool_name, fields, engine)
+        except InvalidRequest:
+            if self.budget is not None:  # refused at validation: no tool work was done
+                self.budget.refund(who or "anonymous", cost)
+            raise
         finally:
             if queued:
                 self.metrics.queue_depth.dec()
