@@ -174,7 +174,8 @@ class Frontdoor:
         except RecursionError:  # a body nested too deeply that some parser recursed on: the caller's fault
             if not response_started:
                 error = InvalidRequest.one("", "the request is nested too deeply", "bad_json")
-                await render_error(scope["path"], error, state["request_id"])(scope, receive, send_with_id)
+                response = render_error(scope["path"], error, state["request_id"])
+                await response(scope, receive, send_with_id)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - answered in the caller's shape, traced in the log
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], state["request_id"])
             if not response_started:
