@@ -14,8 +14,10 @@ import time
 from typing import Any
 
 from pixelsmith import core
+from pixelsmith.api.cost import CostBudget, request_cost
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.metrics import Metrics
+from pixelsmith.errors import InvalidRequest
 from pixelsmith.jobs.service import JobService, OneResult
 from pixelsmith.tools import get_tool
 
@@ -44,17 +46,35 @@ class Service:
         self.engine = engine
         self._loaded: set[tuple[str, str]] = set()
         self._choices: dict[str, tuple[float, Any]] = {}
+        self.budget: CostBudget | None = None  # per-caller cost budget (create_app sets it from Settings)
+
+    async def admit(self, tool_name: str, fields: dict[str, Any], who: str | None) -> float:
+        """The request's cost (read from image headers, off the event loop), charged to ``who``'s budget."""
+        import anyio
+
+        cost = await anyio.to_thread.run_sync(request_cost, tool_name, fields)
+        if self.budget is not None:
+            self.budget.take(who or "anonymous", cost)  # RateLimited (429) past the budget
+        return cost
 
     # -- synchronous requests -------------------------------------------------
-    async def run(self, tool_name: str, fields: dict[str, Any], engine: str | None = None) -> core.Output:
-        """``engine`` (the X-Pixelsmith-Engine header) forces an engine for this request only."""
+    async def run(
+        self, tool_name: str, fields: dict[str, Any], engine: str | None = None, who: str | None = None
+    ) -> core.Output:
+        """``engine`` (the X-Pixelsmith-Engine header) forces an engine for this request only; ``who`` is the
+        caller whose cost budget pays for it."""
+        cost = await self.admit(tool_name, fields, who)
         self.metrics.queue_depth.inc()
         queued = True
         try:
-            async with self.gate.slot():
+            async with self.gate.slot(cost):
                 self.metrics.queue_depth.dec()
                 queued = False
                 return await self._in_thread(self._parse_and_run, tool_name, fields, engine)
+        except InvalidRequest:
+            if self.budget is not None:  # refused at validation: no tool work was done
+                self.budget.refund(who or "anonymous", cost)
+            raise
         finally:
             if queued:
                 self.metrics.queue_depth.dec()
@@ -110,12 +130,14 @@ class Service:
         return sorted(m for _, m in self._loaded)
 
     # -- asynchronous (REST creative upscale) ---------------------------------
-    async def submit(self, tool_name: str, fields: dict[str, Any], owner: str | None) -> str:
+    async def submit(self, tool_name: str, fields: dict[str, Any], owner: str | None, who: str | None = None) -> str:
         """Validate now (so bad requests fail at once), run later in the jobs service; returns the
-        generation id (the job's id: 64 hex characters, Stability's shape)."""
+        generation id (the job's id: 64 hex characters, Stability's shape). ``who`` pays its cost."""
         import anyio
 
-        async with self.gate.slot():
+        cost = await self.admit(tool_name, fields, who or owner)
+
+        async with self.gate.slot(cost):
             await self._in_thread(self._validate, tool_name, fields)
         return await anyio.to_thread.run_sync(lambda: self.jobs.submit_one(tool_name, fields, owner=owner))
 

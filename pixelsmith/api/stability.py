@@ -55,7 +55,7 @@ def error_response(exc: Exception, request_id: str, path: str = "") -> JSONRespo
             headers["www-authenticate"] = "Bearer"
     elif isinstance(exc, PixelsmithError) and exc.status == 503:
         status, body = error_body(request_id, 503, exc.code, exc.details)
-        headers["retry-after"] = "5"
+        headers["retry-after"] = str(max(1, round(getattr(exc, "retry_after", 5.0) + 0.5)))
     elif isinstance(exc, StarletteHTTPException):
         name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         status, body = error_body(request_id, exc.status_code, name, [str(exc.detail)])
@@ -193,9 +193,16 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
         )
         service = request.app.state.service
         if tool.rest_async:
-            gen_id = await service.submit(tool.name, fields, key.id if key else None)
+            gen_id = await service.submit(
+                tool.name, fields, key.id if key else None, getattr(request.state, "caller", None)
+            )
             return JSONResponse({"id": gen_id}, headers=extra)
-        out = await service.run(tool.name, fields, request.headers.get("x-pixelsmith-engine") or None)
+        out = await service.run(
+            tool.name,
+            fields,
+            request.headers.get("x-pixelsmith-engine") or None,
+            getattr(request.state, "caller", None),
+        )
         request.state.tool_seconds = out.seconds
         extra["x-pixelsmith-tool-seconds"] = f"{out.seconds:.6f}"
         return render(out, wants_json(request), extra)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -54,6 +55,14 @@ def batch(
         )
     except PixelsmithError as exc:
         fail_with(exc)
+    except OSError as exc:  # the output folder (or the batch's state next to it) cannot be written
+        if os.environ.get("PIXELSMITH_DEBUG"):  # --debug: the traceback
+            raise
+        where = exc.filename or output or manifest
+        why = "it is a file, not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        typer.echo(f"error: cannot write the batch's output at {where}: {why}", err=True)
+        typer.echo("hint: choose a writable output folder with --output/-o (or the manifest's 'output')", err=True)
+        raise typer.Exit(FAILURE) from None
     if as_json:
         typer.echo(json.dumps(summary_json(result), default=str))
     else:

@@ -29,7 +29,6 @@ API's error shape).
 from __future__ import annotations
 
 import io
-import json
 import mimetypes
 import os
 import pathlib
@@ -316,10 +315,9 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
     Also returns the paths this request uploaded (the only local paths it may use unchecked)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        try:
-            doc = json.loads(await request.body())
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest.one("", f"body is not JSON: {exc.msg}") from None
+        from pixelsmith.api.bodies import parse_json
+
+        doc = parse_json(await request.body())  # 400 when not JSON or nested too deeply (no RecursionError)
         if not isinstance(doc, dict):
             raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
         webhook = doc.pop("webhook", None)
@@ -333,10 +331,9 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
         raise InvalidRequest.one("files", "upload one or more images as 'files'")
     if len(files) > MAX_FILES:
         raise InvalidRequest.one("files", f"at most {MAX_FILES} files per job")
-    try:
-        steps = json.loads(str(form.get("steps") or "null"))
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest.one("steps", f"is not JSON: {exc.msg}") from None
+    from pixelsmith.api.bodies import parse_json
+
+    steps = parse_json(str(form.get("steps") or "null"), field="steps", what="the steps")
     if isinstance(steps, dict):
         steps = [steps]
     extras: dict[str, str] = {}
