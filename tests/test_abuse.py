@@ -279,7 +279,7 @@ def test_a_recursion_error_anywhere_is_400_in_the_callers_shape(tmp_path):
 
     from pixelsmith.api.app import create_app
 
-    app = create_app(Settings(data_dir=str(tmp_path), access_log=False, results="local"))
+    app = create_app(Settings(data_dir=str(tmp_path), access_log=False))
 
     def recurse() -> None:
         raise RecursionError("maximum recursion depth exceeded")
