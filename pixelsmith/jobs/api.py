@@ -28,6 +28,7 @@ API's error shape).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import mimetypes
@@ -35,7 +36,7 @@ import os
 import pathlib
 import uuid
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -49,6 +50,8 @@ from pixelsmith.jobs.service import JobService
 from pixelsmith.jobs.store import PRIORITY_BATCH, PRIORITY_INTERACTIVE, ItemRecord, JobStatus
 
 MAX_FILES = 1000
+MAX_ITEMS_ENV = "PIXELSMITH_MAX_JOB_ITEMS"
+DEFAULT_MAX_ITEMS = 2000  # items per job: a bigger batch is several jobs (or the batch CLI)
 # kind=run: a person waits at the studio for this one image, so it goes before batch work
 KINDS = {"batch": PRIORITY_BATCH, "run": PRIORITY_INTERACTIVE}
 SHOWN_META = ("webhook", "webhook_sent", "kind", "tool")
@@ -120,12 +123,53 @@ async def submit(
     paths: PathPolicy = Depends(job_paths),
 ) -> Response:
     idem = request.headers.get("idempotency-key") or None
+    tag = uuid.uuid4().hex
+    doc, webhook, spooled = await _read_submission(request, svc, tag)
+    # Parsing, expanding and checking a manifest, and writing its items, cost time in proportion to
+    # its size: all of it runs in a worker thread, so the event loop (and /healthz) never waits on it.
+    body, status = await asyncio.to_thread(_submit, svc, paths, owner, idem, tag, doc, webhook, spooled)
+    return JSONResponse(body, status_code=status)
+
+
+def max_job_items(environ: Mapping[str, str] | None = None) -> int:
+    """Items one job may have (``PIXELSMITH_MAX_JOB_ITEMS``, default 2000; a bad value: the default)."""
+    raw = (os.environ if environ is None else environ).get(MAX_ITEMS_ENV, "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_ITEMS
+    except ValueError:
+        return DEFAULT_MAX_ITEMS
+
+
+def _check_item_count(n: int) -> None:
+    cap = max_job_items()
+    if n > cap:
+        raise InvalidRequest.one(
+            "items",
+            f"{n} items is over this server's limit of {cap} per job ({MAX_ITEMS_ENV}); split the work into jobs",
+            code="too_many_items",
+        )
+
+
+def _submit(
+    svc: JobService,
+    paths: PathPolicy,
+    owner: str | None,
+    idem: str | None,
+    tag: str,
+    doc: Any,
+    webhook: Any,
+    spooled: set[str],
+) -> tuple[dict[str, Any], int]:
+    """The blocking part of a submission (runs in a worker thread): the response body and status."""
     if idem:
         existing = svc.store.find_job(idem, owner)
         if existing:
-            return JSONResponse({**status_body(svc.store.job(existing)), "new": False}, status_code=200)
-    tag = uuid.uuid4().hex
-    doc, webhook, spooled = await _read_submission(request, svc, tag)
+            return {**status_body(svc.store.job(existing)), "new": False}, 200
+    if isinstance(doc, bytes):  # a JSON body, parsed here rather than on the event loop
+        doc, webhook = _parse_manifest(doc)
+    raw_items = doc.get("items")
+    if isinstance(raw_items, list):
+        _check_item_count(len(raw_items))  # before expanding: a huge manifest costs nothing more
     kind = str(doc.pop("kind", None) or "batch")
     if kind not in KINDS:
         raise InvalidRequest.one("kind", f"must be one of {', '.join(KINDS)}")
@@ -138,6 +182,7 @@ async def submit(
         # named after the job's tag; a tool that needs an image is refused by expand
         doc["items"] = [{"label": tag[:8]}]
     manifest = expand(doc, str(svc.root), output=out_root, check_tools=False, inputless=kind == "run")
+    _check_item_count(len(manifest.items))  # globs and folders may name more files than items given
     paths.check_manifest(manifest, spooled, out_root)  # every path: an upload of this request, or allowed
     if kind == "run" and len(manifest.items) != 1:
         raise InvalidRequest.one("files", "a run (kind=run) is one image; submit more as a batch")
@@ -156,13 +201,11 @@ async def submit(
         meta=meta,
         priority=KINDS[kind],
     )
-    return JSONResponse(
-        {**status_body(svc.store.job(job_id), svc, paths), "new": created}, status_code=201 if created else 200
-    )
+    return {**status_body(svc.store.job(job_id), svc, paths), "new": created}, 201 if created else 200
 
 
 @router.get("", summary="The caller's jobs")
-async def list_jobs(
+def list_jobs(
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
     paths: PathPolicy = Depends(job_paths),
@@ -172,7 +215,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA, queue position, running items")
-async def get_job(
+def get_job(
     job_id: str,
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
@@ -191,7 +234,7 @@ async def get_job(
 
 
 @router.get("/{job_id}/items", summary="Items: state, attempts, error, checksum, timings")
-async def get_items(
+def get_items(
     job_id: str,
     state: str | None = None,
     offset: int = 0,
@@ -216,7 +259,7 @@ async def get_items(
     "/{job_id}/items/{item_id}/inputs/{name}",
     summary="An item's uploaded input ('input') or uploaded image field (e.g. 'mask')",
 )
-async def input_file(
+def input_file(
     job_id: str,
     item_id: int,
     name: str,
@@ -235,7 +278,7 @@ async def input_file(
 
 
 @router.get("/{job_id}/results", summary="Finished outputs: a listing, or ?format=zip")
-async def results(
+def results(
     job_id: str,
     format: str = "json",
     owner: str | None = Depends(owner_of),
@@ -274,7 +317,7 @@ async def results(
 
 
 @router.get("/{job_id}/results/{item_id}", summary="One finished output")
-async def result_file(
+def result_file(
     job_id: str,
     item_id: int,
     owner: str | None = Depends(owner_of),
@@ -294,7 +337,7 @@ async def result_file(
 
 
 @router.post("/{job_id}/cancel", summary="Cancel: queued items stop, running ones finish")
-async def cancel(
+def cancel(
     job_id: str,
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
@@ -310,20 +353,25 @@ def _name_in(item: ItemRecord) -> str:
     return pathlib.PurePath(item.output).name if "://" not in item.output else item.output.rsplit("/", 1)[-1]
 
 
-async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any], Any, set[str]]:
-    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON
-    (no files: a run whose tool makes the image).
+def _parse_manifest(body: bytes) -> tuple[dict[str, Any], Any]:
+    """A JSON body -> (manifest document, its webhook)."""
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest.one("", f"body is not JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
+    webhook = doc.pop("webhook", None)
+    return doc, webhook
+
+
+async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any] | bytes, Any, set[str]]:
+    """JSON: the body's bytes (parsed in the worker thread by :func:`_submit`). Multipart: files
+    (+ extra image fields by name) and a steps JSON (no files: a run whose tool makes the image).
     Also returns the paths this request uploaded (the only local paths it may use unchecked)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        try:
-            doc = json.loads(await request.body())
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest.one("", f"body is not JSON: {exc.msg}") from None
-        if not isinstance(doc, dict):
-            raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
-        webhook = doc.pop("webhook", None)
-        return doc, webhook, set()
+        return await request.body(), None, set()
     # a plain urlencoded form carries no files, but a text-to-image run needs none
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise InvalidRequest.one("", "send a JSON manifest or multipart/form-data with files and steps")
@@ -343,11 +391,11 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
     for name, value in form.multi_items():
         if name not in ("files", "steps", "name", "webhook", "title", "kind") and hasattr(value, "read"):
             ext = pathlib.PurePath(_safe(getattr(value, "filename", None) or "")).suffix[:8]
-            extras[name] = svc.spool(tag, f"field-{_safe(name)}{ext}", await value.read())
+            extras[name] = await asyncio.to_thread(svc.spool, tag, f"field-{_safe(name)}{ext}", await value.read())
     items = []
     for n, f in enumerate(files):
         filename = _safe(getattr(f, "filename", None) or f"upload-{n}.png")
-        items.append({"input": svc.spool(tag, f"{n:04d}-{filename}", await f.read())})
+        items.append({"input": await asyncio.to_thread(svc.spool, tag, f"{n:04d}-{filename}", await f.read())})
     if isinstance(steps, list):  # uploaded extra images (e.g. mask) fill the steps' image fields of that name
         for step in steps:
             if isinstance(step, dict):

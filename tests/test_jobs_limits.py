@@ -1,0 +1,115 @@
+"""The jobs API under load it must shrug off: a huge manifest is refused by its item cap, a large
+allowed one is expanded off the event loop (``/healthz`` keeps answering), and job listings never
+show the server's own filesystem."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+pytest.importorskip("pixelsmith.api.app")
+
+from pixelsmith.api.app import Settings  # noqa: E402
+from pixelsmith.api.testing import LiveServer  # noqa: E402
+from pixelsmith.jobs.api import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, max_job_items  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def allowed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("allowed")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buf, "PNG")
+    (folder / "one.png").write_bytes(buf.getvalue())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, allowed):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PIXELSMITH_JOBS_ALLOW", str(allowed))
+        mp.delenv(MAX_ITEMS_ENV, raising=False)
+        settings = Settings(data_dir=str(tmp_path_factory.mktemp("srv")), auth=False, access_log=False)
+        with LiveServer(settings) as srv:
+            srv.app.state.jobs.stop()  # no workers: these tests look at submissions, not at running them
+            yield srv
+
+
+def manifest(allowed, n: int) -> bytes:
+    return json.dumps(
+        {"items": [str(allowed / "one.png")] * n, "steps": [{"tool": "fast-upscale"}], "name": "{index}.png"}
+    ).encode()
+
+
+def post(server, body: bytes, timeout: float = 120) -> requests.Response:
+    return requests.post(
+        server.url + "/v1/jobs", data=body, headers={"content-type": "application/json"}, timeout=timeout
+    )
+
+
+def test_the_item_cap_defaults_to_the_low_thousands_and_is_configurable():
+    assert max_job_items({}) == DEFAULT_MAX_ITEMS == 2000
+    assert max_job_items({MAX_ITEMS_ENV: "50"}) == 50
+    assert max_job_items({MAX_ITEMS_ENV: "lots"}) == DEFAULT_MAX_ITEMS
+
+
+def test_a_manifest_over_the_item_cap_is_refused_naming_the_limit(server, allowed):
+    started = time.monotonic()
+    r = post(server, manifest(allowed, 100_000))
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error"] == "bad_request"
+    assert body["details"] == [
+        f"items: 100000 items is over this server's limit of 2000 per job ({MAX_ITEMS_ENV}); split the work into jobs"
+    ]
+    assert time.monotonic() - started < 30  # refused before any expansion, not after it
+    assert requests.get(server.url + "/healthz", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_glob_that_names_more_files_than_the_cap_is_refused(server, allowed, monkeypatch):
+    monkeypatch.setenv(MAX_ITEMS_ENV, "3")
+    for n in range(4):
+        (allowed / f"g{n}.png").write_bytes((allowed / "one.png").read_bytes())
+    try:
+        r = post(server, json.dumps({"items": [str(allowed / "g*.png")], "steps": ["fast-upscale"]}).encode())
+    finally:
+        for n in range(4):
+            (allowed / f"g{n}.png").unlink()
+    assert r.status_code == 400 and r.json()["details"] == [
+        f"items: 4 items is over this server's limit of 3 per job ({MAX_ITEMS_ENV}); split the work into jobs"
+    ]
+
+
+def test_a_large_allowed_manifest_does_not_block_healthz(server, allowed):
+    worst = 0.0
+    done = threading.Event()
+    answers: list[int] = []
+
+    def probe() -> None:
+        nonlocal worst
+        while not done.is_set():
+            t = time.monotonic()
+            answers.append(requests.get(server.url + "/healthz", timeout=60).status_code)
+            worst = max(worst, time.monotonic() - t)
+            time.sleep(0.02)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    try:
+        r = post(server, manifest(allowed, DEFAULT_MAX_ITEMS))
+    finally:
+        took = time.monotonic() - started
+        done.set()
+        prober.join()
+    assert r.status_code == 201, r.text
+    assert r.json()["total"] == DEFAULT_MAX_ITEMS
+    assert set(answers) == {200} and len(answers) >= 3
+    # functional, not a benchmark: the probe answers while the submission is being expanded
+    assert worst < max(1.0, took / 3), (worst, took)
