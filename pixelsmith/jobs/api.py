@@ -62,8 +62,18 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 def mount(app: FastAPI, service: JobService, policy: PathPolicy | None = None) -> None:
     """Serve the jobs API on ``app`` from ``service``; ``policy`` defaults to ``PIXELSMITH_JOBS_ALLOW``."""
     app.state.jobs = service
+    no_redirects_in_fsspec()
     app.state.job_paths = policy or PathPolicy.from_env(service.root)
     app.include_router(router)
+
+
+def no_redirects_in_fsspec() -> None:
+    """fsspec's HTTP filesystem (listing a folder URL while a manifest is expanded) follows no redirect
+    in the server process: a redirect's target was never checked against the allow-list."""
+    import fsspec.config
+
+    for protocol in ("http", "https"):
+        fsspec.config.conf.setdefault(protocol, {})["allow_redirects"] = False
 
 
 def error_response(exc: PixelsmithError) -> JSONResponse:
@@ -175,6 +185,7 @@ def _submit(
         raise InvalidRequest.one("kind", f"must be one of {', '.join(KINDS)}")
     out_dir = doc.pop("output", None)
     paths.check_output_dir(out_dir)
+    paths.canonical_urls(doc)  # URLs checked and fetched in one canonical spelling
     paths.check_raw_inputs(doc.get("items"), spooled)  # before expanding: no listing of folders we may not read
     out_root = out_dir or str(svc.output_dir(tag))
     if kind == "run" and not doc.get("items"):

@@ -30,9 +30,35 @@ def allowed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, allowed):
+def http_pub(allowed):
+    """Loopback HTTP: /pub/ok.png (an allowed prefix), /private.png (outside it)."""
+    import http.server
+
+    files = {"/pub/ok.png": (allowed / "one.png").read_bytes(), "/private.png": b"private"}
+    fetched: list[str] = []
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            fetched.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", fetched
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, allowed, http_pub):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PIXELSMITH_JOBS_ALLOW", str(allowed))
+        mp.setenv("PIXELSMITH_JOBS_ALLOW", f"{allowed},{http_pub[0]}/pub/")
         mp.delenv(MAX_ITEMS_ENV, raising=False)
         settings = Settings(data_dir=str(tmp_path_factory.mktemp("srv")), auth=False, access_log=False)
         with LiveServer(settings) as srv:
@@ -113,3 +139,27 @@ def test_a_large_allowed_manifest_does_not_block_healthz(server, allowed):
     assert set(answers) == {200} and len(answers) >= 3
     # functional, not a benchmark: the probe answers while the submission is being expanded
     assert worst < max(1.0, took / 3), (worst, took)
+
+
+@pytest.mark.parametrize("tail", ["/pub/../private.png", "/pub/%2e%2e/private.png", "/pub/%2E%2e/private.png"])
+def test_a_url_outside_the_allowed_prefix_through_dot_segments_is_refused(server, http_pub, tail):
+    base, fetched = http_pub
+    fetched.clear()
+    url = base + tail
+    r = post(server, json.dumps({"items": [url], "steps": ["fast-upscale"]}).encode())
+    assert r.status_code == 403, r.text
+    assert r.json() == {
+        "error": "forbidden",
+        "message": f"input {url!r} has a dot segment or an encoded separator ('.', '..', '%2e%2e', '%2f' ...); "
+        "give the path without it",
+        "details": [f"input {url!r} has a dot segment or an encoded separator ('.', '..', '%2e%2e', '%2f' ...); give the path without it"],
+    }
+    assert fetched == []  # refused before anything was fetched
+
+
+def test_an_allowed_url_is_accepted_in_any_spelling_of_its_prefix(server, http_pub):
+    base, _ = http_pub
+    port = base.rsplit(":", 1)[1]
+    for url in (f"{base}/pub/ok.png", f"HTTP://127.0.0.1:{port}/pub/%6Fk.png"):
+        r = post(server, json.dumps({"items": [url], "steps": ["fast-upscale"]}).encode())
+        assert r.status_code == 201, r.text
