@@ -245,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = KeyStore(data)
+    jobs.webhook_key = app.state.keys._master  # per-key webhook signing secrets derive from the master key
     app.state.limits = dataclasses.make_dataclass("Limits", ["rate", "gate"])(
         RateLimiter(settings.rate, settings.burst), gate
     )

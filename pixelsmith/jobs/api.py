@@ -48,15 +48,25 @@ from pixelsmith.jobs.manifest import ManifestError, expand
 from pixelsmith.jobs.paths import PathPolicy, owned_job, uploaded_input
 from pixelsmith.jobs.service import JobService
 from pixelsmith.jobs.store import PRIORITY_BATCH, PRIORITY_INTERACTIVE, ItemRecord, JobStatus
+from pixelsmith.jobs.webhooks import EVENT, SIGNATURE_HEADER, check_destination
 
 MAX_FILES = 1000
 MAX_ITEMS_ENV = "PIXELSMITH_MAX_JOB_ITEMS"
 DEFAULT_MAX_ITEMS = 2000  # items per job: a bigger batch is several jobs (or the batch CLI)
 # kind=run: a person waits at the studio for this one image, so it goes before batch work
 KINDS = {"batch": PRIORITY_BATCH, "run": PRIORITY_INTERACTIVE}
-SHOWN_META = ("webhook", "webhook_sent", "kind", "tool")
+SHOWN_META = (
+    "webhook",
+    "webhook_sent",
+    "webhook_delivered",
+    "webhook_attempts",
+    "webhook_error",
+    "kind",
+    "tool",
+)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+secret_router = APIRouter(tags=["jobs"])
 
 
 def mount(app: FastAPI, service: JobService, policy: PathPolicy | None = None) -> None:
@@ -65,6 +75,7 @@ def mount(app: FastAPI, service: JobService, policy: PathPolicy | None = None) -
     no_redirects_in_fsspec()
     app.state.job_paths = policy or PathPolicy.from_env(service.root)
     app.include_router(router)
+    app.include_router(secret_router)
 
 
 def no_redirects_in_fsspec() -> None:
@@ -183,6 +194,8 @@ def _submit(
     kind = str(doc.pop("kind", None) or "batch")
     if kind not in KINDS:
         raise InvalidRequest.one("kind", f"must be one of {', '.join(KINDS)}")
+    if webhook is not None:  # an allowed (or public) destination, in its canonical form
+        webhook = check_destination(webhook)
     out_dir = doc.pop("output", None)
     paths.check_output_dir(out_dir)
     paths.canonical_urls(doc)  # URLs checked and fetched in one canonical spelling
@@ -358,6 +371,19 @@ def cancel(
     n = svc.store.cancel(job_id)
     svc.poke()
     return JSONResponse({"cancelled": n, **status_body(svc.store.job(job_id), svc, paths)})
+
+
+@secret_router.get("/v1/webhook-secret", summary="The caller's webhook signing secret and how signatures are made")
+def webhook_secret(owner: str | None = Depends(owner_of), svc: JobService = Depends(job_service)) -> Response:
+    return JSONResponse(
+        {
+            "secret": svc.webhook_secret(owner),
+            "header": SIGNATURE_HEADER,
+            "signature": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>",
+            "events": [EVENT],
+        },
+        headers={"cache-control": "no-store"},
+    )
 
 
 def _name_in(item: ItemRecord) -> str:
