@@ -130,7 +130,12 @@ def router() -> APIRouter:
         body = await request.body()  # bounded by the 25 MB body limit; parsed off the event loop
         fields = await anyio.to_thread.run_sync(read_fields, body, request.headers.get("content-type", ""), target)
         out = await request.app.state.service.run(
-            target.tool, fields, request.headers.get("x-pixelsmith-engine") or None
+            target.tool,
+            fields,
+            request.headers.get("x-pixelsmith-engine") or None,
+            request=request,
+            owner=key.id if key else None,
+            route=f"/model/{target.model_id}/invoke",
         )
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)

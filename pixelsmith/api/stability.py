@@ -167,7 +167,14 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
         if tool.rest_async:
             gen_id = await service.submit(tool.name, fields, key.id if key else None)
             return JSONResponse({"id": gen_id}, headers=extra)
-        out = await service.run(tool.name, fields, request.headers.get("x-pixelsmith-engine") or None)
+        out = await service.run(
+            tool.name,
+            fields,
+            request.headers.get("x-pixelsmith-engine") or None,
+            request=request,
+            owner=key.id if key else None,
+            route=path,
+        )
         request.state.tool_seconds = out.seconds
         extra["x-pixelsmith-tool-seconds"] = f"{out.seconds:.6f}"
         return render(out, wants_json(request), extra)
