@@ -162,3 +162,47 @@ def test_an_allowed_url_is_accepted_in_any_spelling_of_its_prefix(server, http_p
     for url in (f"{base}/pub/ok.png", f"HTTP://127.0.0.1:{port}/pub/%6Fk.png"):
         r = post(server, json.dumps({"items": [url], "steps": ["fast-upscale"]}).encode())
         assert r.status_code == 201, r.text
+
+
+# -- hole 10: listings show paths relative to the job, never the server's filesystem ----------------------
+
+
+def test_jobs_and_items_never_show_the_servers_paths(server):
+    svc = server.app.state.jobs
+    root = str(svc.root)
+    files = [("files", (f"pic{i}.png", (allowed_png := _png()), "image/png")) for i in range(2)]
+    files.append(("mask", ("m.png", allowed_png, "image/png")))
+    r = requests.post(
+        server.url + "/v1/jobs", files=files, data={"steps": '[{"tool": "erase"}]', "name": "{index}.png"}, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
+    first, second = svc.store.items(job)
+    assert first.input.startswith(root)  # stored as the server's paths...
+    claim = svc.store.claim("w:1:x", job_id=job)
+    assert claim is not None and claim.item_id == first.id
+    svc.store.complete(first.id, "w:1:x", checksum="c", size=1, seconds=0.1)
+    claim = svc.store.claim("w:1:x", job_id=job)
+    svc.store.fail(second.id, "w:1:x", f"not found: {second.input}", transient=False)
+    bodies = {
+        "items": requests.get(f"{server.url}/v1/jobs/{job}/items", timeout=10).json(),
+        "job": requests.get(f"{server.url}/v1/jobs/{job}", timeout=10).json(),
+        "jobs": requests.get(f"{server.url}/v1/jobs", timeout=10).json(),
+        "results": requests.get(f"{server.url}/v1/jobs/{job}/results", timeout=10).json(),
+    }
+    for what, body in bodies.items():
+        assert root not in json.dumps(body) and str(server.settings.data_path) not in json.dumps(body), what
+    a, b = bodies["items"]["items"]
+    assert (a["input"], a["output"], a["steps"][0]["mask"]) == (
+        "inputs/0000-pic0.png",
+        "outputs/1.png",
+        "inputs/field-mask.png",
+    )
+    assert b["error"] == "not found: inputs/0001-pic1.png"
+    assert bodies["results"]["results"][0]["output"] == "outputs/1.png"
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    return buf.getvalue()

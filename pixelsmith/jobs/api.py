@@ -34,6 +34,7 @@ import json
 import mimetypes
 import os
 import pathlib
+import re
 import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -124,7 +125,7 @@ def item_bodies(
     ahead = svc.store.queue_ahead(r.id for r in rows if r.state == "queued")
     out = []
     for r in rows:
-        d = r.as_dict()
+        d = shown(r.as_dict(), svc.root)
         base = f"/v1/jobs/{status.id}/items/{r.id}/inputs"
         d["inputs"] = {name: f"{base}/{name}" for name in paths.uploaded_inputs(status, r)}
         if r.state == "done":
@@ -133,6 +134,27 @@ def item_bodies(
             d["ahead"] = ahead[r.id]
         out.append(d)
     return out
+
+
+def shown(value: Any, root: pathlib.Path) -> Any:
+    """``value`` (an item's fields, an error message...) with the server's own paths made relative to
+    the job: ``<root>/inputs/<tag>/a.png`` is ``inputs/a.png``, ``<root>/outputs/<tag>/b.png`` is
+    ``outputs/b.png``. A caller never sees where the server keeps its data; paths the caller gave
+    (an allowed folder, a URL) are shown as given."""
+    if isinstance(value, str):
+        if str(root) not in value:
+            return value
+        text = _job_folder(root).sub(r"\1/", value)
+        return text.replace(str(root) + os.sep, "").replace(str(root), ".")
+    if isinstance(value, dict):
+        return {k: shown(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v, root) for v in value]
+    return value
+
+
+def _job_folder(root: pathlib.Path) -> re.Pattern[str]:
+    return re.compile(re.escape(str(root)) + r"/(inputs|outputs)/[^/\s'\"]+/")
 
 
 # -- routes ---------------------------------------------------------------------------------------------
@@ -331,7 +353,7 @@ def results(
                     "name": _name_in(r),
                     "checksum": r.checksum,
                     "size": r.size,
-                    "output": r.output,
+                    "output": shown(r.output, svc.root),
                     "url": f"/v1/jobs/{job_id}/results/{r.id}",
                 }
                 for r in done
