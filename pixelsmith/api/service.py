@@ -23,6 +23,7 @@ from typing import Any
 
 from pixelsmith import core
 from pixelsmith.api.limits import Gate
+from pixelsmith.api.memory import is_large
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.jobs.service import JobService, OneResult
@@ -34,6 +35,7 @@ RESULT_TTL_S = 24 * 3600  # an asynchronous generation can be read this long aft
 REUSE_ENV = "PIXELSMITH_REUSE_S"
 REUSE_S = 60.0  # a finished run answers identical requests of the same key this long (a client's retries)
 RECENT_MAX = 32  # results kept for reuse at most (their encoded bytes only)
+RECENT_MAX_BYTES = 64 * 1024 * 1024  # and at most this many bytes of them
 DISCONNECT_POLL_S = 0.25  # how often a waiting request checks that its client is still there
 
 
@@ -153,7 +155,10 @@ class Service:
             while True:
                 done, _ = await asyncio.wait({shared.task}, timeout=DISCONNECT_POLL_S)
                 if done:
-                    return shared.task.result()
+                    out = shared.task.result()
+                    if is_large(out):  # the front door gives memory back once the answer is sent
+                        request.state.release_memory = True
+                    return out
                 if await request.is_disconnected():
                     raise ClientGone("the client closed the connection before its result was ready")
         finally:
@@ -171,10 +176,12 @@ class Service:
         now = time.monotonic()
         for k in [k for k, (until, _) in self._recent.items() if until <= now]:
             del self._recent[k]
-        while len(self._recent) >= RECENT_MAX:
-            del self._recent[next(iter(self._recent))]
         out = dataclasses.replace(task.result(), image=None)  # the encoded bytes are what is answered
+        if len(out.data) > RECENT_MAX_BYTES // 4:
+            return  # too big to keep around
         self._recent[key] = (now + self.reuse_s, out)
+        while len(self._recent) > RECENT_MAX or sum(len(o.data) for _, o in self._recent.values()) > RECENT_MAX_BYTES:
+            del self._recent[next(iter(self._recent))]
 
     async def _execute(
         self, tool_name: str, fields: dict[str, Any], engine: str | None, cancel: threading.Event
