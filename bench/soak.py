@@ -3,7 +3,8 @@
 Starts ``pixelsmith serve`` (loopback, auth off, rate limit off, ``--concurrency 2``) and drives it
 with C client threads. One client sends maximal fast-upscales back to back (1536x640 in, ~16 MP
 out: at most one in flight, so they cannot take every slot); the others pick, at random (seeded),
-a good request (REST and Bedrock fast-upscale of a 32x32 PNG, ``GET /v1/jobs``) or a bad one from
+a good request (REST and Bedrock fast-upscale of a fresh 32x32 PNG, an identical repeated one that is
+joined or reused, ``GET /v1/jobs``) or a bad one from
 a small abuse corpus (garbage, truncated and missing images, non-JSON and unknown-model Bedrock
 calls, traversal, dot-segment URL, too many items, loopback webhook). Every answer is compared
 with the status that kind must get; anything else (another status, a connection error, a
@@ -63,18 +64,24 @@ def kinds() -> dict[str, tuple[str, int, Request]]:
     import base64
 
     tiny = png(32, 32)
-    b64 = base64.b64encode(tiny).decode()
     big = png(1536, 640, 7)
 
-    def rest(image: bytes | None, **data: str) -> Request:
-        files = {"image": ("a.png", image, "image/png")} if image is not None else None
-        return lambda s, u: s.post(
-            u + FAST,
-            files=files,
-            data=data or {"output_format": "png"},
-            headers={"accept": "image/*"},
-            timeout=TIMEOUT_S,
-        )
+    def fresh() -> bytes:  # a new image each time: a real run, not an answer reused from an identical one
+        return png(32, 32, random.randrange(2**32))
+
+    def rest(image: bytes | Callable[[], bytes] | None, **data: str) -> Request:
+        def send(s: requests.Session, u: str) -> requests.Response:
+            body = image() if callable(image) else image
+            files = {"image": ("a.png", body, "image/png")} if body is not None else None
+            return s.post(
+                u + FAST,
+                files=files,
+                data=data or {"output_format": "png"},
+                headers={"accept": "image/*"},
+                timeout=TIMEOUT_S,
+            )
+
+        return send
 
     def bedrock(body: bytes, path: str = BEDROCK_FAST) -> Request:
         return lambda s, u: s.post(u + path, data=body, timeout=TIMEOUT_S)
@@ -85,8 +92,13 @@ def kinds() -> dict[str, tuple[str, int, Request]]:
         )
 
     return {
-        "rest-good": ("good", 200, rest(tiny)),
-        "bedrock-good": ("good", 200, bedrock(json.dumps({"image": b64}).encode())),
+        "rest-good": ("good", 200, rest(fresh)),
+        "rest-repeat": ("good", 200, rest(tiny)),  # identical requests: joined or reused (PIXELSMITH_REUSE_S)
+        "bedrock-good": (
+            "good",
+            200,
+            lambda s, u: bedrock(json.dumps({"image": base64.b64encode(fresh()).decode()}).encode())(s, u),
+        ),
         "jobs-list": ("good", 200, lambda s, u: s.get(u + "/v1/jobs", timeout=TIMEOUT_S)),
         "rest-garbage-image": ("bad", 400, rest(os.urandom(2048))),
         "rest-truncated-png": ("bad", 400, rest(tiny[: len(tiny) // 2])),
