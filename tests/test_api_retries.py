@@ -134,3 +134,25 @@ def test_one_of_two_joined_clients_leaving_does_not_cancel_the_run(server):
     assert kept[0].status_code == 200 and server.tool.runs == 1 and server.tool.stopped == []
     with socket.create_connection(("127.0.0.1", server.settings.port)):
         pass  # the server still accepts connections
+
+
+def test_bedrock_retries_of_a_running_invoke_join_it(server):
+    import base64
+    import json
+
+    body = json.dumps({"image": base64.b64encode(png((5, 6, 7))).decode()})
+    answers: list[requests.Response] = []
+
+    def invoke() -> None:
+        answers.append(
+            requests.post(server.url + "/model/stability.stable-fast-upscale-v1:0/invoke", data=body, timeout=60)
+        )
+
+    threads = [threading.Thread(target=invoke) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.3)
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in answers] == [200, 200]
+    assert answers[0].json()["images"] == answers[1].json()["images"] and server.tool.runs == 1

@@ -176,7 +176,8 @@ class Service:
         now = time.monotonic()
         for k in [k for k, (until, _) in self._recent.items() if until <= now]:
             del self._recent[k]
-        out = dataclasses.replace(task.result(), image=None)  # the encoded bytes are what is answered
+        # the encoded bytes are what is answered: the decoded image (the big part) is not kept
+        out = dataclasses.replace(task.result(), image=None)  # type: ignore[arg-type]
         if len(out.data) > RECENT_MAX_BYTES // 4:
             return  # too big to keep around
         self._recent[key] = (now + self.reuse_s, out)

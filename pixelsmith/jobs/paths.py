@@ -105,7 +105,7 @@ class PathPolicy:
                             step[name] = fix(step[name], name)
 
         fix_steps(doc.get("steps"))
-        items = doc.get("items")
+        items: Any = doc.get("items")
         for n, raw in enumerate(items if isinstance(items, list) else []):
             if isinstance(raw, dict):
                 if "input" in raw:

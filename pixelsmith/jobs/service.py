@@ -253,8 +253,9 @@ class JobService:
                 continue
             body = status.as_dict()
             body["meta"] = {k: v for k, v in meta.items() if k in ("kind", "tool")}
-            event = {"id": f"{job}:{EVENT}", "event": EVENT, "created": now, "job": body}
-            ok, what = deliver(url, event, self.webhook_secret(status.owner), event["id"])
+            event_id = f"{job}:{EVENT}"  # the same on every attempt: the receiver's key for the event
+            event: dict[str, Any] = {"id": event_id, "event": EVENT, "created": now, "job": body}
+            ok, what = deliver(url, event, self.webhook_secret(status.owner), event_id)
             if ok:
                 self.store.update_meta(
                     job, webhook_sent=time.time(), webhook_delivered=True, webhook_attempts=attempts, webhook_error=None
