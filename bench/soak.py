@@ -8,8 +8,9 @@ joined or reused, ``GET /v1/jobs``) or a bad one from
 a small abuse corpus (garbage, truncated and missing images, non-JSON and unknown-model Bedrock
 calls, traversal, dot-segment URL, too many items, loopback webhook). Every answer is compared
 with the status that kind must get; anything else (another status, a connection error, a
-timeout) is an **unexpected error** (the goal is 0). A 503 "busy" answer to a good request is
-load shedding and counted apart. A probe times ``/healthz`` every 0.2 s, and the server's RSS is
+timeout) is an **unexpected error** (the goal is 0). A 429 (cost budget) or 503 ("busy") answer to a
+good or maximal request is the server shedding load on purpose, and counted apart. A probe times
+``/healthz`` every 0.2 s, and the server's RSS is
 sampled every 0.5 s.
 
     .venv/bin/python bench/soak.py [--clients 32] [--seconds 60] [--seed 1]
@@ -185,7 +186,7 @@ def main() -> None:
                     latencies[group].append(took)
                     if status == want:
                         pass
-                    elif status == 503 and group != "bad":
+                    elif status in (429, 503) and group != "bad":  # refused by a limit, with Retry-After
                         shed[name] += 1
                     else:
                         unexpected[f"{name}: {why} (wanted {want})"] += 1
@@ -229,7 +230,7 @@ def main() -> None:
         f"p99 {percentile(health, 0.99) * 1000:.1f} ms"
     )
     print(f"  server RSS: start {start_rss:.0f} MiB, peak {max(rss):.0f} MiB, end {end_rss:.0f} MiB")
-    print(f"  load shed (503 to good/maximal requests): {sum(shed.values())} {dict(shed) or ''}")
+    print(f"  load shed (429/503 to good/maximal requests): {sum(shed.values())} {dict(shed) or ''}")
     print(f"  unexpected errors: {sum(unexpected.values())}")
     for what, n in unexpected.most_common():
         print(f"    {n:5d}  {what}")

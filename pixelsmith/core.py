@@ -7,6 +7,7 @@ The CLI, the Python API, both HTTP adapters and the job workers all go through
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import random
 import time
 from collections.abc import Callable
@@ -60,7 +61,7 @@ def recipes_for(tool: Tool) -> dict[str, Recipe[Any]]:
 def missing_for(recipe: Recipe[Any]) -> Missing | None:
     """What the recipe's engine lacks on this machine, or None when it can run."""
     engine = ENGINES[recipe.engine]
-    packages = engine.missing_packages()
+    packages = engine.missing_packages() + [p for p in recipe.packages if importlib.util.find_spec(p) is None]
     if packages:
         return Missing(recipe.engine, [], engine.install, f"needs Python packages {', '.join(packages)}")
     absent = [m for m in recipe.models if not is_installed(m)]
@@ -146,9 +147,12 @@ def run(
     *,
     engine: str | None = None,
     progress: RunProgress | None = None,
+    encoded: bool = True,
 ) -> Output:
     """Run one tool on one request and return the encoded result. ``progress(done, total, unit)``
-    hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...)."""
+    hears the recipe's reports, with the unit the chosen recipe counts in (tile, level, step...).
+    ``encoded=False`` skips the encode (``data`` is empty): for a chain's intermediate steps, whose image
+    goes to the next step and is never written."""
     tool = get_tool(tool_name)
     req = request if isinstance(request, ToolRequest) else tool.parse(request)
     if not isinstance(req, tool.request):
@@ -166,7 +170,7 @@ def run(
     started = time.perf_counter()
     result = recipe.run(req, ctx)
     fmt = getattr(req, "output_format", "png")
-    data = encode(result.image, fmt)
+    data = encode(result.image, fmt) if encoded else b""
     elapsed = time.perf_counter() - started
     has_seed = "seed" in tool.request.model_fields
     return Output(

@@ -136,6 +136,10 @@ class Busy(PixelsmithError):
     code = "service_unavailable"
     status = 503
 
+    def __init__(self, message: str, retry_after: float = 5.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class Unauthorized(PixelsmithError):
     code = "unauthorized"

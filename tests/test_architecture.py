@@ -140,3 +140,17 @@ def test_context_session_checks_the_kind(monkeypatch):
     assert isinstance(ctx.session("m", Upscaler), NotAMatte)
     with pytest.raises(TypeError, match="not a Matting"):
         ctx.session("m", Matting)
+
+
+def test_a_recipes_own_packages_are_checked_before_it_is_chosen(monkeypatch):
+    """A recipe that needs a package its engine does not (an extra) is unavailable without it, named."""
+    import importlib.util
+
+    from pixelsmith import core
+    from pixelsmith.tools import get_tool
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    recipe, missing = core.availability(get_tool("search-and-recolor"))
+    assert recipe is None or recipe.engine != "embedded"
+    assert any(m.engine == "embedded" and "mediapipe" in m.line() for m in missing)

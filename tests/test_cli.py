@@ -207,3 +207,131 @@ def test_tools_imports_no_server_or_model_runtime():
     # cv2 comes with pixelsmith.tools for now (the imaging helpers); the runtimes that run models must not
     heavy = {m for m in imported("tools", "--json") if m.split(".")[0] in HEAVY and m.split(".")[0] != "cv2"}
     assert not heavy, sorted(heavy)
+
+
+# -- issue 15: progress, --json, --quiet, output formats, `tools` at 80 columns, quiet native logs ----------
+def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe): (exit code, stdout, what the terminal saw)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*PIXELSMITH, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    return proc.wait(), out, seen.decode(errors="replace")
+
+
+def test_run_shows_progress_in_the_recipes_unit_on_a_terminal(tmp_path, small, embedded_models):
+    code, out, term = on_a_terminal("run", "fast-upscale", small, "-o", tmp_path / "big.png")
+    assert code == 0 and "wrote" in out, term
+    assert "fast-upscale" in term and "tile" in term and "ETA" in term  # the bar: unit, elapsed and ETA
+    assert "1/1" in term or "/" in term.split("tile")[0]  # done/total before the unit
+    code, out, term = on_a_terminal("run", "fast-upscale", small, "-o", tmp_path / "q.png", "--quiet")
+    assert code == 0 and out == "" and "ETA" not in term and term.strip() == ""
+    assert Image.open(tmp_path / "q.png").size == (384, 320)
+
+
+def test_run_prints_nothing_extra_when_stderr_is_not_a_terminal(tmp_path, small, embedded_models):
+    proc = cli("run", "fast-upscale", small, "-o", tmp_path / "big.png")
+    assert proc.returncode == 0 and proc.stderr == "" and len(proc.stdout.splitlines()) == 1
+
+
+def test_run_json_is_one_object_on_stdout(tmp_path, small, embedded_models):
+    proc = cli("run", "fast-upscale", small, "-o", tmp_path / "big.webp", "--json", check=True)
+    body = json.loads(proc.stdout)  # the whole of stdout is the one object
+    assert body["output"] == str(tmp_path / "big.webp") and body["outputs"] == [body["output"]]
+    assert body["tool"] == "fast-upscale" and body["engine"] == "embedded" and body["format"] == "webp"
+    assert body["finish_reason"] == "SUCCESS" and isinstance(body["seconds"], float) and body["seconds"] > 0
+    assert body["seed"] == 0  # fast-upscale has no seed field
+    assert (body["width"], body["height"]) == (384, 320) and body["metadata"]["model"]
+    outpaint = json.loads(
+        cli("run", "outpaint", small, "-o", tmp_path / "o.png", "--left", "16", "--seed", "7", "--json").stdout
+    )
+    assert outpaint["seed"] == 7 and "no effect" in outpaint["metadata"]["note"]  # the recipe's metadata
+
+
+def test_batch_json_summary(tmp_path, small, embedded_models):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(f"output: {tmp_path / 'out'}\nsteps: [{{tool: fast-upscale}}]\nitems: [{small}]\n")
+    proc = cli("batch", manifest, "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    body = json.loads(proc.stdout)
+    assert body["ok"] and body["counts"]["done"] == 1 and body["failures"] == []
+    assert len(body["outputs"]) == 1 and Image.open(body["outputs"][0]).size == (384, 320)
+
+
+def test_output_extension_must_be_a_supported_format(tmp_path, small, embedded_models):
+    proc = cli("run", "fast-upscale", small, "-o", tmp_path / "x.gif")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: output x.gif: .gif is not a supported output format")
+    assert all(name in proc.stderr for name in ("png", "jpeg", "webp", "--output-format"))
+    assert not (tmp_path / "x.gif").exists()
+    # the user asked for that format by name: their file name stands
+    cli("run", "fast-upscale", small, "-o", tmp_path / "x.gif", "--output-format", "png", check=True)
+    assert Image.open(tmp_path / "x.gif").format == "PNG"
+    cli("run", "fast-upscale", small, "-o", tmp_path / "noext", check=True)  # no extension: the default, PNG
+    assert Image.open(tmp_path / "noext").format == "PNG"
+    cli("run", "fast-upscale", small, "-o", tmp_path / "x.JPG", check=True)
+    assert Image.open(tmp_path / "x.JPG").format == "JPEG"
+
+
+def test_tools_fits_80_columns_without_breaking_words():
+    proc = subprocess.run(
+        [*PIXELSMITH, "tools"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "80"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), [line for line in lines if len(line.rstrip()) > 80]
+    words = proc.stdout.split()
+    rows = json.loads(cli("tools", "--json", check=True).stdout)
+    for row in rows:
+        assert row["name"] in words  # whole, never "remove-backgro" / "und"
+    for command in {c for r in rows if not r["ready"] for c in r["install"]}:
+        joined = " ".join(proc.stdout.replace("\\\n", " ").split())  # shell continuations joined back
+        assert " ".join(command.split()) in joined, command
+    assert "what is missing" in cli("tools", "--wide", check=True).stdout
+
+
+def test_recolor_stderr_has_no_mediapipe_notices(tmp_path, embedded_models):
+    src = tmp_path / "people.png"
+    Image.open(ROOT / "samples" / "search_and_recolor_input.png").convert("RGB").resize((256, 256)).save(src)
+    args = ("run", "search-and-recolor", src, "-o", tmp_path / "r.png", "--select-prompt", "person", "--prompt", "red")
+    proc = cli(*args)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    loud = cli("--debug", *args)  # still there for whoever asks
+    assert loud.returncode == 0 and "inference_feedback_manager.cc" in loud.stderr
+
+
+def test_validation_messages_have_no_pydantic_prefix(tmp_path, small):
+    proc = cli("run", "outpaint", small, "-o", tmp_path / "o.png")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: at least one of left, right, up, down must be non-zero"
+
+
+def test_help_says_which_fields_have_no_effect_on_the_serving_engine():
+    text = " ".join(cli("run", "outpaint", "--help", check=True).stdout.split())
+    assert "On the embedded engine (it serves this tool here):" in text
+    assert "prompt and style_preset have no effect" in text
+
+
+def test_version():
+    proc = cli("--version", check=True)
+    from pixelsmith import __version__
+
+    assert proc.stdout.strip() == f"pixelsmith {__version__}"

@@ -181,6 +181,22 @@ def test_grounded_edits_change_only_the_found_object(engine, photo, tool, field)
     assert not changed[~inside].any()
 
 
+@pytest.mark.parametrize(
+    "tool,field", [("search-and-replace", "search_prompt"), ("search-and-recolor", "select_prompt")]
+)
+def test_a_request_mask_replaces_the_search(engine, photo, tool, field):
+    """The mask extension (the studio's click-to-select): no grounding runs, only the mask's area changes."""
+    mask = Image.new("L", photo.size, 0)
+    mask.paste(255, (10, 10, 40, 40))
+    out = run(tool, image=photo, prompt="a pink hat", **{field: "hat"}, mask=mask, seed=4, grow_mask=1)
+    assert out.metadata["boxes"] == []  # nothing was searched
+    changed = np.any(pixels(out.image) != pixels(photo), axis=-1)
+    assert changed.any()
+    inside = np.zeros(changed.shape, bool)
+    inside[4:47, 4:47] = True  # the mask, grown and feathered by a few pixels
+    assert not changed[~inside].any()
+
+
 def test_recolor_target_colour_comes_from_the_prompt():
     from pixelsmith.engines.diffusers.recipes.search_and_recolor import recolour, target_colour
 

@@ -12,6 +12,9 @@ from scipy import ndimage
 @pytest.fixture(scope="module")
 def hed(embedded_models):
     from pixelsmith.engines.embedded import new_session
+    from pixelsmith.models.fetch import fetch_embedded
+
+    fetch_embedded(["hed"], log=lambda _msg: None)  # opt-in (the style bench's features): named, it installs
 
     return new_session("hed")
 

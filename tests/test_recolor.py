@@ -175,3 +175,21 @@ def test_transparency_is_kept(notebook, embedded_models):
     assert out.image.getchannel("A").tobytes() == alpha.tobytes()
     changed = (np.asarray(out.image)[..., :3] != np.asarray(small)).any(-1)
     assert 0.1 < changed.mean() < 0.45  # the jacket, at a smaller size
+
+
+def test_a_request_mask_is_recoloured_instead_of_a_search(notebook):
+    """The extension field the studio's click-to-select fills: only the given mask changes colour."""
+    img = notebook.convert("RGB").resize((256, 384))
+    mask = Image.new("L", img.size, 0)
+    mask.paste(255, (40, 60, 140, 200))
+    out = run(
+        "search-and-recolor",
+        {"image": img, "prompt": "bright red", "select_prompt": "thing", "mask": mask, "grow_mask": 0},
+    )
+    assert out.metadata["kind"] == "mask" and out.metadata["mask"] == "from the request"
+    before, after = np.asarray(img, float), np.asarray(out.image.convert("RGB"), float)
+    inside = after[70:190, 50:130]
+    assert (inside[..., 0] - inside[..., 1:].mean(-1)).mean() > 40  # red inside the mask
+    outside = np.ones(img.size[::-1], bool)
+    outside[55:205, 35:145] = False
+    assert np.array_equal(before[outside], after[outside])  # untouched outside it

@@ -34,13 +34,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pixelsmith import config
 from pixelsmith.api import bedrock, stability
 from pixelsmith.api.auth import KeyStore
+from pixelsmith.api.cost import CostBudget
 from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
 from pixelsmith.api.memory import release_memory
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import InvalidRequest, PixelsmithError
+from pixelsmith.fsutil import private_dir
 from pixelsmith.jobs import api as jobs_api
 from pixelsmith.jobs.service import JobService
 from pixelsmith.studio import mount as mount_studio
@@ -60,6 +62,13 @@ class Settings:
     concurrency: int = 0  # tool runs at once per worker; 0 = cores // 2 (at least 1), or 32 with Ray
     queue_size: int = 64  # requests that may wait for a slot
     queue_timeout: float = 120.0  # seconds one may wait
+    # Cost units (pixelsmith.api.cost): output megapixels x a tool factor; ~1 s of CPU each.
+    cost_rate: float = 0.5  # per key (or client address) per second; <= 0 turns the cost budget off
+    cost_burst: float = 200.0  # a key's cost budget when full (a maximal fast-upscale costs 32)
+    queue_cost: float = 256.0  # cost of the requests that may wait for a slot at once; <= 0: no limit
+    auth_fail_burst: int = 20  # failed authentications per client address before 429 (0: no limit) ...
+    auth_fail_rate: float = 0.1  # ... forgiven at this many per second
+    allow_unsigned_payload: bool = False  # accept SigV4 UNSIGNED-PAYLOAD (also $PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD=1)
     rest_max_body: int = 10 * MiB
     bedrock_max_body: int = 25_000_000
     result_ttl: float = 24 * 3600
@@ -170,6 +179,11 @@ class Frontdoor:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except RecursionError:  # a body nested too deeply that some parser recursed on: the caller's fault
+            if not response_started:
+                error = InvalidRequest.one("", "the request is nested too deeply", "bad_json")
+                response = render_error(scope["path"], error, state["request_id"])
+                await response(scope, receive, send_with_id)
         except Exception as exc:  # noqa: BLE001 - answered in the caller's shape, traced in the log
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], state["request_id"])
             if not response_started:
@@ -211,12 +225,12 @@ def _other_route(path: str) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    data = settings.data_path
-    data.mkdir(parents=True, exist_ok=True)
+    data = private_dir(settings.data_path)  # 0700: keys, databases, uploads and results are the server's alone
     metrics = Metrics()
-    gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout)
+    gate = Gate(settings.slots, settings.queue_size, settings.queue_timeout, settings.queue_cost)
     jobs = JobService(data / "jobs")  # every asynchronous piece of work: /v1/jobs and async REST results
     service = Service(gate, metrics, jobs, settings.engine, result_ttl=settings.result_ttl)
+    service.budget = CostBudget(settings.cost_rate, settings.cost_burst)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -300,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(settings, path), reject=_reject)
     app.add_middleware(Frontdoor, metrics=metrics, settings=settings)
+    app.add_middleware(stability.ProxyPrefix)  # outermost: ComfyUI's /proxy/stability/v2beta/... paths
     return app
 
 

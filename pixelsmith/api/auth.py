@@ -20,21 +20,28 @@ import hashlib
 import hmac
 import os
 import pathlib
+import re
 import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
-from pixelsmith.errors import Forbidden, Unauthorized
+from pixelsmith.errors import Forbidden, RateLimited, Unauthorized
+from pixelsmith.fsutil import private_dir, private_file
 
 KEY_PREFIX = "PSK"
 BEARER_PREFIX = "sk-"
 MAX_CLOCK_SKEW = 15 * 60  # seconds, as AWS allows
+KEY_ID = re.compile(r"PSK[A-Z2-7]{16,17}")  # what `create` makes (PSK + 16): nothing else can be ours
+SECRET = re.compile(r"[A-Za-z0-9_-]{40}")
+UNSIGNED_ENV = "PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD"  # the operator's opt-in to SigV4 UNSIGNED-PAYLOAD
+CACHE_SIZE = 1024  # known keys kept in memory (LRU); unknown ids are never cached
 
 
 class SigV4Rejected(Forbidden):
@@ -73,17 +80,19 @@ class KeyStore:
     """The server's keys, in ``<data_dir>/server.db``; safe to share between threads."""
 
     def __init__(self, data_dir: pathlib.Path):
-        self.dir = pathlib.Path(data_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(data_dir)  # 0700 whatever the umask
         self._master = _master_key(self.dir / "master.key")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.dir / "server.db", check_same_thread=False, isolation_level=None)
+        private_file(self.dir / "server.db")
         self._db.execute("PRAGMA journal_mode=WAL")
+        private_file(self.dir / "server.db")  # and its -wal / -shm
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,"
             " created REAL NOT NULL, revoked REAL, rate REAL, burst INTEGER)"
         )
-        self._cache: dict[str, tuple[float, ApiKey | None, str]] = {}
+        self._cache: OrderedDict[str, tuple[float, ApiKey, str]] = OrderedDict()
+        self.cache_size = CACHE_SIZE
 
     def secret_for(self, key_id: str) -> str:
         mac = hmac.new(self._master, key_id.encode(), hashlib.sha256).digest()
@@ -116,23 +125,36 @@ class KeyStore:
         return cur.rowcount > 0
 
     def lookup(self, key_id: str) -> tuple[ApiKey | None, str]:
-        """The key and its secret hash; cached a few seconds so revocation applies quickly."""
+        """The key and its secret hash; known keys are cached a few seconds (LRU, at most ``cache_size``)
+        so revocation applies quickly. An id that is not of our format is refused before any lookup, and an
+        unknown id is never cached, so a flood of made-up ids costs no memory."""
+        if not KEY_ID.fullmatch(key_id):
+            return None, ""
         now = time.monotonic()
-        hit = self._cache.get(key_id)
-        if hit and now - hit[0] < 5.0:
-            return hit[1], hit[2]
         with self._lock:
+            hit = self._cache.get(key_id)
+            if hit and now - hit[0] < 5.0:
+                self._cache.move_to_end(key_id)
+                return hit[1], hit[2]
             row = self._db.execute(
                 "SELECT id,name,created,revoked,rate,burst,secret_sha256 FROM api_keys WHERE id=?", (key_id,)
             ).fetchone()
-        key, digest = (ApiKey(*row[:6]), row[6]) if row else (None, "")
-        self._cache[key_id] = (now, key, digest)
+            if row is None:
+                self._cache.pop(key_id, None)
+                return None, ""
+            key, digest = ApiKey(*row[:6]), row[6]
+            self._cache[key_id] = (now, key, digest)
+            self._cache.move_to_end(key_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return key, digest
 
     def check_bearer(self, token: str) -> ApiKey:
         if not token.startswith(BEARER_PREFIX) or "." not in token:
             raise Unauthorized("the API key is malformed; expected sk-<ID>.<secret> from `pixelsmith keys create`")
         key_id, secret = token[len(BEARER_PREFIX) :].split(".", 1)
+        if not KEY_ID.fullmatch(key_id) or not SECRET.fullmatch(secret):
+            raise Unauthorized("the API key is not valid")
         key, digest = self.lookup(key_id)
         if key is None or not hmac.compare_digest(digest, _sha256(secret)):
             raise Unauthorized("the API key is not valid")
@@ -140,8 +162,15 @@ class KeyStore:
             raise Unauthorized("the API key has been revoked")
         return key
 
-    def check_sigv4(self, method: str, url: str, headers: dict[str, str], body: bytes) -> ApiKey:
-        """Verify an AWS SigV4 ``Authorization`` header by re-signing with botocore."""
+    def check_sigv4(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, *, allow_unsigned_payload: bool = False
+    ) -> ApiKey:
+        """Verify an AWS SigV4 ``Authorization`` header by re-signing with botocore.
+
+        The body is always bound to the signature: botocore hashes it into the canonical request unless
+        ``x-amz-content-sha256`` is a signed header, in which case that header must equal sha256(body).
+        ``UNSIGNED-PAYLOAD`` (a signature that covers no body) is refused unless the operator allows it.
+        """
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
@@ -169,6 +198,20 @@ class KeyStore:
         key, _ = self.lookup(key_id)
         if key is None or not key.active:
             raise SigV4Rejected("The security token included in the request is invalid.", "UnrecognizedClientException")
+        if "x-amz-content-sha256" in signed:
+            claimed = headers.get("x-amz-content-sha256", "")
+            if claimed == "UNSIGNED-PAYLOAD":
+                if not allow_unsigned_payload:
+                    raise SigV4Rejected(
+                        "UNSIGNED-PAYLOAD is not accepted by this server: sign the body (the operator can allow it "
+                        "with PIXELSMITH_ALLOW_UNSIGNED_PAYLOAD=1, over TLS only).",
+                        "InvalidSignatureException",
+                    )
+            elif not hmac.compare_digest(claimed.lower(), hashlib.sha256(body).hexdigest()):
+                raise SigV4Rejected(
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    "InvalidSignatureException",
+                )
         request = AWSRequest(
             method=method, url=url, data=body, headers={h: headers[h] for h in signed if h in headers and h != "host"}
         )
@@ -207,12 +250,71 @@ async def current_key(request: Request) -> ApiKey | None:
     """
     state = request.app.state
     key: ApiKey | None = None
-    if state.settings.auth_enabled:
-        key = await authenticate(request)
     client = request.client.host if request.client else "local"
-    state.limits.rate.take(key.id if key else f"ip:{client}", key.rate if key else None, key.burst if key else None)
+    if state.settings.auth_enabled:
+        guard = _failure_guard(state)
+        guard.check(client)  # 429 while this address has failed too often (before any key is looked at)
+        try:
+            key = await authenticate(request)
+        except (Unauthorized, Forbidden):
+            guard.failed(client)
+            raise
+    caller = key.id if key else f"ip:{client}"
+    state.limits.rate.take(caller, key.rate if key else None, key.burst if key else None)
     request.state.key_id = key.id if key else None
+    request.state.caller = caller  # whose cost budget pays (pixelsmith.api.cost)
     return key
+
+
+class FailureLimiter:
+    """Failed authentications per client address: a token bucket of ``burst`` failures refilled at ``rate``
+    per second. While an address's bucket is empty every attempt from it is refused with RateLimited (429)
+    before its key is checked, so guessing keys is slow; other addresses are not affected. At most
+    ``max_clients`` addresses are remembered (least recently failing forgotten first)."""
+
+    def __init__(self, burst: int = 20, rate: float = 0.1, max_clients: int = 10_000):
+        self.burst = burst
+        self.rate = rate
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
+    def check(self, client: str) -> None:
+        if self.burst <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if client not in self._buckets:
+                return
+            tokens = self._tokens(client, now)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / self.rate if self.rate > 0 else 3600.0
+            raise RateLimited(
+                f"too many failed authentications from {client}; retry after {wait:.0f} seconds", retry_after=wait
+            )
+
+    def failed(self, client: str) -> None:
+        if self.burst <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._buckets[client] = (max(0.0, self._tokens(client, now) - 1.0), now)
+            self._buckets.move_to_end(client)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+
+
+def _failure_guard(state: Any) -> FailureLimiter:
+    guard = getattr(state, "auth_failures", None)
+    if guard is None:
+        settings = state.settings
+        guard = FailureLimiter(getattr(settings, "auth_fail_burst", 20), getattr(settings, "auth_fail_rate", 0.1))
+        state.auth_failures = guard
+    return guard
 
 
 async def authenticate(request: Request) -> ApiKey:
@@ -228,7 +330,14 @@ async def authenticate(request: Request) -> ApiKey:
         url = f"http://{request.headers.get('host', 'localhost')}{path.decode('latin-1')}"
         if query:
             url += "?" + query.decode("latin-1")
-        return store.check_sigv4(request.method, url, {k.lower(): v for k, v in request.headers.items()}, body)
+        allow = bool(getattr(request.app.state.settings, "allow_unsigned_payload", False))
+        return store.check_sigv4(
+            request.method,
+            url,
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            allow_unsigned_payload=allow or os.environ.get(UNSIGNED_ENV, "") in ("1", "true", "yes"),
+        )
     if header:
         raise Unauthorized("unsupported Authorization scheme; use `Bearer sk-<ID>.<secret>`")
     raise Unauthorized(
@@ -236,4 +345,4 @@ async def authenticate(request: Request) -> ApiKey:
     )
 
 
-__all__ = ["ApiKey", "KeyStore", "NewKey", "SigV4Rejected", "authenticate", "current_key"]
+__all__ = ["ApiKey", "FailureLimiter", "KeyStore", "NewKey", "SigV4Rejected", "authenticate", "current_key"]

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelsmith.api import model_ids
 from pixelsmith.api.auth import ApiKey, SigV4Rejected, current_key
+from pixelsmith.api.bodies import parse_json
 from pixelsmith.errors import (
     Busy,
     FieldProblem,
@@ -79,7 +80,7 @@ def message_for(exc: Exception) -> str:
 def error_response(exc: Exception, request_id: str) -> JSONResponse:
     status, name = classify(exc)
     headers = {"x-amzn-ErrorType": f"{name}:{ERROR_NAMESPACE}", "x-amzn-RequestId": request_id}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, Busy)):
         headers["retry-after"] = str(max(1, round(exc.retry_after + 0.5)))
     return JSONResponse({"message": message_for(exc)}, status_code=status, headers=headers)
 
@@ -91,10 +92,7 @@ def read_fields(body: bytes, content_type: str, target: model_ids.ModelTarget) -
         raise InvalidRequest.one(
             "", f"Content-Type {ctype} is not supported; the body must be JSON (application/json)", "bad_content_type"
         )
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest.one("", "the body is not valid JSON", "bad_json") from None
+    data = parse_json(body)  # InvalidRequest (400) when not JSON or nested too deeply
     if not isinstance(data, dict):
         raise InvalidRequest.one("", "the body must be a JSON object", "bad_json")
     tool = get_tool(target.tool)
@@ -133,6 +131,7 @@ def router() -> APIRouter:
             target.tool,
             fields,
             request.headers.get("x-pixelsmith-engine") or None,
+            getattr(request.state, "caller", None),
             request=request,
             owner=key.id if key else None,
             route=f"/model/{target.model_id}/invoke",

@@ -61,28 +61,44 @@ class RateLimiter:
 class Gate:
     """Bounded concurrency with a bounded, timed queue (one per worker process)."""
 
-    def __init__(self, concurrency: int, queue_size: int, queue_timeout: float):
+    def __init__(self, concurrency: int, queue_size: int, queue_timeout: float, queue_cost: float = 0.0):
         self.concurrency = max(1, concurrency)
         self.queue_size = max(0, queue_size)
         self.queue_timeout = queue_timeout
+        self.queue_cost = queue_cost  # cost units (pixelsmith.api.cost) that may wait at once; <= 0: no limit
         self.running = 0
         self.waiting = 0
+        self.waiting_cost = 0.0
         self._sem: asyncio.Semaphore | None = None
         self.threads = anyio.CapacityLimiter(self.concurrency)
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, cost: float = 0.0) -> AsyncIterator[None]:
+        """One run slot; ``cost`` (units, see pixelsmith.api.cost) counts against the queue's cost limit."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)  # created inside the server's event loop
         if self._sem.locked() and self.waiting >= self.queue_size:
             raise Busy(f"the server is at capacity ({self.running} running, {self.waiting} queued); retry later")
+        if (
+            self._sem.locked()
+            and self.queue_cost > 0
+            and self.waiting > 0
+            and self.waiting_cost + cost > self.queue_cost
+        ):
+            raise Busy(
+                f"the server's queue holds {self.waiting_cost:.0f} of its {self.queue_cost:g} cost units and this "
+                f"request costs {cost:.1f}; retry later",
+                retry_after=max(5.0, min(self.queue_timeout, self.waiting_cost / max(self.concurrency, 1))),
+            )
         self.waiting += 1
+        self.waiting_cost += cost
         try:
             await asyncio.wait_for(self._sem.acquire(), self.queue_timeout)
         except TimeoutError:
             raise Busy(f"no worker became free within {self.queue_timeout:g} seconds; retry later") from None
         finally:
             self.waiting -= 1
+            self.waiting_cost -= cost
         self.running += 1
         try:
             yield

@@ -100,10 +100,9 @@ def make_router(key_dependency: Callable[..., Any] | None = None) -> APIRouter:
         response_model=SegmentReply,
     )
     async def segment(request: Request, key: Any = Depends(key_dependency)) -> SegmentReply:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise InvalidRequest.one("body", "is not JSON") from None
+        from pixelsmith.api.bodies import parse_json
+
+        body = parse_json(await request.body(), field="body")  # 400 when not JSON or nested too deeply
         req = _parse(body)
         request.state.route = "/v1/segment"
         return await asyncio.to_thread(_run, req)

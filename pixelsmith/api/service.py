@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pixelsmith import core
+from pixelsmith.api.cost import CostBudget, request_cost
 from pixelsmith.api.limits import Gate
 from pixelsmith.api.memory import is_large
 from pixelsmith.api.metrics import Metrics
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import InvalidRequest, PixelsmithError
 from pixelsmith.jobs.service import JobService, OneResult
 from pixelsmith.tools import get_tool
 
@@ -116,6 +117,16 @@ class Service:
         self.engine = engine
         self._loaded: set[tuple[str, str]] = set()
         self._choices: dict[str, tuple[float, Any]] = {}
+        self.budget: CostBudget | None = None  # per-caller cost budget (create_app sets it from Settings)
+
+    async def admit(self, tool_name: str, fields: dict[str, Any], who: str | None) -> float:
+        """The request's cost (read from image headers, off the event loop), charged to ``who``'s budget."""
+        import anyio
+
+        cost = await anyio.to_thread.run_sync(request_cost, tool_name, fields)
+        if self.budget is not None:
+            self.budget.take(who or "anonymous", cost)  # RateLimited (429) past the budget
+        return cost
 
     # -- synchronous requests -------------------------------------------------
     async def run(
@@ -123,12 +134,15 @@ class Service:
         tool_name: str,
         fields: dict[str, Any],
         engine: str | None = None,
+        who: str | None = None,
         *,
         request: Any = None,
         owner: str | None = None,
         route: str = "",
     ) -> core.Output:
-        """``engine`` (the X-Pixelsmith-Engine header) forces an engine for this request only.
+        """``engine`` (the X-Pixelsmith-Engine header) forces an engine for this request only; ``who`` is the
+        caller whose cost budget pays for it (only a request that starts a run pays: one that joins a run
+        in flight, or is answered from a finished one, costs nothing).
 
         With ``request`` (an HTTP request; ``owner`` its key id, ``route`` its path): an identical
         request of the same key (same route, engine and fields) that is running is joined rather
@@ -136,7 +150,7 @@ class Service:
         from its result, so a client's retries cost one run. When every client waiting on a run has
         disconnected, the run is cancelled at its next progress report and its slot freed."""
         if request is None:
-            return await self._execute(tool_name, fields, engine, threading.Event())
+            return await self._execute(tool_name, fields, engine, who, threading.Event())
         key = run_key(owner, route or tool_name, engine, fields)
         hit = self._recent.get(key)
         if hit is not None and hit[0] > time.monotonic():
@@ -145,7 +159,7 @@ class Service:
         shared = self._inflight.get(key)
         if shared is None:
             cancel = threading.Event()
-            shared = _Shared(asyncio.ensure_future(self._execute(tool_name, fields, engine, cancel)), cancel)
+            shared = _Shared(asyncio.ensure_future(self._execute(tool_name, fields, engine, who, cancel)), cancel)
             self._inflight[key] = shared
             shared.task.add_done_callback(functools.partial(self._finished, key, shared))
         else:
@@ -185,15 +199,20 @@ class Service:
             del self._recent[next(iter(self._recent))]
 
     async def _execute(
-        self, tool_name: str, fields: dict[str, Any], engine: str | None, cancel: threading.Event
+        self, tool_name: str, fields: dict[str, Any], engine: str | None, who: str | None, cancel: threading.Event
     ) -> core.Output:
+        cost = await self.admit(tool_name, fields, who)
         self.metrics.queue_depth.inc()
         queued = True
         try:
-            async with self.gate.slot():
+            async with self.gate.slot(cost):
                 self.metrics.queue_depth.dec()
                 queued = False
                 return await self._in_thread(self._parse_and_run, tool_name, fields, engine, cancel)
+        except InvalidRequest:
+            if self.budget is not None:  # refused at validation: no tool work was done
+                self.budget.refund(who or "anonymous", cost)
+            raise
         finally:
             if queued:
                 self.metrics.queue_depth.dec()
@@ -259,12 +278,14 @@ class Service:
         return sorted(m for _, m in self._loaded)
 
     # -- asynchronous (REST creative upscale) ---------------------------------
-    async def submit(self, tool_name: str, fields: dict[str, Any], owner: str | None) -> str:
+    async def submit(self, tool_name: str, fields: dict[str, Any], owner: str | None, who: str | None = None) -> str:
         """Validate now (so bad requests fail at once), run later in the jobs service; returns the
-        generation id (the job's id: 64 hex characters, Stability's shape)."""
+        generation id (the job's id: 64 hex characters, Stability's shape). ``who`` pays its cost."""
         import anyio
 
-        async with self.gate.slot():
+        cost = await self.admit(tool_name, fields, who or owner)
+
+        async with self.gate.slot(cost):
             await self._in_thread(self._validate, tool_name, fields)
         return await anyio.to_thread.run_sync(lambda: self.jobs.submit_one(tool_name, fields, owner=owner))
 

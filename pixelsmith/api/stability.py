@@ -55,7 +55,7 @@ def error_response(exc: Exception, request_id: str, path: str = "") -> JSONRespo
             headers["www-authenticate"] = "Bearer"
     elif isinstance(exc, PixelsmithError) and exc.status == 503:
         status, body = error_body(request_id, 503, exc.code, exc.details)
-        headers["retry-after"] = "5"
+        headers["retry-after"] = str(max(1, round(getattr(exc, "retry_after", 5.0) + 0.5)))
     elif isinstance(exc, StarletteHTTPException):
         name = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         status, body = error_body(request_id, exc.status_code, name, [str(exc.detail)])
@@ -110,16 +110,44 @@ def render(out: Output, as_json: bool, extra: dict[str, str] | None = None) -> R
 
 
 def render_image(
-    data: bytes, fmt: str, seed: int, finish_reason: str, as_json: bool, extra: dict[str, str] | None = None
+    data: bytes,
+    fmt: str,
+    seed: int,
+    finish_reason: str,
+    as_json: bool,
+    extra: dict[str, str] | None = None,
+    *,
+    poll: bool = False,
 ) -> Response:
     """An image as Stability answers it: raw bytes with seed and finish-reason headers, or JSON."""
     headers = dict(extra or {})
     mime = mime_for(fmt)
     if as_json:
         body = {"image": base64.b64encode(data).decode(), "seed": seed, "finish_reason": finish_reason}
+        if poll:  # ComfyUI's Stability nodes read a finished poll's image from `result`; others read `image`
+            body["result"] = body["image"]
         return Response(json.dumps(body), media_type=f"application/json; type={mime}", headers=headers)
     headers.update({"seed": str(seed), "finish-reason": finish_reason})
     return Response(data, media_type=mime, headers=headers)
+
+
+# ComfyUI's Stability API nodes (comfy_api_nodes) call these routes under this prefix, against the base
+# URL given by ComfyUI's --comfy-api-base: the same requests, so the same routes answer them.
+PROXY_PREFIX = "/proxy/stability/v2beta/"
+
+
+class ProxyPrefix:
+    """ASGI middleware: ``/proxy/stability/v2beta/...`` is served as ``/v2beta/...`` (auth, limits, errors,
+    metrics and logs included: it runs before everything else)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PROXY_PREFIX):
+            path = "/v2beta/" + scope["path"][len(PROXY_PREFIX) :]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
 
 
 # -- routes ---------------------------------------------------------------------
@@ -165,12 +193,15 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
         )
         service = request.app.state.service
         if tool.rest_async:
-            gen_id = await service.submit(tool.name, fields, key.id if key else None)
+            gen_id = await service.submit(
+                tool.name, fields, key.id if key else None, getattr(request.state, "caller", None)
+            )
             return JSONResponse({"id": gen_id}, headers=extra)
         out = await service.run(
             tool.name,
             fields,
             request.headers.get("x-pixelsmith-engine") or None,
+            getattr(request.state, "caller", None),
             request=request,
             owner=key.id if key else None,
             route=path,
@@ -219,7 +250,12 @@ def _poll(request: Request, gen_id: str, key: ApiKey | None) -> Response:
         status, body = error_body(request.state.request_id, err["status"], err["name"], err["errors"])
         return JSONResponse(body, status_code=status)
     return render_image(
-        result.data(), result.format or "png", result.seed or 0, result.finish_reason or "SUCCESS", wants_json(request)
+        result.data(),
+        result.format or "png",
+        result.seed or 0,
+        result.finish_reason or "SUCCESS",
+        wants_json(request),
+        poll=True,
     )
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from pixelsmith.cli.common import FAILURE, OK, fail_with
 from pixelsmith.errors import PixelsmithError
+
+if TYPE_CHECKING:
+    from pixelsmith.jobs.runner import BatchResult
 
 
 def batch(
@@ -24,6 +31,7 @@ def batch(
     ),
     lease: float = typer.Option(30.0, "--lease", help="Seconds a worker's claim on an item lasts without a heartbeat"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout"),
 ) -> None:
     """Run a batch manifest: every item through its chain of steps, resumable after any crash.
 
@@ -47,6 +55,42 @@ def batch(
         )
     except PixelsmithError as exc:
         fail_with(exc)
-    for line in summary_lines(result):
-        typer.echo(line)
+    except OSError as exc:  # the output folder (or the batch's state next to it) cannot be written
+        if os.environ.get("PIXELSMITH_DEBUG"):  # --debug: the traceback
+            raise
+        where = exc.filename or output or manifest
+        why = "it is a file, not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        typer.echo(f"error: cannot write the batch's output at {where}: {why}", err=True)
+        typer.echo("hint: choose a writable output folder with --output/-o (or the manifest's 'output')", err=True)
+        raise typer.Exit(FAILURE) from None
+    if as_json:
+        typer.echo(json.dumps(summary_json(result), default=str))
+    else:
+        for line in summary_lines(result):
+            typer.echo(line)
     raise typer.Exit(OK if result.ok else FAILURE)
+
+
+def summary_json(result: BatchResult) -> dict[str, Any]:
+    """What ``batch --json`` prints: the counts, every item's output, and the failures."""
+    from pixelsmith.jobs.store import SQLiteJobStore
+
+    items = SQLiteJobStore(result.store_path).items(result.job_id)
+    return {
+        "job_id": result.job_id,
+        "ok": result.ok,
+        "counts": result.status.counts,
+        "total": result.status.total,
+        "processed": result.processed,
+        "skipped": result.skipped,
+        "seconds": round(result.seconds, 3),
+        "outputs": [i.output for i in items if i.state == "done"],
+        "items": [
+            {"input": i.input, "output": i.output, "state": i.state, "seconds": i.seconds, "error": i.error}
+            for i in items
+        ],
+        "failures": [{"input": path, "error": reason} for path, reason in result.failures],
+        "contact_sheet": result.contact_sheet,
+        "notes": result.notes,
+        "state": result.store_path,
+    }

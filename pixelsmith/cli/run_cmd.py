@@ -8,29 +8,54 @@ Only the tool asked for is built; ``pixelsmith --help`` builds none.
 from __future__ import annotations
 
 import inspect
+import json
 import pathlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, get_args
 
 import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from pixelsmith.cli.common import fail, fail_with
+from pixelsmith.cli.common import USAGE, fail, fail_with
 from pixelsmith.cli.flags import describe, field_parameters, fields_from
 from pixelsmith.errors import PixelsmithError, UnknownTool
 
 if TYPE_CHECKING:
+    from pixelsmith.core import Output, RunProgress
     from pixelsmith.tools.base import Tool
 
 EXT_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 HELP = "Run one tool on one image: pixelsmith run TOOL INPUT -o OUTPUT [--field VALUE ...]"
 
 
-def format_for(output: pathlib.Path, given: str | None) -> str | None:
-    """An explicit --output-format wins; else the output file's extension decides."""
-    return given or EXT_FORMAT.get(output.suffix.lower())
+def format_for(output: pathlib.Path, given: str | None, supported: tuple[str, ...] = ()) -> str | None:
+    """An explicit --output-format wins (the user asked for that name, whatever the file is called); else the
+    output file's extension decides, and one that is not a supported format is a usage error. No extension:
+    None (the request's default)."""
+    if given:
+        return given
+    ext = output.suffix.lower()
+    if not ext:
+        return None
+    fmt = EXT_FORMAT.get(ext)
+    if fmt is None or (supported and fmt not in supported):
+        names = ", ".join(f"{f} ({'/'.join(e for e, v in EXT_FORMAT.items() if v == f)})" for f in supported)
+        fail(
+            f"output {output.name}: {ext} is not a supported output format; supported: {names} "
+            f"(or name one with --output-format)",
+            USAGE,
+        )
+    return fmt
+
+
+def output_formats(tool: Tool) -> tuple[str, ...]:
+    info = tool.request.model_fields.get("output_format")
+    return tuple(str(a) for a in get_args(info.annotation)) if info else ("png",)
 
 
 def _parameters(tool: Tool) -> list[inspect.Parameter]:
@@ -63,6 +88,24 @@ def _parameters(tool: Tool) -> list[inspect.Parameter]:
             annotation=Optional[str],  # noqa: UP045
         )
     )
+    params.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(
+                False, "--json", help="Print one JSON object on stdout (output, tool, engine, seed, seconds, ...)"
+            ),
+            annotation=bool,
+        )
+    )
+    params.append(
+        inspect.Parameter(
+            "quiet",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line (errors still)"),
+            annotation=bool,
+        )
+    )
     taken = {p.name for p in params}
     skip = tuple(taken | ({primary} if primary else set()))
     params.extend(field_parameters(model, model.image_fields(), skip=skip))
@@ -79,22 +122,81 @@ def run_tool(tool: Tool, values: dict[str, Any]) -> None:
     fields = fields_from(values, model)
     if primary and values.get("input") is not None:
         fields[primary] = values["input"]
-    if "output_format" in model.model_fields:
-        fmt = format_for(output, fields.get("output_format"))
-        if fmt:
-            fields["output_format"] = fmt
+    fmt = format_for(output, fields.get("output_format"), output_formats(tool))
+    if fmt and "output_format" in model.model_fields:
+        fields["output_format"] = fmt
+    quiet = bool(values.get("quiet"))
     try:
-        out = core.run(tool.name, tool.parse(fields), engine=values.get("engine"))
+        request = tool.parse(fields)
+        with progress_bar(tool.name, enabled=not quiet) as progress:
+            out = core.run(tool.name, request, engine=values.get("engine"), progress=progress)
         out.save(str(output))
     except PixelsmithError as exc:
         fail_with(exc)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    seed = f", seed {out.seed}" if out.seed else ""
-    typer.echo(
-        f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
-        f"{out.seconds:.2f} s on {out.engine}{seed})"
+    if values.get("as_json"):
+        typer.echo(json.dumps(result_json(out, output), default=str))
+    elif not quiet:
+        seed = f", seed {out.seed}" if out.seed else ""
+        typer.echo(
+            f"{tool.name}: wrote {output} ({out.image.width}x{out.image.height} {out.format}, "
+            f"{out.seconds:.2f} s on {out.engine}{seed})"
+        )
+
+
+def result_json(out: Output, output: pathlib.Path) -> dict[str, Any]:
+    """What ``run --json`` prints: one object, so scripts need not parse the summary line."""
+    return {
+        "output": str(output),
+        "outputs": [str(output)],
+        "tool": out.tool,
+        "engine": out.engine,
+        "seed": out.seed,
+        "seconds": round(out.seconds, 3),
+        "finish_reason": out.finish_reason,
+        "format": out.format,
+        "width": out.image.width,
+        "height": out.image.height,
+        "metadata": out.metadata,
+    }
+
+
+@contextmanager
+def progress_bar(label: str, *, enabled: bool) -> Iterator[RunProgress | None]:
+    """A rich progress bar on stderr in the recipe's unit (tiles, levels, steps), with elapsed time and ETA,
+    when stderr is a terminal; otherwise (or with --quiet) no callback and nothing printed."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(label, total=None, unit="")
+
+        def report(done: int, total: int, unit: str) -> None:
+            bar.update(task, completed=done, total=total, unit=unit + ("s" if total != 1 else ""))
+
+        yield report
 
 
 def _help(tool: Tool) -> str:
@@ -107,6 +209,22 @@ def _help(tool: Tool) -> str:
     return f"{tool.summary}\n\nINPUT: the {primary} field, a file. {field}".strip()
 
 
+def engine_notes(tool: Tool) -> str:
+    """What the help says about the engines: each recipe's note (fields that have no effect there, ...),
+    the one that would serve the tool on this machine first."""
+    from pixelsmith.core import availability, recipes_for
+
+    serving = availability(tool)[0]
+    recipes = sorted(recipes_for(tool).values(), key=lambda r: (r is not serving, -r.priority))
+    lines = []
+    for r in recipes:
+        if r.note:
+            note = re.sub(rf"^{re.escape(r.engine)}( engine)?:\s*", "", r.note)
+            here = " (it serves this tool here)" if r is serving else ""
+            lines.append(f"On the {r.engine} engine{here}: {note}.")
+    return escape("\n\n".join(lines))
+
+
 def tool_command(tool: Tool) -> click.Command:
     """One Typer command for ``tool``: its parameters are the request model's fields."""
 
@@ -115,7 +233,7 @@ def tool_command(tool: Tool) -> click.Command:
 
     command.__signature__ = inspect.Signature(_parameters(tool))  # type: ignore[attr-defined]
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command(tool.name, help=_help(tool), short_help=tool.summary)(command)
+    one.command(tool.name, help=_help(tool), short_help=tool.summary, epilog=engine_notes(tool) or None)(command)
     return typer.main.get_command(one)
 
 

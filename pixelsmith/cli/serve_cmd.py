@@ -33,6 +33,11 @@ def serve(
     queue_timeout: float = typer.Option(120.0, help="Seconds a request may wait for a slot before 503"),
     rate: float = typer.Option(15.0, help="Requests per second per key (token bucket refill; 0 = unlimited)"),
     burst: int = typer.Option(150, help="Token bucket size per key"),
+    cost_rate: float = typer.Option(
+        0.5, help="Cost units (output MP x tool factor, ~1 s of CPU each) per second per key; 0 = unlimited"
+    ),
+    cost_burst: float = typer.Option(200.0, help="Cost budget per key when full (a maximal fast-upscale costs 32)"),
+    queue_cost: float = typer.Option(256.0, help="Cost units that may wait for a slot before 503 (0 = no limit)"),
     engine: str | None = typer.Option(None, help="Force one engine (embedded or diffusers)"),
     preload: bool = typer.Option(True, "--preload/--lazy", help="Load servable models at start (/readyz waits)"),
     log_level: str = typer.Option("info", help="Log level"),
@@ -57,6 +62,9 @@ def serve(
         auth=auth,
         rate=rate,
         burst=burst,
+        cost_rate=cost_rate,
+        cost_burst=cost_burst,
+        queue_cost=queue_cost,
         concurrency=concurrency,
         queue_size=queue,
         queue_timeout=queue_timeout,
@@ -65,6 +73,8 @@ def serve(
         ray_address=ray,
     )
     setup(log_level)
+    if log_level.lower() in ("debug", "trace"):
+        os.environ.setdefault("PIXELSMITH_NATIVE_LOGS", "1")  # MediaPipe's C++ notices too (see --debug)
     keys = len([k for k in key_store(data_dir).list() if k.active])
     state = (
         "ON: clients must send an API key" if settings.auth_enabled else "OFF (loopback only; --auth to require keys)"

@@ -69,6 +69,7 @@ class Recipe(Generic[R]):
     priority: int = 0  # higher wins when several engines can serve a tool
     note: str = ""
     progress_unit: str = "step"  # what the recipe's ctx.progress(done, total) counts: tile, level, iteration...
+    packages: tuple[str, ...] = ()  # importable modules this recipe needs beyond its engine's (an extra's)
 
     def __call__(self, req: R, ctx: Context) -> ToolResult:
         return self.run(req, ctx)
@@ -82,13 +83,15 @@ def recipe(
     priority: int = 0,
     note: str = "",
     progress_unit: str = "step",
+    packages: tuple[str, ...] = (),
 ) -> Callable[[Callable[[R, Context], ToolResult]], Recipe[R]]:
     """Declare ``fn(request, ctx) -> ToolResult`` as ``engine``'s recipe for ``tool``.
 
     ``models`` are catalogue names that must be installed for the recipe to run;
-    ``progress_unit`` names what its ``ctx.progress(done, total)`` counts (shown as "Tile 3 of 16")."""
+    ``progress_unit`` names what its ``ctx.progress(done, total)`` counts (shown as "Tile 3 of 16");
+    ``packages`` are Python modules it needs beyond its engine's (a pip extra), checked before it is chosen."""
 
     def declare(fn: Callable[[R, Context], ToolResult]) -> Recipe[R]:
-        return Recipe(tool, engine, tuple(models), fn, priority, note, progress_unit)
+        return Recipe(tool, engine, tuple(models), fn, priority, note, progress_unit, tuple(packages))
 
     return declare

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
+import re
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from pixelsmith.errors import ImageTooLarge, InvalidRequest
 from pixelsmith.imaging.rules import HARD_MAX_PIXELS, HARD_MAX_SIDE, ImageRule
@@ -21,6 +23,9 @@ from pixelsmith.imaging.rules import HARD_MAX_PIXELS, HARD_MAX_SIDE, ImageRule
 # most) before any pixel is decoded, so Pillow's own global guard is not needed;
 # it would fire inside Image.open and hide the size from the caller's message.
 Image.MAX_IMAGE_PIXELS = None
+# A truncated stream must fail the decode (a 400), never come back padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+log = logging.getLogger("pixelsmith.imaging")
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -54,11 +59,42 @@ def decode_image(data: bytes, *, field: str = "image", rule: ImageRule | None = 
     elif width * height > HARD_MAX_PIXELS or max(width, height) > HARD_MAX_SIDE:
         raise ImageTooLarge.one(field, f"image is {width}x{height}, over {HARD_MAX_PIXELS:,} pixels", "image_too_large")
 
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # some library switched Pillow's global back on: undo it
+        log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES was set; pixelsmith turns it off")
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    if img.format == "JPEG" and not img.info.get("progressive"):
+        strict = _strict_jpeg(data)
+        if strict is not data:
+            img = Image.open(io.BytesIO(strict), formats=("JPEG",))
     try:
-        img.load()
+        img.load()  # the whole stream: a premature end raises here
     except Exception:  # noqa: BLE001 - truncated or corrupt pixel data
         raise InvalidRequest.one(field, "is truncated or corrupt", "corrupt_image") from None
     return normalise(img)
+
+
+_ECS_END = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")  # the marker that ends entropy-coded data
+_SCAN_PAD = b"\x00" * 16
+
+
+def _strict_jpeg(data: bytes) -> bytes:
+    """A baseline JPEG whose scan may be cut short, made so that a short scan fails to decode.
+
+    libjpeg fills a scan that ends early at a marker (``EOI`` right after a cut)
+    with flat grey and only warns, which Pillow drops: 691 bytes would decode as a
+    1000x1000 image. Pillow stops reading once the last row is decoded, so the
+    ``EOI`` after the (single) scan is replaced by a few zero bytes of look-ahead:
+    a complete scan decodes exactly as before, a short one runs out of data and
+    raises "image file is truncated". Other layouts are returned unchanged.
+    """
+    sos = data.find(b"\xff\xda")
+    if sos < 0 or sos + 4 > len(data):
+        return data
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    end = _ECS_END.search(data, start)
+    if end is None or end.group(1) != b"\xd9":
+        return data  # another scan follows (or no end marker at all: Pillow reports that itself)
+    return data[: end.start()] + _SCAN_PAD
 
 
 def normalise(img: Image.Image) -> Image.Image:

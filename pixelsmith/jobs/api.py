@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import mimetypes
 import os
 import pathlib
@@ -414,10 +413,9 @@ def _name_in(item: ItemRecord) -> str:
 
 def _parse_manifest(body: bytes) -> tuple[dict[str, Any], Any]:
     """A JSON body -> (manifest document, its webhook)."""
-    try:
-        doc = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest.one("", f"body is not JSON: {exc.msg}") from None
+    from pixelsmith.api.bodies import parse_json
+
+    doc = parse_json(body)  # 400 when not JSON or nested too deeply (no RecursionError)
     if not isinstance(doc, dict):
         raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
     webhook = doc.pop("webhook", None)
@@ -440,10 +438,9 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
         raise InvalidRequest.one("files", "upload one or more images as 'files'")
     if len(files) > MAX_FILES:
         raise InvalidRequest.one("files", f"at most {MAX_FILES} files per job")
-    try:
-        steps = json.loads(str(form.get("steps") or "null"))
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest.one("steps", f"is not JSON: {exc.msg}") from None
+    from pixelsmith.api.bodies import parse_json
+
+    steps = parse_json(str(form.get("steps") or "null"), field="steps", what="the steps")
     if isinstance(steps, dict):
         steps = [steps]
     extras: dict[str, str] = {}

@@ -140,7 +140,9 @@ def run_item(
                 fields[primary] = current
             if "seed" in model.model_fields and not fields.get("seed"):
                 fields["seed"] = item_seed(work.key, index)
-            out = core.run(tool.name, tool.parse(fields), progress=_reporter(progress, index))
+            last = index == len(work.steps) - 1
+            # Only the last step's image is written: the others are not encoded at all.
+            out = core.run(tool.name, tool.parse(fields), progress=_reporter(progress, index), encoded=last)
             steps_meta.append(
                 {
                     "tool": tool.name,

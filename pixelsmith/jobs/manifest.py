@@ -258,13 +258,12 @@ def render_name(template: str, *, input_path: str | None, steps: list[Step], ind
         "item": label or stem,
         "parent": posixpath.basename(posixpath.dirname(input_path)),
     }
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ManifestError(
-            f"output name template {template!r}: unknown placeholder {exc}; use "
-            + ", ".join("{" + k + "}" for k in values)
-        ) from None
+    from pixelsmith.jobs.names import TemplateError, render
+
+    try:  # the documented placeholders only: never str.format on user input
+        return render(template, values)
+    except TemplateError as exc:
+        raise ManifestError(exc.message) from None
 
 
 def expand(

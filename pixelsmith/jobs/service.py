@@ -63,7 +63,9 @@ class JobService:
         store: JobStore | None = None,
     ):
         self.root = pathlib.Path(root) if root else default_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        from pixelsmith.fsutil import ensure_dir
+
+        ensure_dir(self.root)  # private (0700) inside the server's private data dir
         self.store: JobStore = store or SQLiteJobStore(self.root / "jobs.db")
         self.threads = threads
         self.lease_s = lease_s

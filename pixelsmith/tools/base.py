@@ -177,6 +177,16 @@ def _is_image(info: Any) -> bool:
     return walk(info.annotation)
 
 
+# pydantic prefixes the message of a ValueError/AssertionError raised in a validator with its kind; the
+# front doors show the validator's own words ("at least one of left, right ... must be non-zero").
+_PREFIXES = {"value_error": "Value error, ", "assertion_error": "Assertion failed, "}
+
+
+def _clean(msg: str, kind: str) -> str:
+    prefix = _PREFIXES.get(kind)
+    return msg[len(prefix) :] if prefix and msg.startswith(prefix) else msg
+
+
 def request_error(exc: ValidationError, model: type[ToolRequest], tool_name: str) -> InvalidRequest:
     problems: list[FieldProblem] = []
     accepted = list(model.model_fields)
@@ -192,7 +202,7 @@ def request_error(exc: ValidationError, model: type[ToolRequest], tool_name: str
         elif kind == "missing":
             problems.append(FieldProblem(loc, "is required", "required"))
         else:
-            problems.append(FieldProblem(loc, err["msg"], kind))
+            problems.append(FieldProblem(loc, _clean(err["msg"], kind), kind))
     error_cls = InvalidRequest
     if any(p.code == "image_too_large" for p in problems):
         from pixelsmith.errors import ImageTooLarge

@@ -25,6 +25,17 @@ class SearchAndRecolorRequest(ToolRequest):
     prompt: str = Prompt(description="The new look, e.g. 'pink jacket'")
     select_prompt: str = Field(..., max_length=10_000, description="What to find and recolor, e.g. 'jacket'")
     negative_prompt: str | None = NegativePrompt()
+    mask: (
+        Annotated[
+            Image.Image,
+            ImageField(
+                rules.MASK,
+                "pixelsmith extension: white = the object to recolor. When given it is used instead of searching for "
+                "select_prompt (the studio's click-to-select sends it).",
+            ),
+        ]
+        | None
+    ) = None
     grow_mask: float = Field(3, ge=0, le=20, description="Grow the found mask by this many pixels, feathered")
     seed: int = Seed()
     output_format: OutputFormat = Field("png", description="Format of the output image")

@@ -25,6 +25,17 @@ class SearchAndReplaceRequest(ToolRequest):
     prompt: str = Prompt(description="What to put in place of the found object")
     search_prompt: str = Field(..., max_length=10_000, description="What to find and replace, e.g. 'sweater'")
     negative_prompt: str | None = NegativePrompt()
+    mask: (
+        Annotated[
+            Image.Image,
+            ImageField(
+                rules.MASK,
+                "pixelsmith extension: white = the object to replace. When given it is used instead of searching for "
+                "search_prompt (the studio's click-to-select sends it).",
+            ),
+        ]
+        | None
+    ) = None
     grow_mask: float = Field(3, ge=0, le=20, description="Grow the found mask by this many pixels, feathered")
     seed: int = Seed()
     output_format: OutputFormat = Field("png", description="Format of the output image")

@@ -272,8 +272,10 @@ def progress_callback(ctx: Context | None, total: int, done_before: int = 0, gra
     if ctx is None or ctx.progress is None:
         return None
 
-    def callback(pipe, step, timestep, kwargs):
-        ctx.progress(done_before + step + 1, grand_total or total)
+    report = ctx.progress
+
+    def callback(pipe: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        report(done_before + step + 1, grand_total or total)
         return kwargs
 
     return callback

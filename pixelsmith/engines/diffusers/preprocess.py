@@ -28,7 +28,7 @@ def sketch_lines(image: Image.Image) -> Image.Image:
     """
     gray = np.asarray(image.convert("L"), dtype=np.uint8)
     if gray.mean() < 128:  # light lines on a dark ground: flip to dark-on-light first
-        gray = 255 - gray
+        gray = (255 - gray).astype(np.uint8)
     block = max(3, (min(gray.shape) // 32) | 1)
     lines = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 8)
     if lines.mean() < 1:  # a flat or photographic input: fall back to its edges

@@ -217,6 +217,15 @@ def download(name: str, token: str | None, revision: str | None, log: Log) -> No
         ) from None
     except RepositoryNotFoundError:
         raise PullError(f"{name}: {repo.repo_id} not found (or gated and no token given)") from None
+    except Exception as exc:  # noqa: BLE001 - no network, DNS, TLS, a proxy, a hub error: one line, not a traceback
+        from huggingface_hub import constants
+
+        reason = _reason(exc)
+        raise PullError(
+            f"{name}: cannot download {repo.repo_id} from {constants.ENDPOINT}: {reason}. Check the network "
+            "(or HF_ENDPOINT / HTTPS_PROXY); offline, use HF_HUB_OFFLINE=1 with a populated HF cache or "
+            "`--from FOLDER`; a re-run resumes"
+        ) from exc
     bad = verify(folder, info, log)
     if bad:
         raise PullError(f"{name}: sha256 mismatch for {', '.join(bad)}; run the pull again to re-download them")
@@ -225,6 +234,15 @@ def download(name: str, token: str | None, revision: str | None, log: Log) -> No
         raise PullError(f"{name}: download incomplete, missing {', '.join(gaps)}")
     _mark(name, {"source": "hub", "repo": repo.repo_id, "revision": info.sha})
     log(f"{name}: installed ({_size(folder) / 1e9:.2f} GB)")
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a network failure, in a few words (not the 99-line chain)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
+    return f"{type(exc).__name__}{': ' + text[:160] if text else ''}"
 
 
 def verify(folder: pathlib.Path, info, log: Log) -> list[str]:

@@ -10,8 +10,14 @@ files), refusing to start otherwise.
 
 from __future__ import annotations
 
+import os
 import pathlib
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +25,41 @@ from PIL import Image
 
 from pixelsmith.engines.embedded import session_class
 from pixelsmith.models.catalog import PypiFiles, get_model
+
+# MediaPipe 0.10.21 logs through absl's C++ logging before anyone calls absl::InitializeLog, so its warnings go
+# straight to file descriptor 2 whatever GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL or absl-py's verbosity say (tried:
+# none of them silences these lines), and the wheel exports no symbol to lower the level through ctypes. So while
+# a graph is built or runs, fd 2 goes to a temporary file; afterwards every line but these known notices is
+# written back. PIXELSMITH_NATIVE_LOGS=1 (set by `pixelsmith --debug` and `serve --log-level debug`) keeps them.
+NATIVE_LOGS_ENV = "PIXELSMITH_NATIVE_LOGS"
+_NOTICES = re.compile(
+    rb"inference_feedback_manager\.cc|landmark_projection_calculator\.cc|absl::InitializeLog\(\) is called"
+    rb"|Created TensorFlow Lite XNNPACK delegate"
+)
+_stderr_lock = threading.RLock()
+
+
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Hold back MediaPipe's and TF Lite's C++ notices on stderr for the duration (see _NOTICES)."""
+    if os.environ.get(NATIVE_LOGS_ENV, "") not in ("", "0"):
+        yield
+        return
+    with _stderr_lock, tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True) if not _NOTICES.search(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
 
 # Pose landmark indices (BlazePose 33-point topology).
 NOSE, L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW, L_WRIST, R_WRIST = 0, 11, 12, 13, 14, 15, 16
@@ -110,15 +151,16 @@ class PeopleSession:
 
     def __init__(self) -> None:
         _verify_package_files()
-        import os
+        # for the glog-era parts of the graphs (the absl ones need quiet_native_logs)
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with quiet_native_logs():
+            import mediapipe as mp
 
-        os.environ.setdefault("GLOG_minloglevel", "2")  # the graphs' C++ logging would flood the CLI's stderr
-        import mediapipe as mp
-
+            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=4)
         self._lock = threading.Lock()  # a graph runs one image at a time
-        self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=4)
 
     @staticmethod
     def _rgb(image: Image.Image) -> np.ndarray:
@@ -126,13 +168,13 @@ class PeopleSession:
 
     def person_mask(self, image: Image.Image) -> np.ndarray:
         """Soft mask of every person in the image (selfie segmentation), float32 0..1."""
-        with self._lock:
+        with self._lock, quiet_native_logs():
             out = self._selfie.process(self._rgb(image))
         return np.asarray(out.segmentation_mask, dtype=np.float32)
 
     def pose(self, image: Image.Image) -> Pose | None:
         """The most prominent person's 33 landmarks and mask, or None when no body is found."""
-        with self._lock:
+        with self._lock, quiet_native_logs():
             out = self._pose.process(self._rgb(image))
         if out.pose_landmarks is None:
             return None
@@ -143,7 +185,7 @@ class PeopleSession:
         return Pose(pts, vis, mask)
 
     def faces(self, image: Image.Image) -> list[Face]:
-        with self._lock:
+        with self._lock, quiet_native_logs():
             out = self._mesh.process(self._rgb(image))
         w, h = image.size
         return [

@@ -7,6 +7,8 @@ with the same shape are batched into one call.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PIL import Image
 
 from pixelsmith.engines.diffusers import pipelines as P
@@ -26,7 +28,7 @@ def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
     common = dict(
         generator=P.generator(ctx.seed), num_inference_steps=steps, callback_on_step_end=P.progress_callback(ctx, steps)
     )
-    if req.image_to_image:
+    if req.image_to_image and req.image is not None:
         withdraw()  # not batched: a group's batch leader need not wait for this request
         pipe = P.build("img2img", base)
         size = P.working_size(pipe, *req.image.size)
@@ -53,10 +55,10 @@ def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
     return ToolResult(out, metadata={**P.run_metadata(base), "steps": steps, "cfg_scale": cfg})
 
 
-def txt2img_batch(pipe, items: list[Item], width: int, height: int, steps: int) -> list[Image.Image]:
+def txt2img_batch(pipe: Any, items: list[Item], width: int, height: int, steps: int) -> list[Image.Image]:
     from pixelsmith.engines.diffusers._lazy import torch
 
-    def progress(p, step, timestep, kwargs):
+    def progress(p: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         for it in items:
             if it.ctx is not None and it.ctx.progress is not None:
                 it.ctx.progress(step + 1, steps)

@@ -20,7 +20,7 @@ from pixelsmith.engines.diffusers import grounding
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.imaging.composite import composite
-from pixelsmith.imaging.masks import grow_mask
+from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
 
@@ -38,7 +38,7 @@ def target_colour(prompt: str) -> tuple[int, int, int] | None:
 def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) -> Image.Image:
     src = np.asarray(image.convert("RGB"))
     lab = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
-    want = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
+    want = cv2.cvtColor(np.array([[rgb]], np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]
     inside = mask >= 0.5
     if not inside.any():
         return image.convert("RGB")
@@ -52,7 +52,11 @@ def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) ->
 
 @recipe(TOOL, engine="diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
 def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult:
-    found = grounding.find(req.image, req.select_prompt)
+    found = (
+        grounding.Found(mask_for(req.image, req.mask), [], [], False)  # the caller's selection: no search
+        if req.mask is not None
+        else grounding.find(req.image, req.select_prompt)
+    )
     mask = grow_mask(found.mask, req.grow_mask)
     colour = target_colour(req.prompt)
     start = recolour(req.image, mask, colour) if colour else req.image.convert("RGB")

@@ -5,13 +5,17 @@ from __future__ import annotations
 from pixelsmith.engines.diffusers import grounding
 from pixelsmith.engines.diffusers.recipes import _common as K
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
-from pixelsmith.imaging.masks import grow_mask
+from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.tools.search_and_replace import TOOL, SearchAndReplaceRequest
 
 
 @recipe(TOOL, engine="diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
 def search_and_replace(req: SearchAndReplaceRequest, ctx: Context) -> ToolResult:
-    found = grounding.find(req.image, req.search_prompt)
+    found = (
+        grounding.Found(mask_for(req.image, req.mask), [], [], False)  # the caller's selection: no search
+        if req.mask is not None
+        else grounding.find(req.image, req.search_prompt)
+    )
     mask = grow_mask(found.mask, req.grow_mask)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
     out = K.inpaint(ctx, req.image, mask, prompt, negative, strength=1.0)

@@ -14,7 +14,7 @@ CONTROLNET = "sd3.5-large-controlnet-canny"
 
 
 def controlled(
-    ctx, image: Image.Image, control: Image.Image, prompt: str, negative: str, strength: float, controlnet: str
+    ctx: Context, image: Image.Image, control: Image.Image, prompt: str, negative: str, strength: float, controlnet: str
 ) -> Image.Image:
     """Text-to-image under a ControlNet at the working size, resized back to the input's size."""
     pipe = P.build("control", K.BASE, controlnet)

@@ -54,9 +54,10 @@ export async function errorFrom(response) {
   return new ApiError(response.status, `HTTP ${response.status}`, [text.slice(0, 300) || response.statusText]);
 }
 
-// fetch with the key; on 401 ask for a key once and retry
+// fetch with the key; on 401 ask for a key once and retry; a busy server (429, 503) is asked again
+// after its Retry-After (at most 5 s, 4 times): the queue is full for a moment, the request is not wrong
 export async function call(path, options = {}) {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0, busy = 0; ; attempt++) {
     let response;
     const sent = auth.key;
     try {
@@ -67,6 +68,12 @@ export async function call(path, options = {}) {
     if (response.status === 401 && attempt < 2) {
       auth.required = true;
       if (await auth.ask(Boolean(sent))) continue; // a key was sent: it was refused
+    }
+    if ((response.status === 429 || response.status === 503) && busy < 4 && !options.signal?.aborted) {
+      busy++;
+      const wait = Math.min(5, Number(response.headers.get("retry-after")) || busy);
+      await sleep(wait * 1000);
+      continue;
     }
     if (!response.ok && response.status !== 202) throw await errorFrom(response);
     return response;
