@@ -89,6 +89,9 @@ def reuse_seconds(environ: Mapping[str, str] | None = None) -> float:
         return REUSE_S
 
 
+_running = threading.local()  # .cancel: the cancellation event of the run on this worker thread
+
+
 def _rid(request: Any) -> str:
     return str(getattr(getattr(request, "state", None), "request_id", "?"))
 
@@ -230,13 +233,16 @@ class Service:
         self, tool_name: str, fields: dict[str, Any], engine: str | None = None, cancel: threading.Event | None = None
     ) -> core.Output:
         tool, request = core.parse(tool_name, fields)
-        return self._run_parsed(tool.name, request, engine, cancel)
+        _running.cancel = cancel  # this worker thread's run: _run_parsed's progress reports check it
+        try:
+            return self._run_parsed(tool.name, request, engine)
+        finally:
+            _running.cancel = None
 
-    def _run_parsed(
-        self, tool_name: str, request: Any, engine: str | None = None, cancel: threading.Event | None = None
-    ) -> core.Output:
+    def _run_parsed(self, tool_name: str, request: Any, engine: str | None = None) -> core.Output:
         tool = get_tool(tool_name)
         recipe = core.choose(tool, engine) if engine else self._choose(tool)
+        cancel: threading.Event | None = getattr(_running, "cancel", None)
 
         def progress(done: int, total: int, unit: str) -> None:  # each report is a cancellation point
             if cancel is not None and cancel.is_set():
