@@ -161,10 +161,11 @@ def test_small_upload_is_counted_at_its_output_cost():
 def test_burst_of_maximal_requests_is_refused_past_the_cost_budget(server, fake_tools, monkeypatch):
     monkeypatch.setattr(server.app.state.service, "budget", CostBudget(rate=0.01, burst=100.0))
     big, small = png(1536, 640), png(32, 32)
-    # 100 units hold three maximal fast-upscales (31.5 each), whatever the 150-request count limit says
-    for _ in range(3):
-        assert rest(server, FAST_REST, big).status_code == 200
-    resp = rest(server, FAST_REST, big)
+    # 100 units hold three maximal fast-upscales (31.5 each), whatever the 150-request count limit says;
+    # distinct images: an identical request would be answered from the finished run (PIXELSMITH_REUSE_S)
+    for n in range(3):
+        assert rest(server, FAST_REST, png(1536, 640, (n, 120, 200))).status_code == 200
+    resp = rest(server, FAST_REST, png(1536, 640, (3, 120, 200)))
     body = assert_rest(resp, 429, "rate_limit_exceeded")
     assert "costs 31.5 units" in body["errors"][0]
     assert int(resp.headers["retry-after"]) > 60

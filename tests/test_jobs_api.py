@@ -275,13 +275,10 @@ def test_the_input_endpoint_serves_only_this_jobs_uploads_to_its_owner(server, t
     secret = tmp_path / "secret.png"
     secret.write_bytes(small_png(6))
     svc = job_service(server)
-    assert pathlib.Path(item["input"]).is_file()  # the first job's spooled upload: not the foreign job's own
+    spooled = svc.store.items(job["id"])[0].input  # the API shows it relative to the job; the store has the path
+    assert item["input"] == "inputs/" + pathlib.Path(spooled).name and pathlib.Path(spooled).is_file()
     foreign, _ = svc.store.create_job(
-        [
-            WorkItem(
-                str(tmp_path / "o.png"), str(secret), [Step("erase", {"mask": item["input"]})], str(tmp_path / "o.png")
-            )
-        ],
+        [WorkItem(str(tmp_path / "o.png"), str(secret), [Step("erase", {"mask": spooled})], str(tmp_path / "o.png"))],
         owner=server.a_id,
         title="foreign",
         meta={"kind": "run", "spool": "not-a-spool"},
@@ -418,7 +415,8 @@ def test_a_text_to_image_run_on_the_tiny_pipeline_writes_its_result(server, mode
         direct = core.run("generate", {k: v for k, v in step.items() if k != "tool"}, engine="diffusers")
         assert got.content == direct.data
         # the output file is whole: no temporary file left beside it
-        out = pathlib.Path(result["output"])
+        assert result["output"] == "outputs/" + result["name"]  # relative to the job: no server path shown
+        out = pathlib.Path(job_service(server).store.item(result["item"]).output)
         assert out.read_bytes() == got.content and [p.name for p in out.parent.iterdir()] == [out.name]
     finally:
         torch.set_num_threads(threads)

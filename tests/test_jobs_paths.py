@@ -230,3 +230,87 @@ def test_owned_item_refuses_an_item_of_another_job(store):
         owned_item(store, status_a, item_b.id)
     with pytest.raises(NotFound):
         owned_item(store, status_a, 10**9)
+
+
+# -- URLs: normalised before the prefix check, dot segments refused, no redirects followed ----------------
+
+
+@pytest.fixture(scope="module")
+def http_files():
+    """A loopback HTTP server: /pub/ok.png (allowed), /private.png (not), /pub/away (302 to /private.png)."""
+    import http.server
+    import threading
+
+    files = {"/pub/ok.png": b"public", "/private.png": b"private"}
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            if self.path == "/pub/away":
+                self.send_response(302)
+                self.send_header("location", "/private.png")
+                self.end_headers()
+                return
+            body = files.get(self.path)
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+DOT = "has a dot segment or an encoded separator ('.', '..', '%2e%2e', '%2f' ...); give the path without it"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/pub/../private.png",
+        "/pub/%2e%2e/private.png",
+        "/pub/%2E%2e/private.png",
+        "/pub/.%2E/private.png",
+        "/pub/%252e%252e/private.png",
+        "/pub/..%2fprivate.png",
+        "/pub/./ok.png",
+    ],
+)
+def test_a_url_with_a_dot_segment_is_refused_outright(root, http_files, tail):
+    policy = PathPolicy(root, (f"{http_files}/pub/",))
+    url = http_files + tail
+    assert not policy.allowed(url)
+    with pytest.raises(Forbidden) as refused:
+        policy.check(url, "input")
+    assert refused.value.message == f"input {url!r} {DOT}"
+    assert refused.value.status == 403
+
+
+def test_urls_are_compared_in_their_canonical_form(root, http_files):
+    port = http_files.rsplit(":", 1)[1]
+    policy = PathPolicy(root, (f"{http_files}/pub/", "http://Example.COM/pub/", "https://cdn.example.com:443/in/"))
+    assert policy.allowed(f"HTTP://127.0.0.1:{port}/pub/ok.png")
+    assert policy.allowed("http://example.com:80/pub/a.png") and policy.allowed("http://EXAMPLE.com./pub/a.png")
+    assert policy.allowed("https://cdn.example.com/in/a%2Dpng") and policy.allowed("https://cdn.example.com/in/%61.png")
+    assert not policy.allowed(f"{http_files}/private.png")
+    assert not policy.allowed("http://example.com:8080/pub/a.png")  # another port is another server
+    assert not policy.allowed("http://EXAMPLE.COM/private.png") and not policy.allowed("http://example.com:80/x.png")
+    assert not policy.allowed("http://example.com.evil.test/pub/a.png")
+    with pytest.raises(Forbidden, match="has user info"):
+        policy.check(f"http://127.0.0.1:{port}@evil.test/pub/ok.png", "input")
+
+
+def test_an_allowed_url_is_fetched_and_a_redirect_is_not_followed(http_files):
+    from pixelsmith.jobs.execute import ItemFailed, read_bytes
+
+    assert read_bytes(f"{http_files}/pub/ok.png") == b"public"  # the allowed file still works
+    with pytest.raises(ItemFailed) as refused:
+        read_bytes(f"{http_files}/pub/away")
+    assert str(refused.value) == (
+        f"{http_files}/pub/away answered a redirect (302) to '{http_files}/private.png'; redirects are not followed"
+    )
+    assert not refused.value.transient

@@ -37,6 +37,7 @@ from pixelsmith.api.auth import KeyStore
 from pixelsmith.api.cost import CostBudget
 from pixelsmith.api.limits import BodyLimit, Gate, MiB, RateLimiter
 from pixelsmith.api.logging import log_access
+from pixelsmith.api.memory import release_memory
 from pixelsmith.api.metrics import Metrics
 from pixelsmith.api.segment import make_router as segment_router
 from pixelsmith.api.service import Service
@@ -190,6 +191,8 @@ class Frontdoor:
         finally:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
+            if state.get("release_memory"):  # a large result was answered: give its memory back
+                await asyncio.to_thread(release_memory)
             route = state.get("route") or ("unmatched" if api != "other" else _other_route(scope["path"]))
             model = state.get("model", "")
             self.metrics.requests.labels(api, route, model, str(status)).inc()
@@ -259,6 +262,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = KeyStore(data)
+    jobs.webhook_key = app.state.keys._master  # per-key webhook signing secrets derive from the master key
     app.state.limits = dataclasses.make_dataclass("Limits", ["rate", "gate"])(
         RateLimiter(settings.rate, settings.burst), gate
     )

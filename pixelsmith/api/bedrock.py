@@ -132,6 +132,9 @@ def router() -> APIRouter:
             fields,
             request.headers.get("x-pixelsmith-engine") or None,
             getattr(request.state, "caller", None),
+            request=request,
+            owner=key.id if key else None,
+            route=f"/model/{target.model_id}/invoke",
         )
         request.state.tool_seconds = out.seconds
         reason = FILTER_REASON.get(out.finish_reason)

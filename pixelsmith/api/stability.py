@@ -202,6 +202,9 @@ def _add(api: APIRouter, tool: Tool, path: str, fixed: dict[str, Any] | None) ->
             fields,
             request.headers.get("x-pixelsmith-engine") or None,
             getattr(request.state, "caller", None),
+            request=request,
+            owner=key.id if key else None,
+            route=path,
         )
         request.state.tool_seconds = out.seconds
         extra["x-pixelsmith-tool-seconds"] = f"{out.seconds:.6f}"

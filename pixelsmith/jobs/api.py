@@ -28,13 +28,15 @@ API's error shape).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import mimetypes
 import os
 import pathlib
+import re
 import uuid
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -46,20 +48,43 @@ from pixelsmith.jobs.manifest import ManifestError, expand
 from pixelsmith.jobs.paths import PathPolicy, owned_job, uploaded_input
 from pixelsmith.jobs.service import JobService
 from pixelsmith.jobs.store import PRIORITY_BATCH, PRIORITY_INTERACTIVE, ItemRecord, JobStatus
+from pixelsmith.jobs.webhooks import EVENT, SIGNATURE_HEADER, check_destination
 
 MAX_FILES = 1000
+MAX_ITEMS_ENV = "PIXELSMITH_MAX_JOB_ITEMS"
+DEFAULT_MAX_ITEMS = 2000  # items per job: a bigger batch is several jobs (or the batch CLI)
 # kind=run: a person waits at the studio for this one image, so it goes before batch work
 KINDS = {"batch": PRIORITY_BATCH, "run": PRIORITY_INTERACTIVE}
-SHOWN_META = ("webhook", "webhook_sent", "kind", "tool")
+SHOWN_META = (
+    "webhook",
+    "webhook_sent",
+    "webhook_delivered",
+    "webhook_attempts",
+    "webhook_error",
+    "kind",
+    "tool",
+)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+secret_router = APIRouter(tags=["jobs"])
 
 
 def mount(app: FastAPI, service: JobService, policy: PathPolicy | None = None) -> None:
     """Serve the jobs API on ``app`` from ``service``; ``policy`` defaults to ``PIXELSMITH_JOBS_ALLOW``."""
     app.state.jobs = service
+    no_redirects_in_fsspec()
     app.state.job_paths = policy or PathPolicy.from_env(service.root)
     app.include_router(router)
+    app.include_router(secret_router)
+
+
+def no_redirects_in_fsspec() -> None:
+    """fsspec's HTTP filesystem (listing a folder URL while a manifest is expanded) follows no redirect
+    in the server process: a redirect's target was never checked against the allow-list."""
+    import fsspec.config
+
+    for protocol in ("http", "https"):
+        fsspec.config.conf.setdefault(protocol, {})["allow_redirects"] = False
 
 
 def error_response(exc: PixelsmithError) -> JSONResponse:
@@ -99,7 +124,7 @@ def item_bodies(
     ahead = svc.store.queue_ahead(r.id for r in rows if r.state == "queued")
     out = []
     for r in rows:
-        d = r.as_dict()
+        d = shown(r.as_dict(), svc.root)
         base = f"/v1/jobs/{status.id}/items/{r.id}/inputs"
         d["inputs"] = {name: f"{base}/{name}" for name in paths.uploaded_inputs(status, r)}
         if r.state == "done":
@@ -108,6 +133,27 @@ def item_bodies(
             d["ahead"] = ahead[r.id]
         out.append(d)
     return out
+
+
+def shown(value: Any, root: pathlib.Path) -> Any:
+    """``value`` (an item's fields, an error message...) with the server's own paths made relative to
+    the job: ``<root>/inputs/<tag>/a.png`` is ``inputs/a.png``, ``<root>/outputs/<tag>/b.png`` is
+    ``outputs/b.png``. A caller never sees where the server keeps its data; paths the caller gave
+    (an allowed folder, a URL) are shown as given."""
+    if isinstance(value, str):
+        if str(root) not in value:
+            return value
+        text = _job_folder(root).sub(r"\1/", value)
+        return text.replace(str(root) + os.sep, "").replace(str(root), ".")
+    if isinstance(value, dict):
+        return {k: shown(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v, root) for v in value]
+    return value
+
+
+def _job_folder(root: pathlib.Path) -> re.Pattern[str]:
+    return re.compile(re.escape(str(root)) + r"/(inputs|outputs)/[^/\s'\"]+/")
 
 
 # -- routes ---------------------------------------------------------------------------------------------
@@ -119,17 +165,61 @@ async def submit(
     paths: PathPolicy = Depends(job_paths),
 ) -> Response:
     idem = request.headers.get("idempotency-key") or None
+    tag = uuid.uuid4().hex
+    doc, webhook, spooled = await _read_submission(request, svc, tag)
+    # Parsing, expanding and checking a manifest, and writing its items, cost time in proportion to
+    # its size: all of it runs in a worker thread, so the event loop (and /healthz) never waits on it.
+    body, status = await asyncio.to_thread(_submit, svc, paths, owner, idem, tag, doc, webhook, spooled)
+    return JSONResponse(body, status_code=status)
+
+
+def max_job_items(environ: Mapping[str, str] | None = None) -> int:
+    """Items one job may have (``PIXELSMITH_MAX_JOB_ITEMS``, default 2000; a bad value: the default)."""
+    raw = (os.environ if environ is None else environ).get(MAX_ITEMS_ENV, "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_ITEMS
+    except ValueError:
+        return DEFAULT_MAX_ITEMS
+
+
+def _check_item_count(n: int) -> None:
+    cap = max_job_items()
+    if n > cap:
+        raise InvalidRequest.one(
+            "items",
+            f"{n} items is over this server's limit of {cap} per job ({MAX_ITEMS_ENV}); split the work into jobs",
+            code="too_many_items",
+        )
+
+
+def _submit(
+    svc: JobService,
+    paths: PathPolicy,
+    owner: str | None,
+    idem: str | None,
+    tag: str,
+    doc: Any,
+    webhook: Any,
+    spooled: set[str],
+) -> tuple[dict[str, Any], int]:
+    """The blocking part of a submission (runs in a worker thread): the response body and status."""
     if idem:
         existing = svc.store.find_job(idem, owner)
         if existing:
-            return JSONResponse({**status_body(svc.store.job(existing)), "new": False}, status_code=200)
-    tag = uuid.uuid4().hex
-    doc, webhook, spooled = await _read_submission(request, svc, tag)
+            return {**status_body(svc.store.job(existing)), "new": False}, 200
+    if isinstance(doc, bytes):  # a JSON body, parsed here rather than on the event loop
+        doc, webhook = _parse_manifest(doc)
+    raw_items = doc.get("items")
+    if isinstance(raw_items, list):
+        _check_item_count(len(raw_items))  # before expanding: a huge manifest costs nothing more
     kind = str(doc.pop("kind", None) or "batch")
     if kind not in KINDS:
         raise InvalidRequest.one("kind", f"must be one of {', '.join(KINDS)}")
+    if webhook is not None:  # an allowed (or public) destination, in its canonical form
+        webhook = check_destination(webhook)
     out_dir = doc.pop("output", None)
     paths.check_output_dir(out_dir)
+    paths.canonical_urls(doc)  # URLs checked and fetched in one canonical spelling
     paths.check_raw_inputs(doc.get("items"), spooled)  # before expanding: no listing of folders we may not read
     out_root = out_dir or str(svc.output_dir(tag))
     if kind == "run" and not doc.get("items"):
@@ -137,6 +227,7 @@ async def submit(
         # named after the job's tag; a tool that needs an image is refused by expand
         doc["items"] = [{"label": tag[:8]}]
     manifest = expand(doc, str(svc.root), output=out_root, check_tools=False, inputless=kind == "run")
+    _check_item_count(len(manifest.items))  # globs and folders may name more files than items given
     paths.check_manifest(manifest, spooled, out_root)  # every path: an upload of this request, or allowed
     if kind == "run" and len(manifest.items) != 1:
         raise InvalidRequest.one("files", "a run (kind=run) is one image; submit more as a batch")
@@ -155,13 +246,11 @@ async def submit(
         meta=meta,
         priority=KINDS[kind],
     )
-    return JSONResponse(
-        {**status_body(svc.store.job(job_id), svc, paths), "new": created}, status_code=201 if created else 200
-    )
+    return {**status_body(svc.store.job(job_id), svc, paths), "new": created}, 201 if created else 200
 
 
 @router.get("", summary="The caller's jobs")
-async def list_jobs(
+def list_jobs(
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
     paths: PathPolicy = Depends(job_paths),
@@ -171,7 +260,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", summary="Progress: counts per state, rate, ETA, queue position, running items")
-async def get_job(
+def get_job(
     job_id: str,
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
@@ -190,7 +279,7 @@ async def get_job(
 
 
 @router.get("/{job_id}/items", summary="Items: state, attempts, error, checksum, timings")
-async def get_items(
+def get_items(
     job_id: str,
     state: str | None = None,
     offset: int = 0,
@@ -215,7 +304,7 @@ async def get_items(
     "/{job_id}/items/{item_id}/inputs/{name}",
     summary="An item's uploaded input ('input') or uploaded image field (e.g. 'mask')",
 )
-async def input_file(
+def input_file(
     job_id: str,
     item_id: int,
     name: str,
@@ -234,7 +323,7 @@ async def input_file(
 
 
 @router.get("/{job_id}/results", summary="Finished outputs: a listing, or ?format=zip")
-async def results(
+def results(
     job_id: str,
     format: str = "json",
     owner: str | None = Depends(owner_of),
@@ -263,7 +352,7 @@ async def results(
                     "name": _name_in(r),
                     "checksum": r.checksum,
                     "size": r.size,
-                    "output": r.output,
+                    "output": shown(r.output, svc.root),
                     "url": f"/v1/jobs/{job_id}/results/{r.id}",
                 }
                 for r in done
@@ -273,7 +362,7 @@ async def results(
 
 
 @router.get("/{job_id}/results/{item_id}", summary="One finished output")
-async def result_file(
+def result_file(
     job_id: str,
     item_id: int,
     owner: str | None = Depends(owner_of),
@@ -293,7 +382,7 @@ async def result_file(
 
 
 @router.post("/{job_id}/cancel", summary="Cancel: queued items stop, running ones finish")
-async def cancel(
+def cancel(
     job_id: str,
     owner: str | None = Depends(owner_of),
     svc: JobService = Depends(job_service),
@@ -305,23 +394,41 @@ async def cancel(
     return JSONResponse({"cancelled": n, **status_body(svc.store.job(job_id), svc, paths)})
 
 
+@secret_router.get("/v1/webhook-secret", summary="The caller's webhook signing secret and how signatures are made")
+def webhook_secret(owner: str | None = Depends(owner_of), svc: JobService = Depends(job_service)) -> Response:
+    return JSONResponse(
+        {
+            "secret": svc.webhook_secret(owner),
+            "header": SIGNATURE_HEADER,
+            "signature": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + raw body)>",
+            "events": [EVENT],
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
 def _name_in(item: ItemRecord) -> str:
     return pathlib.PurePath(item.output).name if "://" not in item.output else item.output.rsplit("/", 1)[-1]
 
 
-async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any], Any, set[str]]:
-    """JSON: a manifest document. Multipart: files (+ extra image fields by name) and a steps JSON
-    (no files: a run whose tool makes the image).
+def _parse_manifest(body: bytes) -> tuple[dict[str, Any], Any]:
+    """A JSON body -> (manifest document, its webhook)."""
+    from pixelsmith.api.bodies import parse_json
+
+    doc = parse_json(body)  # 400 when not JSON or nested too deeply (no RecursionError)
+    if not isinstance(doc, dict):
+        raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
+    webhook = doc.pop("webhook", None)
+    return doc, webhook
+
+
+async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple[dict[str, Any] | bytes, Any, set[str]]:
+    """JSON: the body's bytes (parsed in the worker thread by :func:`_submit`). Multipart: files
+    (+ extra image fields by name) and a steps JSON (no files: a run whose tool makes the image).
     Also returns the paths this request uploaded (the only local paths it may use unchecked)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        from pixelsmith.api.bodies import parse_json
-
-        doc = parse_json(await request.body())  # 400 when not JSON or nested too deeply (no RecursionError)
-        if not isinstance(doc, dict):
-            raise ManifestError("the body must be a manifest object with 'items' and 'steps'")
-        webhook = doc.pop("webhook", None)
-        return doc, webhook, set()
+        return await request.body(), None, set()
     # a plain urlencoded form carries no files, but a text-to-image run needs none
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise InvalidRequest.one("", "send a JSON manifest or multipart/form-data with files and steps")
@@ -340,11 +447,11 @@ async def _read_submission(request: Request, svc: JobService, tag: str) -> tuple
     for name, value in form.multi_items():
         if name not in ("files", "steps", "name", "webhook", "title", "kind") and hasattr(value, "read"):
             ext = pathlib.PurePath(_safe(getattr(value, "filename", None) or "")).suffix[:8]
-            extras[name] = svc.spool(tag, f"field-{_safe(name)}{ext}", await value.read())
+            extras[name] = await asyncio.to_thread(svc.spool, tag, f"field-{_safe(name)}{ext}", await value.read())
     items = []
     for n, f in enumerate(files):
         filename = _safe(getattr(f, "filename", None) or f"upload-{n}.png")
-        items.append({"input": svc.spool(tag, f"{n:04d}-{filename}", await f.read())})
+        items.append({"input": await asyncio.to_thread(svc.spool, tag, f"{n:04d}-{filename}", await f.read())})
     if isinstance(steps, list):  # uploaded extra images (e.g. mask) fill the steps' image fields of that name
         for step in steps:
             if isinstance(step, dict):

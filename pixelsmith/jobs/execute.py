@@ -43,9 +43,18 @@ class Outcome:
 
 
 def read_bytes(path: str) -> bytes:
+    """A local path, an http(s) URL (fetched without following redirects: a redirect's target was
+    never checked against the allow-list) or any other fsspec URL (``s3://``...)."""
     if "://" not in path:
         with open(path, "rb") as fh:
             return fh.read()
+    if path.lower().startswith(("http://", "https://")):
+        from pixelsmith.jobs.net import RedirectRefused, http_get
+
+        try:
+            return http_get(path)
+        except RedirectRefused as exc:
+            raise ItemFailed(str(exc), transient=False) from None
     import fsspec
 
     with fsspec.open(path, "rb") as fh:

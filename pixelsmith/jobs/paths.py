@@ -28,6 +28,7 @@ from typing import Any
 
 from pixelsmith.errors import Forbidden, NotFound
 from pixelsmith.jobs.manifest import Manifest, resolve
+from pixelsmith.jobs.net import normal_url
 from pixelsmith.jobs.store import ItemRecord, JobStatus, JobStore
 
 ALLOW_ENV = "PIXELSMITH_JOBS_ALLOW"
@@ -40,7 +41,9 @@ def allowed_prefixes(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _normal(path: str) -> str:
-    return path if "://" in path else str(pathlib.Path(path).resolve())
+    """A local path resolved (symlinks, ``..``); a URL in its canonical form (:func:`normal_url`:
+    scheme and host case, default port, percent-encoding; dot segments are refused)."""
+    return normal_url(path) if "://" in path else str(pathlib.Path(path).resolve())
 
 
 def _tool_image_fields(tool: str) -> Iterable[str]:
@@ -61,15 +64,23 @@ class PathPolicy:
         return cls(pathlib.Path(root), tuple(allowed_prefixes(environ)))
 
     def allowed(self, path: str) -> bool:
-        """Whether ``path`` (a path or URL) is one of the allowed prefixes or lies under one."""
-        norm = _normal(path)
+        """Whether ``path`` (a path or URL) is one of the allowed prefixes or lies under one, both
+        normalised first. A URL with a dot segment is never allowed (:meth:`check` says why)."""
+        try:
+            norm = _normal(path)
+        except Forbidden:
+            return False
         for prefix in self.prefixes:
+            if ("://" in prefix) != ("://" in norm):
+                continue
             p = _normal(prefix)
             if norm == p or norm.startswith(p.rstrip("/") + "/"):
                 return True
         return False
 
     def check(self, path: str, what: str) -> None:
+        if "://" in path:
+            normal_url(path, what)  # a URL that could mean something else than its text: refused, saying why
         if not self.allowed(path):
             raise Forbidden(f"{what} {path!r} is not under an allowed prefix ({ALLOW_ENV}); upload the files instead")
 
@@ -77,6 +88,31 @@ class PathPolicy:
         """A manifest's own ``output`` folder must be allowed (the default, the job's folder, always is)."""
         if out_dir:
             self.check(out_dir, "output")
+
+    def canonical_urls(self, doc: dict[str, Any]) -> None:
+        """Rewrite, in place, the URLs of a manifest document (item inputs, steps' fields) to their
+        canonical form (:func:`normal_url`), so what is checked is exactly what is fetched; a URL with
+        a dot segment is refused here, with its reason."""
+
+        def fix(value: Any, what: str) -> Any:
+            return normal_url(value, what) if isinstance(value, str) and "://" in value else value
+
+        def fix_steps(steps: Any) -> None:
+            for step in steps if isinstance(steps, list) else []:
+                if isinstance(step, dict):
+                    for name in list(step):
+                        if name != "tool":
+                            step[name] = fix(step[name], name)
+
+        fix_steps(doc.get("steps"))
+        items: Any = doc.get("items")
+        for n, raw in enumerate(items if isinstance(items, list) else []):
+            if isinstance(raw, dict):
+                if "input" in raw:
+                    raw["input"] = fix(raw["input"], "input")
+                fix_steps(raw.get("steps"))
+            else:
+                items[n] = fix(raw, "input")
 
     def check_raw_inputs(self, raw_items: Any, spooled: set[str]) -> None:
         """The manifest's ``items`` before they are expanded, so no folder we may not read is listed."""

@@ -72,6 +72,11 @@ class JobService:
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._wake = threading.Event()
+        from pixelsmith.jobs import webhooks
+
+        self.webhook_key: bytes | None = None  # the server sets its master key (per-key signing secrets)
+        self.webhook_attempts = webhooks.MAX_ATTEMPTS
+        self.webhook_backoff_s = webhooks.BACKOFF_BASE_S
 
     # -- workers ---------------------------------------------------------------------------------
     def start(self) -> JobService:
@@ -202,6 +207,16 @@ class JobService:
         return res
 
     # -- webhooks --------------------------------------------------------------------------------
+    def webhook_secret(self, owner: str | None) -> str:
+        """The key's webhook signing secret (``GET /v1/webhook-secret``), derived from the master key."""
+        from pixelsmith.jobs.webhooks import webhook_secret
+
+        if self.webhook_key is None:  # no server key store: a master key of the service's own
+            from pixelsmith.api.auth import _master_key
+
+            self.webhook_key = _master_key(self.root / "webhook.key")
+        return webhook_secret(self.webhook_key, owner)
+
     def _notifier(self) -> None:
         while not self._stop.wait(1.0):
             try:
@@ -209,36 +224,59 @@ class JobService:
             except Exception:  # noqa: BLE001 - the notifier keeps running; the operator sees why it failed
                 log.exception("webhook notifier: reading the job store failed")
 
-    def notify_finished(self) -> int:
-        """POST each finished job's final status to its webhook once; returns how many were called.
-        (Signatures and retries are for later: a receiver that is down misses the call, logged.)"""
-        sent = 0
+    def notify_finished(self, now: float | None = None) -> int:
+        """One pass: attempt each finished job's due ``job.finished`` webhook (see
+        :mod:`pixelsmith.jobs.webhooks`); returns how many were delivered (answered 2xx) in it.
+        A failed attempt is retried after a backoff, up to ``webhook_attempts`` attempts; a delivered
+        or given-up event is never sent again. One pass at a time per folder (a file lock), so
+        several server processes on one store do not deliver an event twice."""
+        import fcntl
+
+        with open(self.root / "webhooks.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._notify_pass(time.time() if now is None else now)
+
+    def _notify_pass(self, now: float) -> int:
+        from pixelsmith.errors import Forbidden
+        from pixelsmith.jobs.webhooks import EVENT, backoff, check_destination, deliver
+
+        delivered = 0
         for job in self.store.pending_webhooks():
             status = self.store.job(job)
-            if status.remaining:
+            meta = status.meta
+            if status.remaining or float(meta.get("webhook_next") or 0) > now:
                 continue
-            url = str(status.meta.get("webhook"))
+            attempts = int(meta.get("webhook_attempts") or 0) + 1
             try:
-                post_json(url, {"event": "job.finished", "job": status.as_dict()})
-            except (OSError, ValueError) as exc:  # a webhook receiver that is down does not stop jobs
-                log.warning("webhook for job %s to %s failed: %s", job, url, exc)
-            self.store.update_meta(job, webhook_sent=time.time())
-            sent += 1
-        return sent
-
-
-def post_json(url: str, body: dict[str, Any], timeout: float = 10.0) -> int:
-    """POST ``body`` as JSON to an http(s) URL; the response status (OSError when unreachable)."""
-    import urllib.request
-
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    request = urllib.request.Request(
-        url, data=dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-        response.read()
-        return int(response.status)
+                url = check_destination(meta.get("webhook"))
+            except Forbidden as exc:  # checked at submission; the host may resolve elsewhere now
+                log.warning("webhook for job %s refused: %s", job, exc.message)
+                self.store.update_meta(job, webhook_sent=now, webhook_delivered=False, webhook_error=exc.message)
+                continue
+            body = status.as_dict()
+            body["meta"] = {k: v for k, v in meta.items() if k in ("kind", "tool")}
+            event_id = f"{job}:{EVENT}"  # the same on every attempt: the receiver's key for the event
+            event: dict[str, Any] = {"id": event_id, "event": EVENT, "created": now, "job": body}
+            ok, what = deliver(url, event, self.webhook_secret(status.owner), event_id)
+            if ok:
+                self.store.update_meta(
+                    job, webhook_sent=time.time(), webhook_delivered=True, webhook_attempts=attempts, webhook_error=None
+                )
+                delivered += 1
+            elif attempts >= self.webhook_attempts:
+                log.warning("webhook for job %s to %s failed %d times, giving up: %s", job, url, attempts, what)
+                self.store.update_meta(
+                    job,
+                    webhook_sent=time.time(),
+                    webhook_delivered=False,
+                    webhook_attempts=attempts,
+                    webhook_error=what,
+                )
+            else:
+                wait = backoff(attempts, self.webhook_backoff_s)
+                log.warning("webhook for job %s to %s failed (%s); retrying in %.0f s", job, url, what, wait)
+                self.store.update_meta(job, webhook_attempts=attempts, webhook_next=now + wait, webhook_error=what)
+        return delivered
 
 
 def _any_rule() -> Any:

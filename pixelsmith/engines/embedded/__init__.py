@@ -56,6 +56,20 @@ def new_session(name: str) -> object:
         return _SESSIONS[name]
 
 
+def release_sessions() -> int:
+    """Ask every loaded session that keeps scratch buffers between calls (a ``release()`` method) to free
+    them; their weights stay loaded. Returns how many were asked. The server calls it after large requests."""
+    with _LOCK:
+        loaded = list(_SESSIONS.values())
+    asked = 0
+    for sess in loaded:
+        release = getattr(sess, "release", None)
+        if callable(release):
+            release()
+            asked += 1
+    return asked
+
+
 def session(name: str, kind: type[S]) -> S:
     """``new_session(name)`` checked to be a ``kind`` (a protocol of :mod:`pixelsmith.engines.sessions`)."""
     found = new_session(name)

@@ -45,10 +45,22 @@ class RealEsrganSession:
     def __init__(self) -> None:
         self.workers = max(1, int(os.environ.get("PIXELSMITH_TILE_WORKERS", "0")) or threads())
         self._nets: queue.SimpleQueue[ncnn.Net] = queue.SimpleQueue()  # idle nets; a new one is made when all are busy
+        self._pools: list[ncnn.Allocator] = []
+
+    def release(self) -> None:
+        """Free the buffers the nets' pools keep between calls (their weights stay loaded). Buffers in use
+        by a running extraction are not in a pool's free list, so this is safe while others run."""
+        for pool in list(self._pools):
+            pool.clear()
 
     def _new_net(self) -> ncnn.Net:
         net = ncnn.Net()
         net.opt.use_vulkan_compute = False
+        # Pools of our own rather than the net's hidden local ones: a pool keeps the buffers of the largest
+        # tile it has seen (hundreds of MB per net), and only ours can be emptied (:meth:`release`).
+        pools = (ncnn.PoolAllocator(), ncnn.PoolAllocator())  # locked: release() may clear them from any thread
+        net.opt.blob_allocator, net.opt.workspace_allocator = pools
+        self._pools.extend(pools)  # kept alive with the session (the net holds raw pointers to them)
         net.opt.num_threads = max(1, threads() // self.workers)
         net.load_param(str(model_path(self.model, "model.param")))
         net.load_model(str(model_path(self.model, "model.bin")))
