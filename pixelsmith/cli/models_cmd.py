@@ -50,9 +50,7 @@ def _check_names(names: list[str], *, tools_too: bool = False, embedded_only: bo
     """Exit 2 for a name that is not in the catalogue (nor a tool, nor ``all``, where those are accepted)."""
     from pixelsmith.errors import UnknownTool
     from pixelsmith.models import CATALOG
-    from pixelsmith.tools import all_tools, get_tool
-
-    all_tools()
+    from pixelsmith.tools import get_tool
 
     def known(name: str) -> bool:
         if name in CATALOG:

@@ -64,18 +64,19 @@ class Engine:
     def recipe(self, tool: str) -> Recipe[Any] | None:
         return self.recipes().get(tool)
 
-    def new_group(self, size: int) -> BatchGroup | None:
+    def _group_class(self) -> Any:
         if self.batch_group is None:
             return None
         module, _, attr = self.batch_group.partition(":")
-        return cast(BatchGroup, getattr(importlib.import_module(module), attr)(size))
+        return getattr(importlib.import_module(module), attr)
+
+    def new_group(self, size: int) -> BatchGroup | None:
+        group = self._group_class()
+        return cast(BatchGroup, group(size)) if group is not None else None
 
     def batch_sizes(self) -> list[int]:
         """The sizes of the batched calls the engine's batcher has made in this process (for logs)."""
-        if self.batch_group is None:
-            return []
-        module, _, attr = self.batch_group.partition(":")
-        sizes = getattr(getattr(importlib.import_module(module), attr), "batch_sizes", None)
+        sizes = getattr(self._group_class(), "batch_sizes", None)
         return list(sizes()) if sizes is not None else []
 
     def _load_recipes(self) -> dict[str, Recipe[Any]]:

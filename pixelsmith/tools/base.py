@@ -221,7 +221,6 @@ class Tool:
     bedrock_model: str | None = None  # base model id, without the inference-profile prefix
     rest_async: bool = False
     summary: str = ""
-    needs: str = ""  # what serves this tool when no recipe is installed (shown by `pixelsmith tools`)
 
     def parse(self, data: dict[str, Any]) -> ToolRequest:
         return self.request.parse(data, self.name)
