@@ -987,7 +987,8 @@ def test_history_comes_from_the_job_store_and_survives_a_reload_and_a_restart(br
         runs.nth(0).locator("input[type=checkbox]").check()
         runs.nth(1).locator("input[type=checkbox]").check()
         page.click("#history-compare")
-        page.wait_for_function("() => window.studio.stage.result !== null && window.studio.stage.base !== null")
+        # the stage already holds the opened run's input and result: wait for the compare's own hint, set last
+        page.wait_for_function("() => document.querySelector('#stage-hint').textContent.startsWith('Before: ')")
         assert page.locator("#compare-group").is_visible()
         sizes = page.evaluate("() => [window.studio.stage.base.width, window.studio.stage.result.width]")
         assert sorted(sizes) == sorted(4 * Image.open(inputs[k]).size[0] for k in ("tiny-a", "tiny-c"))
