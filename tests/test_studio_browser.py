@@ -22,6 +22,8 @@ import pytest
 import requests
 from PIL import Image
 
+from pixelsmith.models import is_installed
+
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -525,6 +527,40 @@ def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inp
     assert np.array_equal(exported_mask(page), np.maximum(erased, fake.last))
     page.keyboard.press("Control+z")  # one undo step per selection
     assert np.array_equal(exported_mask(page), erased)
+
+
+@pytest.mark.skipif(not is_installed("mobilesam"), reason="pixelsmith models fetch mobilesam")
+def test_click_to_select_on_the_real_model_then_erase_removes_the_selected_object(page, server, tmp_path):
+    """The real POST /v1/segment (MobileSAM) behind the studio, no stand-in: a click on a blue slab selects it,
+    a shift+click on the orange disk beside it keeps the disk out, a box dragged round both still leaves the disk
+    out. Erase with that selection removes the slab and keeps the disk."""
+    from test_segment import iou, scene
+
+    img, disk, slab = scene()
+    path = tmp_path / "scene.png"
+    img.save(path)
+    w, h = img.size
+    open_tool(page, server, "erase")
+    upload(page, "image", path)
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    select_at(page, 450, 200)
+    assert iou(exported_mask(page) > 127, slab) > 0.9
+    select_at(page, 190, 210, shift=True)
+    assert iou(exported_mask(page) > 127, slab) > 0.9
+    select_at(page, 80, 70, to=(570, 340))  # the box frames both objects; the exclude click still holds
+    selection = exported_mask(page) > 127
+    assert iou(selection, slab) > 0.85 and (selection & disk).sum() < 0.1 * disk.sum()
+
+    run_and_wait(page)
+    assert page.locator("#result").is_visible(), page.inner_text("#run-error")
+    out = np.asarray(Image.open(download(page, tmp_path)).convert("RGB")).astype(int)
+    assert out.shape[:2] == (h, w)
+    blue = (out[..., 2] > 150) & (out[..., 0] < 90)  # the slab's (40, 70, 200); the floor is never this blue
+    orange = (out[..., 0] > 190) & (out[..., 2] < 80)
+    assert blue[slab].mean() < 0.02, "the selected slab is erased"
+    assert orange[disk].mean() > 0.9, "the disk, taken out of the selection, is kept"
 
 
 def test_without_the_segmentation_route_select_is_off_and_says_why(page, server):
