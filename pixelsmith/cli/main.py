@@ -14,6 +14,7 @@ import click
 import typer
 import typer.core
 
+from pixelsmith.cli import lean_help
 from pixelsmith.cli.batch_cmd import batch
 from pixelsmith.cli.doctor_cmd import doctor
 from pixelsmith.cli.keys_cmd import keys_app
@@ -24,6 +25,8 @@ from pixelsmith.cli.serve_cmd import serve
 from pixelsmith.cli.tools_cmd import tools
 
 DEBUG_ENV = "PIXELSMITH_DEBUG"
+
+lean_help.install()  # help pages and usage errors without rich.markdown / rich.traceback (see lean_help)
 
 
 def describe(exc: BaseException) -> str:
