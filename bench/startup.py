@@ -24,6 +24,11 @@ The variants, on a 64x64 reduction of the middle of ``samples/upscale_input.jpg`
 * ``TREE:api-photo`` / ``TREE:api-anime``: ``import pixelsmith; pixelsmith.run("fast-upscale", ...)``, which
   also reports the RSS right after the run (the model loaded) and which heavy modules it imported.
 * ``TREE:help`` / ``TREE:tools``: ``pixelsmith --help`` and ``pixelsmith tools``.
+* ``TREE:cli-photo-1t`` / ``TREE:api-anime-1t``: with ``PIXELSMITH_THREADS=1``: one tile worker, so the 64x64
+  input is one tile on one net, as in the raw script (with 2 cores the session cuts it into 2 overlapping
+  tiles, one net each: more network work and a second net's memory).
+* ``import:*``: only imports, cumulative (numpy + PIL + ncnn, then + pydantic, + typer, + cv2, + pixelsmith's
+  run-path modules), to show which layer the remaining gap to the raw script is.
 
 ``--tree NAME=PATH`` runs the pixelsmith variants from that source tree (``PYTHONPATH``); give two to compare
 a change with its parent (``git worktree add --detach /tmp/pixelsmith-before main``).
@@ -145,8 +150,10 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
     cli = [py, "-m", "pixelsmith"]
     for tree_name, tree in trees.items():
         env = base | {"PYTHONPATH": os.path.abspath(tree)}
+        one = env | {"PIXELSMITH_THREADS": "1"}  # one worker: a 64x64 input is one tile on one net, as raw
         found += [
             Variant(f"{tree_name}:cli-photo", [*cli, "run", "fast-upscale", image, "-o", out], env),
+            Variant(f"{tree_name}:cli-photo-1t", [*cli, "run", "fast-upscale", image, "-o", out], one),
             Variant(f"{tree_name}:api-photo", [py, "-c", API, image, out, "auto", ",".join(HEAVY)], env),
             Variant(
                 f"{tree_name}:cli-anime",
@@ -154,10 +161,25 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
                 env,
             ),
             Variant(f"{tree_name}:api-anime", [py, "-c", API, image, out, "illustration", ",".join(HEAVY)], env),
+            Variant(f"{tree_name}:api-anime-1t", [py, "-c", API, image, out, "illustration", ",".join(HEAVY)], one),
             Variant(f"{tree_name}:help", [*cli, "--help"], env),
             Variant(f"{tree_name}:tools", [*cli, "tools"], env),
         ]
+    for name, modules in IMPORTS.items():  # what the framework's own imports cost, each a fresh process
+        found.append(Variant(f"import:{name}", [py, "-c", f"import {modules}"], base | {"PYTHONPATH": ROOT}))
     return found
+
+
+# Cumulative: each line imports what the one before it does plus one more layer of the run path.
+IMPORTS = {
+    "raw": "numpy, PIL.Image, ncnn",
+    "+pydantic": "numpy, PIL.Image, ncnn, pydantic",
+    "+typer": "numpy, PIL.Image, ncnn, pydantic, typer",
+    "+cv2": "numpy, PIL.Image, ncnn, pydantic, typer, cv2",
+    "+pixelsmith": "numpy, PIL.Image, ncnn, pydantic, typer, cv2, pixelsmith.cli.main, pixelsmith.core, "
+    "pixelsmith.tools.fast_upscale, pixelsmith.engines.embedded.recipes.fast_upscale, "
+    "pixelsmith.engines.embedded.realesrgan",
+}
 
 
 def summary(vs: list[Variant], raw_for: dict[str, str]) -> None:
@@ -220,7 +242,7 @@ def main() -> None:
             v.name: "raw-anime" if "anime" in v.name else "raw-photo"
             for v in vs
             if v.name.split(":")[-1].startswith(("cli-", "api-", "raw-photo+"))
-        }
+        } | {v.name: "import:raw" for v in vs if v.name.startswith("import:")}
         summary(vs, raw_for)
 
 
