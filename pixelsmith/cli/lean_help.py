@@ -10,7 +10,8 @@ about a third of ``pixelsmith --help`` (bench/startup.py, docs/perf-startup.md).
 two names it takes from those modules are stand-in classes, which import the real module on first use (so
 behaviour is unchanged if some Typer path does use them), and the stand-in modules leave ``sys.modules`` as
 soon as ``typer.rich_utils`` has run: anything else importing ``rich.markdown`` gets the real one. A Typer
-whose ``rich_utils`` asks those modules for other names is imported the ordinary way.
+whose ``rich_utils`` asks those modules for other names is imported the ordinary way. (While that one import
+runs, another thread importing ``rich.markdown`` would see the stand-in: the CLI imports on one thread.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Entry point: ``pixelsmith`` / ``python -m pixelsmith``: one Typer app.
 
-One module per command group under :mod:`pixelsmith.cli`; each imports only Typer, rich and
-the standard library at import time, and the heavy parts (tools, models, server, jobs)
-inside its command functions, so ``pixelsmith --help`` starts fast. Exit codes: see
+One module per command group under :mod:`pixelsmith.cli`; each imports only Typer and the
+standard library at import time (rich only where it prints a table or a bar), and the heavy
+parts (tools, models, server, jobs) inside its command functions, so ``pixelsmith --help``
+starts fast (docs/perf-startup.md). Exit codes: see
 :mod:`pixelsmith.cli.common` (0 ok, 1 runtime failure, 2 usage or validation).
 """
 
