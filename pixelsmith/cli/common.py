@@ -11,6 +11,7 @@ Click's own usage errors (unknown option, missing argument, bad choice) already 
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 import typer
@@ -45,3 +46,23 @@ def fail_with(exc: PixelsmithError) -> NoReturn:
 def need(feature: str, exc: ModuleNotFoundError) -> NoReturn:
     """An optional dependency is not installed: a runtime failure that says what to install."""
     fail(f"{feature} needs the Python package {exc.name!r}, which is not installed (pip install {exc.name})")
+
+
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def escape(markup: str) -> str:
+    """Text made safe for rich markup (help text, epilogs): ``rich.markup.escape``, the same regex and rules.
+
+    A copy so that building a tool's command imports no rich: rich.markup pulls in rich.text, rich.emoji and
+    rich.jupyter (~20 ms at start-up), which a ``pixelsmith run`` whose help is never shown does not need.
+    tests/test_startup.py checks it against rich's on the tools' own help texts."""
+
+    def double(match: re.Match[str]) -> str:
+        backslashes, text = match.groups()
+        return f"{backslashes}{backslashes}\\{text}"
+
+    markup = _MARKUP_TAG.sub(double, markup)
+    if markup.endswith("\\") and not markup.endswith("\\\\"):
+        return markup + "\\"
+    return markup

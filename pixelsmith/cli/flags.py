@@ -16,7 +16,8 @@ import typing
 from typing import TYPE_CHECKING, Any, Literal, Optional, get_args, get_origin
 
 import typer
-from rich.markup import escape
+
+from pixelsmith.cli.common import escape
 
 if TYPE_CHECKING:  # pydantic is imported with the tools, not for `pixelsmith --help`
     from pydantic import BaseModel

@@ -1,8 +1,9 @@
 """Entry point: ``pixelsmith`` / ``python -m pixelsmith``: one Typer app.
 
-One module per command group under :mod:`pixelsmith.cli`; each imports only Typer, rich and
-the standard library at import time, and the heavy parts (tools, models, server, jobs)
-inside its command functions, so ``pixelsmith --help`` starts fast. Exit codes: see
+One module per command group under :mod:`pixelsmith.cli`; each imports only Typer and the
+standard library at import time (rich only where it prints a table or a bar), and the heavy
+parts (tools, models, server, jobs) inside its command functions, so ``pixelsmith --help``
+starts fast (docs/perf-startup.md). Exit codes: see
 :mod:`pixelsmith.cli.common` (0 ok, 1 runtime failure, 2 usage or validation).
 """
 
@@ -14,6 +15,7 @@ import click
 import typer
 import typer.core
 
+from pixelsmith.cli import lean_help
 from pixelsmith.cli.batch_cmd import batch
 from pixelsmith.cli.doctor_cmd import doctor
 from pixelsmith.cli.keys_cmd import keys_app
@@ -24,6 +26,8 @@ from pixelsmith.cli.serve_cmd import serve
 from pixelsmith.cli.tools_cmd import tools
 
 DEBUG_ENV = "PIXELSMITH_DEBUG"
+
+lean_help.install()  # help pages and usage errors without rich.markdown / rich.traceback (see lean_help)
 
 
 def describe(exc: BaseException) -> str:

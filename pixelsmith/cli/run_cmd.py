@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import pathlib
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from difflib import get_close_matches
@@ -18,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Optional, get_args
 
 import click
 import typer
-from rich.markup import escape
 from typer.core import TyperGroup
 
-from pixelsmith.cli.common import USAGE, fail, fail_with
+from pixelsmith.cli.common import USAGE, escape, fail, fail_with
 from pixelsmith.cli.flags import describe, field_parameters, fields_from
 from pixelsmith.errors import PixelsmithError, UnknownTool
 
@@ -166,10 +167,13 @@ def result_json(out: Output, output: pathlib.Path) -> dict[str, Any]:
 def progress_bar(label: str, *, enabled: bool) -> Iterator[RunProgress | None]:
     """A rich progress bar on stderr in the recipe's unit (tiles, levels, steps), with elapsed time and ETA,
     when stderr is a terminal; otherwise (or with --quiet) no callback and nothing printed."""
+    if not enabled or not _may_be_terminal():
+        yield None
+        return
     from rich.console import Console
 
     console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
+    if not console.is_terminal:
         yield None
         return
     from rich.progress import (
@@ -197,6 +201,19 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[RunProgress | None]:
             bar.update(task, completed=done, total=total, unit=unit + ("s" if total != 1 else ""))
 
         yield report
+
+
+def _may_be_terminal() -> bool:
+    """False only where rich's ``Console(stderr=True).is_terminal`` is surely False too (stderr is no tty and
+    neither TTY_COMPATIBLE nor FORCE_COLOR says otherwise), so a run in a script or a pipe does not import
+    rich.console (~15 ms) just to learn that it draws no bar."""
+    if "TTY_COMPATIBLE" in os.environ or "FORCE_COLOR" in os.environ:
+        return True
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
 
 
 def _help(tool: Tool) -> str:
