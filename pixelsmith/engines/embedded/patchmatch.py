@@ -197,7 +197,7 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
             ]
         iters = 1 if big else (2 if depth == 0 else min(2 + depth, 6))
         solver = _Solver(lv, nnf, rng, creativity, cheap=big)
-        del nnf
+        nnf = None  # the solver holds the matches now (41 MB at full resolution on the notebook outpaint)
         if big and depth == 0 and FINE_COPY:
             # A large full-resolution level only copies the detail the level below decided: the carried
             # matches, voted 3x3 with equal weights (no patch features at this size: they were most of
