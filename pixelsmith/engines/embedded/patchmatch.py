@@ -184,7 +184,11 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
     nnf = None
     for depth in range(total - 1, -1, -1):
         lv = levels[depth]
-        big = int(lv.targets.sum()) > max_pixels
+        # Above full resolution a level is cheap too when the level it hands over to is about to be cheap
+        # (4x its targets over max_pixels): the structure is decided one level coarser. Measured on the
+        # notebook's 2304x2220 outpaint: the 576x555 level (166k targets, 4 searches) was 5.0 of 12.1 CPU-s;
+        # on a 1280x1920 outpaint with known truth, coarse PSNR 12.53 -> 12.61 dB, seam 2.32 -> 2.17 (2 seeds).
+        big = int(lv.targets.sum()) * (4 if depth else 1) > max_pixels
         if nnf is None:
             lv.img = _initial_fill(lv.img, lv.hole)
             nnf = _random_nnf(lv, rng)
