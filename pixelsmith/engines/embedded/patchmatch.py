@@ -56,6 +56,9 @@ DETAIL_SIGMA = 1.5  # below this scale (pixels) the final detail is copied, not 
 FINE_COPY = True  # a large full-resolution level copies the carried matches without searching
 LOCAL_MARGIN = 5.0  # context kept around a hole, in hole thicknesses (at creativity <= 0.3)
 DETAIL_BAND = 256  # rows per band of the final detail transfer
+# far_side(): the ring of known pixels it reads (px), and what makes a neighbour across a strong edge
+EDGE_RING, EDGE_CONTRAST, EDGE_SEPARATION, EDGE_SHARPNESS = 6, 20.0, 3.0, 0.15
+EDGE_SHARE, EDGE_MIN_AREA = (0.03, 0.45), 400
 VOTE_CHUNK = 1 << 18  # hole pixels voted at a time (bounds the temporaries of a large outpaint)
 Progress = Callable[[int, int], None]
 
@@ -66,6 +69,7 @@ class _Level:
     hole: np.ndarray  # bool HxW
     valid: np.ndarray  # bool HxW: patch centred here lies inside the image and outside the hole
     targets: np.ndarray  # bool HxW: patch centred here overlaps the hole
+    far: np.ndarray | None = None  # bool HxW: known pixels across a strong edge the hole cuts (not copied)
 
 
 def complete(
@@ -78,18 +82,20 @@ def complete(
     max_canvas: int = 6_000_000,
     progress: Progress | None = None,
     local: bool = True,
+    edges: bool = True,
 ) -> np.ndarray:
     """Return ``rgb`` (uint8 HxWx3) with the ``hole`` pixels synthesised from the rest.
 
     ``creativity`` (0..1) loosens the preference for source patches near the target:
     0 copies from the closest matching surroundings, 1 lets any matching patch in the
     image be used. The same ``seed`` gives the same result. ``local`` (the default)
-    works on crops around the holes (``work_regions``); False works on the whole canvas.
+    works on crops around the holes (``work_regions``); False works on the whole canvas. ``edges`` (the
+    default) keeps the fill from copying a neighbouring object that the hole cuts into (``far_side``).
     """
     hole = np.asarray(hole, dtype=bool)
     if not hole.any():
         return rgb.copy()
-    kw = _Settings(seed, creativity, max_pixels, max_canvas)
+    kw = _Settings(seed, creativity, max_pixels, max_canvas, edges)
     regions, labels = work_regions(hole, creativity) if local else ([], None)
     if labels is None:
         return _complete_canvas(rgb, hole, kw, progress)
@@ -157,6 +163,7 @@ class _Settings:
     creativity: float
     max_pixels: int
     max_canvas: int
+    edges: bool = True
 
 
 def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress: Progress | None) -> np.ndarray:
@@ -164,7 +171,14 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
     h, w = hole.shape
     if h * w > max_canvas:
         return _complete_reduced(
-            rgb, hole, max_canvas, seed=seed, creativity=creativity, max_pixels=max_pixels, progress=progress
+            rgb,
+            hole,
+            max_canvas,
+            seed=seed,
+            creativity=creativity,
+            max_pixels=max_pixels,
+            progress=progress,
+            edges=kw.edges,
         )
     known = ~cv2.dilate(hole.astype(np.uint8), np.ones((PATCH, PATCH), np.uint8)).astype(bool)
     known[: PATCH // 2, :] = known[-(PATCH // 2) :, :] = known[:, : PATCH // 2] = known[:, -(PATCH // 2) :] = False
@@ -174,7 +188,8 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
             f"(at least a few {PATCH}x{PATCH} patches must lie outside it)"
         )
     rng = np.random.default_rng(seed)
-    levels = _pyramid(_with_texture(rgb, hole), hole)
+    far = far_side(rgb, hole) if kw.edges else None
+    levels = _pyramid(_with_texture(rgb, hole), hole, far)
     total = len(levels)
     copy_only = int(levels[0].targets.sum()) > max_pixels and FINE_COPY
     if copy_only and total > 1:
@@ -190,7 +205,8 @@ def _complete_canvas(rgb: np.ndarray, hole: np.ndarray, kw: _Settings, progress:
         # on a 1280x1920 outpaint with known truth, coarse PSNR 12.53 -> 12.61 dB, seam 2.32 -> 2.17 (2 seeds).
         big = int(lv.targets.sum()) * (4 if depth else 1) > max_pixels
         if nnf is None:
-            lv.img = _initial_fill(lv.img, lv.hole)
+            # The starting guess diffuses only the hole's own side inwards, not the far side's colours.
+            lv.img = _initial_fill(lv.img, lv.hole, lv.far)
             nnf = _random_nnf(lv, rng)
         else:
             prev = levels[depth + 1]
@@ -259,11 +275,89 @@ def _complete_reduced(rgb: np.ndarray, hole: np.ndarray, max_canvas: int, **kw) 
     return out
 
 
+# --- the far side of a strong edge the hole cuts ----------------------------------------------
+
+
+def far_side(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
+    """Known pixels of a neighbouring object that the hole cuts into, or None when there is none.
+
+    A brush stroke over one object that spills 10-20 px onto its neighbour leaves the neighbour on part of
+    the hole's border, and a completion continues the border inwards: the neighbour grows into the hole.
+    The neighbour is a minority colour class of the ring of known pixels around the hole (three-means
+    in Lab) for which all of these hold, so that textures and soft gradients are left alone:
+
+    * the class is far from the others (``EDGE_CONTRAST`` Lab units, ``EDGE_SEPARATION`` of its own
+      deviation) and holds ``EDGE_SHARE`` of the ring;
+    * the class's pixels in the image, closed over thin gaps (a page's lines) and opened to drop thin
+      structures (mortar, grass blades), form blobs, and the blobs touching the ring hold most of them
+      (one object, not a recurring texture element);
+    * the blobs' outline near the hole is sharp (a strong edge, not a cloud's soft rim): its gradient
+      is at least ``EDGE_SHARPNESS`` of the contrast per pixel.
+
+    Returns the touching blobs (the far side of that edge from the hole's majority context)."""
+    known = ~hole
+    if known.sum() < 256:
+        return None
+    lab = cv2.cvtColor(cv2.GaussianBlur(rgb.astype(np.float32) / 255.0, (0, 0), 1.0), cv2.COLOR_RGB2LAB)
+    out_dist = cv2.distanceTransform(known.astype(np.uint8), cv2.DIST_L2, 3)
+    ring = known & (out_dist <= EDGE_RING)
+    x = lab[ring]
+    if len(x) < 64:
+        return None
+    # Three colour classes of the ring (a textured background often has two of its own: light and dark).
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.05)
+    cv2.setRNGSeed(0)  # k-means++ seeding: the same image gives the same classes
+    sample = np.ascontiguousarray(x[:: max(len(x) // 4000, 1)])
+    _, _, centres = cv2.kmeans(sample, 3, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    near = np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(2), axis=1)
+    share = np.bincount(near, minlength=3) / len(x)
+    whole = np.argmin(((lab[:, :, None, :] - centres[None, None]) ** 2).sum(3), axis=2)
+    disc = lambda r: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))  # noqa: E731
+    grad = None
+    far = np.zeros(hole.shape, bool)
+    for k in np.argsort(share):
+        if not EDGE_SHARE[0] <= share[k] <= EDGE_SHARE[1] or (near == k).sum() < 16:
+            continue
+        others = [j for j in range(3) if j != k]
+        gap = min(float(np.linalg.norm(centres[k] - centres[j])) for j in others)
+        spread = float(np.sqrt(((x[near == k] - centres[k]) ** 2).sum(1).mean()))
+        if gap < EDGE_CONTRAST or gap < EDGE_SEPARATION * spread:
+            continue
+        like = (known & (whole == k)).astype(np.uint8)
+        like = cv2.morphologyEx(like, cv2.MORPH_CLOSE, disc(2))
+        like = cv2.morphologyEx(like, cv2.MORPH_OPEN, disc(4)) & known.astype(np.uint8)
+        n, comp = cv2.connectedComponents(like, connectivity=8)
+        touching = np.unique(comp[ring & (like > 0)])
+        touching = touching[touching > 0]
+        if len(touching) == 0:
+            continue
+        blob = np.isin(comp, touching)
+        area = int(blob.sum())
+        if area < EDGE_MIN_AREA or area < 0.5 * like.sum() or area > 0.5 * known.sum():
+            continue
+        # Sharp boundary: the gradient across the blob's outline near the hole, relative to the contrast.
+        if grad is None:
+            grad = np.zeros(hole.shape, np.float32)
+            for ch in range(3):
+                gx = cv2.Sobel(lab[..., ch], cv2.CV_32F, 1, 0, ksize=3) / 8
+                gy = cv2.Sobel(lab[..., ch], cv2.CV_32F, 0, 1, ksize=3) / 8
+                grad += gx * gx + gy * gy
+            grad = np.sqrt(grad)
+        b8 = blob.astype(np.uint8)
+        outline = (cv2.dilate(b8, disc(1)) > 0) & ~(cv2.erode(b8, disc(1)) > 0) & known
+        outline &= (out_dist >= 2) & (out_dist <= 6 * EDGE_RING)
+        if outline.sum() < 8 or float(np.percentile(grad[outline], 75)) < EDGE_SHARPNESS * gap:
+            continue
+        far |= blob
+    return far if far.any() else None
+
+
 # --- pyramid -------------------------------------------------------------------------------
 
 
-def _pyramid(img: np.ndarray, hole: np.ndarray) -> list[_Level]:
-    levels = [_make_level(img, hole)]
+def _pyramid(img: np.ndarray, hole: np.ndarray, far: np.ndarray | None = None) -> list[_Level]:
+    levels = [_make_level(img, hole, far)]
+    far_f = None if far is None else far.astype(np.float32)
     while True:
         cur = levels[-1]
         h, w = cur.hole.shape
@@ -273,7 +367,9 @@ def _pyramid(img: np.ndarray, hole: np.ndarray) -> list[_Level]:
         size = ((w + 1) // 2, (h + 1) // 2)
         small = _resize(cur.img, size, cv2.INTER_AREA)
         small_hole = cv2.resize(cur.hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
-        nxt = _make_level(small, small_hole)
+        if far_f is not None:
+            far_f = cv2.resize(far_f, size, interpolation=cv2.INTER_AREA)
+        nxt = _make_level(small, small_hole, None if far_f is None else (far_f > 0.25) & ~small_hole)
         if nxt.valid.sum() < 64:
             break
         levels.append(nxt)
@@ -289,26 +385,35 @@ def _resize(img: np.ndarray, size: tuple[int, int], interpolation: int) -> np.nd
     return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], axis=2)
 
 
-def _make_level(img: np.ndarray, hole: np.ndarray) -> _Level:
+def _make_level(img: np.ndarray, hole: np.ndarray, far: np.ndarray | None = None) -> _Level:
     r = PATCH // 2
     kernel = np.ones((PATCH, PATCH), np.uint8)
     near_hole = cv2.dilate(hole.astype(np.uint8), kernel) > 0
     valid = ~near_hole
     valid[:r, :] = valid[-r:, :] = False
     valid[:, :r] = valid[:, -r:] = False
-    return _Level(img, hole, valid, near_hole)  # img is the caller's fresh array (not copied)
+    if far is not None:
+        # No source patch may hold a far-side pixel, unless that would leave almost nothing to copy from.
+        keep = valid & ~(cv2.dilate(far.astype(np.uint8), kernel) > 0)
+        if keep.sum() >= max(64, valid.sum() // 4):
+            valid = keep
+        else:
+            far = None
+    return _Level(img, hole, valid, near_hole, far)  # img is the caller's fresh array (not copied)
 
 
-def _initial_fill(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Smooth diffusion of the border into the hole: the coarsest level's starting guess."""
+def _initial_fill(img: np.ndarray, hole: np.ndarray, far: np.ndarray | None = None) -> np.ndarray:
+    """Smooth diffusion of the border into the hole: the coarsest level's starting guess. Far-side pixels
+    are diffused over too (then kept), so only the hole's own side flows in."""
     out = img.copy()
+    mask = (hole if far is None else hole | far).astype(np.uint8)
     for c in range(0, img.shape[2], 3):
         part = np.ascontiguousarray(img[..., c : c + 3])
         n = part.shape[2]
         if n < 3:
             part = np.concatenate([part, np.zeros(part.shape[:2] + (3 - n,), np.float32)], axis=2)
         u8 = np.clip(part * 255 + 0.5, 0, 255).astype(np.uint8)
-        filled = cv2.inpaint(u8, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        filled = cv2.inpaint(u8, mask, 3, cv2.INPAINT_TELEA)
         out[..., c : c + n][hole] = filled[..., :n][hole].astype(np.float32) / 255.0
     return out
 
@@ -567,6 +672,8 @@ def _restore_detail(lv: _Level, solver: _Solver, sigma: float = DETAIL_SIGMA) ->
 def _correct_seam(lv: _Level, solver: _Solver, fade: float = 24.0) -> None:
     """Remove the colour step at the hole's border: interpolate the border residual inward."""
     ring = lv.targets & ~lv.hole
+    if lv.far is not None:
+        ring &= ~lv.far  # the far side's border is a cut edge: its colour must not be spread into the fill
     ry, rx = np.nonzero(ring)
     if len(ry) == 0:
         return
