@@ -12,7 +12,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 from skimage import data
 
 W, H = 320, 256
@@ -76,7 +75,7 @@ def leak(result: np.ndarray, plate: np.ndarray, hole: np.ndarray, b_colours: np.
     ref = _lab(cv2.GaussianBlur(plate, (0, 0), 3.0))[hole]
     to_b = np.min(np.linalg.norm(res[:, None, :] - b_colours[None], axis=2), axis=1)
     to_plate = np.linalg.norm(res - ref, axis=1)
-    return float(((to_b + 10.0 < to_plate)).mean())
+    return float((to_b + 10.0 < to_plate).mean())
 
 
 def hole_psnr(result: np.ndarray, plate: np.ndarray, hole: np.ndarray) -> float:

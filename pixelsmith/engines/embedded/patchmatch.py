@@ -16,9 +16,14 @@ from the rest of the image, coarse to fine:
 Patch distances are taken in a PCA-reduced space of 7x7 Lab patches (each
 component is one correlation filter), which makes every candidate test a gather of
 a dozen floats per target instead of 147.  Levels with more than ``max_pixels``
-target patches get a single cheap pass (short propagation, 3x3 voting), which
-bounds time and memory for very large holes (outpaint): the structure is decided
+target patches get a single cheap pass (short propagation, 3x3 voting), and so does a
+coarser level with more than a quarter of that (the level it hands over to will be cheap),
+which bounds time and memory for very large holes (outpaint): the structure is decided
 at the levels below that size, the large levels only copy the detail.
+
+A stroke that spills onto a neighbouring object would make the fill continue that object
+into the hole; ``far_side`` finds such an object across a strong edge the hole's border
+cuts, and its pixels are then never copied (``edges=True``, the erase tool's setting).
 
 Work follows the hole, not the canvas: the preference for nearby sources means matches
 come from the hole's neighbourhood (measured: 99.9 % of sources lie within 4 hole
@@ -308,7 +313,8 @@ def far_side(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.05)
     cv2.setRNGSeed(0)  # k-means++ seeding: the same image gives the same classes
     sample = np.ascontiguousarray(x[:: max(len(x) // 4000, 1)])
-    _, _, centres = cv2.kmeans(sample, 3, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    labels = np.zeros((len(sample), 1), np.int32)  # an output here (no KMEANS_USE_INITIAL_LABELS)
+    _, _, centres = cv2.kmeans(sample, 3, labels, crit, 2, cv2.KMEANS_PP_CENTERS)
     near = np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(2), axis=1)
     share = np.bincount(near, minlength=3) / len(x)
     whole = np.argmin(((lab[:, :, None, :] - centres[None, None]) ** 2).sum(3), axis=2)
@@ -357,7 +363,7 @@ def far_side(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
 
 def _pyramid(img: np.ndarray, hole: np.ndarray, far: np.ndarray | None = None) -> list[_Level]:
     levels = [_make_level(img, hole, far)]
-    far_f = None if far is None else far.astype(np.float32)
+    far_f: np.ndarray | None = None if far is None else far.astype(np.float32)
     while True:
         cur = levels[-1]
         h, w = cur.hole.shape
