@@ -1,7 +1,7 @@
 """Erase speed: (1) cost follows the hole: the same 128x96 hole in a 2048² photo and in the 512² crop around
 it; (2) a 1024² photo with a 10 % hole, the embedded completion vs OpenCV's shift-map.
 
-    .venv/bin/python bench/erase_speed.py [--rounds 5] [--clock cpu|wall] [--no-shiftmap]
+    .venv/bin/python bench/erase_speed.py [--rounds 5] [--clock cpu|wall] [--no-shiftmap] [--edges]
 
 Variants are interleaved (bench/interleave.py); CPU seconds include OpenCV's worker threads. On a shared
 machine compare CPU seconds and ratios of medians, not wall seconds.
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     ap.add_argument("--no-shiftmap", action="store_true")
+    ap.add_argument("--edges", action="store_true", help="also time complete(edges=False) on the 1024²")
     ap.add_argument("--whole-canvas", action="store_true", help="also time complete(local=False) on the 2048²")
     args = ap.parse_args()
     (small, small_hole), (big, big_hole) = hole_cases()
@@ -58,6 +59,8 @@ def main() -> None:
     cv2.ellipse(hole, (560, 620), (230, 140), 15, 0, 360, 1, -1)  # ~10% of the frame, over books and wood
     hole = hole.astype(bool)
     variants = {"ours (1024², 10 % hole)": lambda: complete(img, hole, seed=1)}
+    if args.edges:  # what the far-side rule (patchmatch.far_side) costs
+        variants["ours, edges=False"] = lambda: complete(img, hole, seed=1, edges=False)
     if not args.no_shiftmap:
         known = np.where(hole, 0, 255).astype(np.uint8)
         out = np.zeros_like(img)

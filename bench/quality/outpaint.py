@@ -63,7 +63,7 @@ def ours(crop: np.ndarray, m: dict[str, int]) -> np.ndarray:
     canvas[m["up"] : m["up"] + h, m["left"] : m["left"] + w] = crop
     hole = np.ones(canvas.shape[:2], bool)
     hole[m["up"] : m["up"] + h, m["left"] : m["left"] + w] = False
-    return complete(canvas, hole, seed=7, creativity=0.5)
+    return complete(canvas, hole, seed=7, creativity=0.5, edges=False)  # as the outpaint recipe calls it
 
 
 def border(kind: int):

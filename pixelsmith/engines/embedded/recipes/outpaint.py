@@ -34,7 +34,9 @@ def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
     canvas[inside] = np.asarray(src)
     hole = np.ones(canvas.shape[:2], bool)
     hole[inside] = False
-    out = complete(canvas, hole, seed=ctx.seed, creativity=req.creativity, progress=ctx.progress)
+    # edges=False: continuing whatever touches the border is the point of outpainting (the far-side rule is
+    # for an erase stroke that spills onto a neighbouring object).
+    out = complete(canvas, hole, seed=ctx.seed, creativity=req.creativity, progress=ctx.progress, edges=False)
     out[inside] = np.asarray(src)  # complete() never writes outside the hole; this makes it explicit
     meta = {"added": {"left": req.left, "right": req.right, "up": req.up, "down": req.down}}
     return ToolResult(Image.fromarray(out, "RGB"), metadata=meta)
