@@ -1,4 +1,4 @@
-"""The diffusers engine: SD3.5 and SDXL pipelines, ControlNets, IP-Adapters, grounding and SAM via diffusers/transformers.
+"""The diffusers engine: SD3.5 and SDXL pipelines, ControlNets, IP-Adapters, grounding, SAM (diffusers, transformers).
 
 ``new_session(name)`` is what ``pixelsmith.core.Context.session`` calls for this
 engine. Models installed by ``pixelsmith models pull`` load lazily through the

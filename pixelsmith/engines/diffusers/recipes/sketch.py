@@ -29,7 +29,8 @@ def controlled(
     out = K.run(
         pipe,
         ctx.seed,
-        control_image=control.resize(size, Image.Resampling.BILINEAR),
+        # The SDXL text-to-image ControlNet pipeline takes the control as ``image``; SD3's as ``control_image``.
+        **{"image" if P.is_xl(base) else "control_image": control.resize(size, Image.Resampling.BILINEAR)},
         controlnet_conditioning_scale=strength,
         height=size[1],
         width=size[0],
