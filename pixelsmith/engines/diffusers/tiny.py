@@ -473,7 +473,7 @@ def build_sdxl_controlnet(path: str | pathlib.Path, seed: int = 0) -> pathlib.Pa
     # One stride-2 step in the conditioning embedding: control pixels / 2 = the tiny VAE's latent size.
     net = ControlNetModel(**{k: UNET[k] for k in keys}, conditioning_embedding_out_channels=(16, 32))
     with torch.no_grad():  # the zero-initialised outputs would make the control a no-op (see build_sd3_controlnet)
-        for block in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
+        for block in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
             block.weight.normal_(0, 0.5)
     net.save_pretrained(path)
     return pathlib.Path(path)
