@@ -49,7 +49,8 @@ class Family:
     encoder: str | None  # the IP-Adapter's image encoder when it is a model of its own
 
     def role(self, role: str) -> str | None:
-        return getattr(self, role)  # type: ignore[no-any-return]
+        value: str | None = getattr(self, role)
+        return value
 
     def models(self, roles: Sequence[str], extra: Sequence[str] = ()) -> tuple[str, ...]:
         names = [self.role(r) for r in roles]

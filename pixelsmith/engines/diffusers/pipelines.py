@@ -151,9 +151,9 @@ def _build_xl(kind: str, base: str, controlnet: str | None, plan: Any) -> Any:
         vae.tile_sample_min_size, vae.tile_latent_min_size = 512, 512 // (2 ** (len(vae.config.block_out_channels) - 1))
     elif getattr(vae, "use_tiling", False):
         vae.disable_tiling()
-    extra = {"controlnet": C.controlnet(controlnet, on_device=resident)} if kind.startswith("control") else {}
     if kind.startswith("control") and not controlnet:
         raise ValueError(f"{kind} needs a ControlNet")
+    extra = {"controlnet": C.controlnet(controlnet, on_device=resident)} if controlnet else {}
     pipe: Any = cls(scheduler=C.scheduler(base), add_watermarker=False, **parts, **extra)
     return _placed(pipe, plan)
 
@@ -232,12 +232,15 @@ def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: 
         if hit is not None:
             _EMBEDS.move_to_end(key)
     if hit is None:
-        third = {} if getattr(pipe, "unet", None) is not None else {"prompt_3": None}  # SDXL has two encoders
+        xl = getattr(pipe, "unet", None) is not None
+        third = {} if xl else {"prompt_3": None}  # SDXL has two encoders
         with torch.inference_mode():
             hit = pipe.encode_prompt(
                 prompt=prompt,
                 prompt_2=None,
-                negative_prompt=negative or "",
+                # SDXL (force_zeros_for_empty_prompt in its model_index) was trained with zeros, not the
+                # embedding of "", as the unconditional input: None asks the pipeline for those zeros.
+                negative_prompt=(negative or None) if xl else (negative or ""),
                 do_classifier_free_guidance=cfg > 1.0,
                 device=C.device(),
                 **third,

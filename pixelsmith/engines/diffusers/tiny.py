@@ -467,7 +467,8 @@ def build_sdxl_controlnet(path: str | pathlib.Path, seed: int = 0) -> pathlib.Pa
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
-    keys = ("block_out_channels", "layers_per_block", "in_channels", "down_block_types", "attention_head_dim")
+    keys: tuple[str, ...] = ("block_out_channels", "layers_per_block", "in_channels", "down_block_types")
+    keys += ("attention_head_dim",)
     keys += ("use_linear_projection", "addition_embed_type", "addition_time_embed_dim", "transformer_layers_per_block")
     keys += ("projection_class_embeddings_input_dim", "cross_attention_dim", "norm_num_groups")
     # One stride-2 step in the conditioning embedding: control pixels / 2 = the tiny VAE's latent size.
@@ -496,7 +497,7 @@ def build_sdxl_ip_adapter(path: str | pathlib.Path, seed: int = 0) -> pathlib.Pa
     enc_dir = path / "models" / "image_encoder"
     CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP_VISION, projection_dim=24)).save_pretrained(enc_dir)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(enc_dir)
-    cross, tokens, embed = UNET["cross_attention_dim"], 4, 24
+    cross, tokens, embed = int(UNET["cross_attention_dim"]), 4, 24  # type: ignore[call-overload]
     g = torch.Generator().manual_seed(seed)
     tensors = {
         "image_proj.proj.weight": torch.randn(cross * tokens, embed, generator=g) * 0.5,
