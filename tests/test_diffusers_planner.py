@@ -278,4 +278,9 @@ def test_doctor_shows_the_family_per_tool(monkeypatch):
     assert rep["tools"]["inpaint"]["checkpoint"] == "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
     text = D.format_report(rep)
     assert "family" in text and "sdxl" in text
+    # Nothing installed: SD3.5 is what the tools ask for, but the report says SDXL is the one to pull on 8 GB.
+    monkeypatch.setattr(families, "is_installed", lambda name: False)
+    bare = D.report(gpu(8))["tools"]["sketch"]
+    assert (bare["family"], bare["best_fit"]) == ("sd3.5", "sdxl") and not bare["ready"]
+    assert D.report(gpu(80))["tools"]["sketch"]["best_fit"] == "sd3.5"
     assert D.readyz_detail.__doc__ and "family" in D.readyz_detail()["tools"]["generate"]

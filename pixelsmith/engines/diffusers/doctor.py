@@ -25,7 +25,7 @@ def report(device: planner.Device | None = None) -> dict[str, Any]:
         error = ""
     except ValueError as exc:
         overrides, error = {}, str(exc)
-    from pixelsmith.engines.diffusers.families import FAMILIES, FamilyModels, choose
+    from pixelsmith.engines.diffusers.families import FAMILIES, FamilyModels, best_fit, choose
     from pixelsmith.models import get_model
 
     def planned(models: list[str]) -> dict[str, Any]:
@@ -61,6 +61,7 @@ def report(device: planner.Device | None = None) -> dict[str, Any]:
             **planned(list(options[chosen])),
             "family": chosen,
             "checkpoint": getattr(checkpoint, "repo_id", ""),
+            "best_fit": best_fit(options, dev),  # the family to pull for this device
             "families": {f: planned(list(models)) for f, models in options.items()},
         }
     installed = sorted({m for t in tools.values() for m in t["models"] if m not in t["missing"]})
@@ -112,5 +113,6 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{tool:<22} {t['family'] or '-':<7} {'yes' if t['ready'] else 'no':<6} {t['plan']:<19} {t['quantize']:<9} "
             f"{'dropped' if t['drop_t5'] else ('-' if t['family'] == 'sdxl' else 'kept'):<8} {t['peak_gb']:>8.1f}"
             + ("" if t["fits"] else "  (does not fit)")
+            + (f"  (best here: {t['best_fit']})" if t.get("best_fit") not in (None, t["family"]) else "")
         )
     return "\n".join(lines)

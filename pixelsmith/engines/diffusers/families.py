@@ -117,6 +117,12 @@ def choose(options: dict[str, tuple[str, ...]], device: object | None = None) ->
         return installed[0]
     if not installed:
         return next(iter(options))
+    return best_fit({f: options[f] for f in installed}, device)
+
+
+def best_fit(options: dict[str, tuple[str, ...]], device: object | None = None) -> str:
+    """Of these families, the one whose plan for the device is best (full quality, else usable, else the
+    first), whatever is installed: what ``choose`` picks when all are, and what ``doctor`` suggests pulling."""
     from pixelsmith.engines.diffusers import planner
 
     dev = device if isinstance(device, planner.Device) else planner.detect_device()
@@ -124,12 +130,12 @@ def choose(options: dict[str, tuple[str, ...]], device: object | None = None) ->
         overrides = planner.from_settings()
     except ValueError:
         overrides = {}
-    plans = {f: planner.plan(list(options[f]), dev, **overrides) for f in installed}
+    plans = {f: planner.plan(list(models), dev, **overrides) for f, models in options.items()}
     for test in (full_quality, usable):
-        for f in installed:
+        for f in options:
             if test(plans[f]):
                 return f
-    return installed[0]
+    return next(iter(options))
 
 
 class FamilyModels(Sequence[str]):
