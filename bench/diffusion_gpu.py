@@ -1,15 +1,18 @@
-"""GPU benchmark: plain diffusers vs pixelsmith's diffusers engine, SD3.5 Medium and Large, same run.
+"""GPU benchmark: plain diffusers vs pixelsmith's diffusers engine, SD3.5 Medium and Large and SDXL 1.0, same run.
 
 The real architectures are built from their published configs with random
 weights (speed does not depend on weight values; nothing is downloaded). For
 each model: 1024x1024, 28 steps (--steps), bf16, batch 1 and 4, both paths with the
 same seeds, measuring s/image, images/s, peak memory, the speed ratio, the
 PSNR of pixelsmith's image against the plain one, and FLOP utilisation
-(2 * transformer params * tokens per forward, CFG doubling the batch) against
-the GPU's dense bf16 peak.
+(2 * transformer params * tokens per forward, CFG doubling the batch; for the SDXL
+UNet, whose convolutions make that formula wrong, one forward counted by
+torch.utils.flop_counter) against the GPU's dense bf16 peak. SDXL runs at CFG 7 with
+its own EulerDiscreteScheduler settings (tests/data/configs/sdxl-base).
 
     python bench/diffusion_gpu.py            # full run on a GPU (aimed at < 10 min on an H100/H200; not yet run)
     python bench/diffusion_gpu.py --models medium --steps 28 --batches 1
+    python bench/diffusion_gpu.py --models sdxl --steps 30
     python bench/diffusion_gpu.py --smoke              # tiny configs on CPU: checks the script runs
 
 pixelsmith's path = the engine's own components store and pipelines with its GPU
@@ -50,6 +53,12 @@ CLIP_L = {k: v for k, v in _config("sd3.5-large", "text_encoder", "config.json")
 CLIP_G = {k: v for k, v in _config("sd3.5-large", "text_encoder_2", "config.json").items() if k not in _TEXT_KEYS}
 T5_XXL = {k: v for k, v in _config("sd3.5-large", "text_encoder_3", "config.json").items() if k not in _TEXT_KEYS}
 T5_XXL["is_encoder_decoder"] = False
+XL_UNET = _config("sdxl-base", "unet", "config.json")
+XL_VAE = _config("sdxl-base", "vae", "config.json")
+XL_CLIP_L = {k: v for k, v in _config("sdxl-base", "text_encoder", "config.json").items() if k not in _TEXT_KEYS}
+XL_CLIP_G = {k: v for k, v in _config("sdxl-base", "text_encoder_2", "config.json").items() if k not in _TEXT_KEYS}
+XL_SCHEDULER = _config("sdxl-base", "scheduler", "scheduler_config.json")
+CFG = {"medium": 4.0, "large": 4.0, "sdxl": 7.0}
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0}
 PROMPTS = [
@@ -64,8 +73,70 @@ PROMPTS = [
 ]
 
 
+def build_xl_components(smoke: bool, device, dtype):
+    """Random-weight SDXL base components (real configs, or the tiny SDXL pipeline in --smoke)."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from pixelsmith.engines.diffusers import tiny
+
+    names = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
+    if smoke:
+        folder = os.path.join(os.environ.get("TMPDIR", "/tmp"), "pixelsmith-smoke-sdxl")
+        if not os.path.exists(os.path.join(folder, "model_index.json")):
+            tiny.build_sdxl(folder)
+        pipe = StableDiffusionXLPipeline.from_pretrained(folder)
+        return {part: getattr(pipe, part) for part in names}
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            out = {
+                "unet": UNet2DConditionModel.from_config(XL_UNET).eval(),
+                "vae": AutoencoderKL.from_config(XL_VAE).eval(),
+                "text_encoder": CLIPTextModel(CLIPTextConfig(**XL_CLIP_L)).eval(),
+                "text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig(**XL_CLIP_G)).eval(),
+            }
+    finally:
+        torch.set_default_dtype(previous)
+    tok, _, _ = tiny.clip_tokenizer()
+    out.update(
+        tokenizer=tok, tokenizer_2=tiny.clip_tokenizer()[0], scheduler=EulerDiscreteScheduler.from_config(XL_SCHEDULER)
+    )
+    return out
+
+
+def unet_flops(unet, size: int, device) -> int:
+    """FLOPs of one UNet forward at batch 1 (counted by torch's FlopCounterMode on the real module)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    lat = size // 8
+    dt = unet.dtype
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        unet(
+            torch.randn(1, 4, lat, lat, device=device, dtype=dt),
+            torch.tensor([500.0], device=device),
+            encoder_hidden_states=torch.randn(1, 77, unet.config.cross_attention_dim, device=device, dtype=dt),
+            added_cond_kwargs={
+                "text_embeds": torch.randn(
+                    1,
+                    unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim,
+                    device=device,
+                    dtype=dt,
+                ),
+                "time_ids": torch.tensor([[size, size, 0, 0, size, size]], device=device, dtype=dt),
+            },
+        )
+    return int(counter.get_total_flops())
+
+
 def build_components(size: str, smoke: bool, device, dtype):
     """Random-weight SD3.5 components (real configs, or tiny ones in --smoke)."""
+    if size == "sdxl":
+        return build_xl_components(smoke, device, dtype)
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
@@ -157,12 +228,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def run_plain(parts, prompts, steps, size, seed, device):
-    """Plain diffusers, out of the box: StableDiffusion3Pipeline(...) on the device, SDPA attention."""
+def run_plain(parts, prompts, steps, size, seed, device, cfg: float = 4.0):
+    """Plain diffusers, out of the box: StableDiffusion3Pipeline / StableDiffusionXLPipeline(...) on the device."""
     import torch
-    from diffusers import StableDiffusion3Pipeline
+    from diffusers import StableDiffusion3Pipeline, StableDiffusionXLPipeline
 
-    pipe = StableDiffusion3Pipeline(**parts).to(device)
+    if "unet" in parts:
+        pipe = StableDiffusionXLPipeline(**parts, add_watermarker=False).to(device)
+    else:
+        pipe = StableDiffusion3Pipeline(**parts).to(device)
     pipe.set_progress_bar_config(disable=True)
     gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
     return pipe(
@@ -170,13 +244,13 @@ def run_plain(parts, prompts, steps, size, seed, device):
         num_inference_steps=steps,
         height=size,
         width=size,
-        guidance_scale=4.0,
+        guidance_scale=cfg,
         generator=gens,
         output_type="np",
     ).images
 
 
-def run_engine(base, prompts, steps, size, seed, device):
+def run_engine(base, prompts, steps, size, seed, device, cfg: float = 4.0):
     """pixelsmith: the engine's shared components, its pipeline assembly and prompt-embedding path."""
     import torch
 
@@ -184,7 +258,7 @@ def run_engine(base, prompts, steps, size, seed, device):
 
     pipe = P.build("txt2img", base)
     # Per-request embeddings (cached by prompt in the engine), stacked into one batch.
-    embeds = [P.prompt_kwargs(pipe, base, p, "", 4.0) for p in prompts]
+    embeds = [P.prompt_kwargs(pipe, base, p, "", cfg) for p in prompts]
     kw = {k: torch.cat([e[k] for e in embeds]) for k in embeds[0] if k != "guidance_scale"}
     gens = [torch.Generator(device).manual_seed(seed + i) for i in range(len(prompts))]
     with torch.inference_mode():
@@ -192,7 +266,7 @@ def run_engine(base, prompts, steps, size, seed, device):
             num_inference_steps=steps,
             height=size,
             width=size,
-            guidance_scale=4.0,
+            guidance_scale=cfg,
             generator=gens,
             output_type="np",
             **kw,
@@ -214,12 +288,13 @@ def cache_note(base: str, device) -> None:
     P.prompt_kwargs(pipe, base, "a cache probe prompt", "", 4.0)
     sync()
     t2 = time.perf_counter()
-    print(f"text encoders (CLIP-L + CLIP-G + T5): {t1 - t0:.3f} s new prompt, {t2 - t1:.4f} s cached")
+    encoders = "CLIP-L + CLIP-G" + ("" if getattr(pipe, "unet", None) is not None else " + T5")
+    print(f"text encoders ({encoders}): {t1 - t0:.3f} s new prompt, {t2 - t1:.4f} s cached")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="+", default=["medium", "large"], choices=["medium", "large"])
+    ap.add_argument("--models", nargs="+", default=["medium", "large", "sdxl"], choices=["medium", "large", "sdxl"])
     ap.add_argument("--steps", nargs="+", type=int, default=[28])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--size", type=int, default=1024)
@@ -251,11 +326,21 @@ def main() -> None:
     rows = []
     for size_name in args.models:
         parts = build_components(size_name, args.smoke, device, dtype)
-        base = f"bench-sd3.5-{size_name}"
-        n_params = params(parts["transformer"])
-        patch = parts["transformer"].config.patch_size
+        xl = size_name == "sdxl"
+        base = "bench-sdxl" if xl else f"bench-sd3.5-{size_name}"
+        cfg = CFG[size_name]
+        denoiser = parts["unet" if xl else "transformer"]
+        n_params = params(denoiser)
         vae_scale = 2 ** (len(parts["vae"].config.block_out_channels) - 1)
-        tokens = (args.size // (vae_scale * patch)) ** 2 + 77 + 256
+        if xl:
+            from pixelsmith.models.hub import KIND
+
+            KIND[base] = "sdxl"  # the engine builds StableDiffusionXL* pipelines for this bench checkpoint
+            forward_flops = unet_flops(denoiser, args.size, device)
+        else:
+            patch = denoiser.config.patch_size
+            tokens = (args.size // (vae_scale * patch)) ** 2 + 77 + 256
+            forward_flops = 2 * n_params * tokens  # per image per forward: 2·P·T
         settings = [(steps, batch) for steps in args.steps for batch in args.batches]
         results: dict[tuple, dict] = {}
         images: dict[tuple, np.ndarray] = {}
@@ -267,7 +352,8 @@ def main() -> None:
                     if part == "scheduler":
                         C.STORE.put((base, "scheduler_config"), value.config)
                     else:
-                        C.STORE.put((base, part), C.optimise(value) if part in ("transformer", "vae") else value)
+                        optimised = part in ("transformer", "unet", "vae")
+                        C.STORE.put((base, part), C.optimise(value) if optimised else value)
                 cache_note(base, device)
             for steps, batch in settings:
                 prompts = PROMPTS[:batch]
@@ -275,8 +361,8 @@ def main() -> None:
                 def once(offset: int):
                     ps = [f"{p}, take {offset}" for p in prompts]  # fresh prompts: no embedding-cache help
                     if path == "plain":
-                        return run_plain(parts, ps, steps, args.size, 1234, device)
-                    return run_engine(base, ps, steps, args.size, 1234, device)
+                        return run_plain(parts, ps, steps, args.size, 1234, device, cfg)
+                    return run_engine(base, ps, steps, args.size, 1234, device, cfg)
 
                 once(-1)  # warm-up (and compilation)
                 times, peaks = [], []
@@ -287,7 +373,7 @@ def main() -> None:
                     peaks.append(m.get("peak_gb", 0.0))
                 images[(path, steps, batch)] = (np.clip(np.nan_to_num(out), 0, 1) * 255).round().astype(np.uint8)
                 per_image = min(times) / batch
-                flops = 2 * n_params * tokens * 2 * steps  # per image: 2·P·T per forward, CFG = 2 forwards
+                flops = forward_flops * 2 * steps  # per image: CFG = 2 forwards per step
                 results.setdefault(
                     (steps, batch),
                     {"model": size_name, "steps": steps, "batch": batch, "params_b": round(n_params / 1e9, 2)},

@@ -66,8 +66,13 @@ def missing_for(recipe: Recipe[Any]) -> Missing | None:
         return Missing(recipe.engine, [], engine.install, f"needs Python packages {', '.join(packages)}")
     absent = [m for m in recipe.models if not is_installed(m)]
     if absent:
+        # Models chosen by what is installed (the diffusers model families) also say what else would serve.
+        alternatives = getattr(recipe.models, "alternatives", None)
         return Missing(
-            recipe.engine, absent, get_model(absent[0]).command if len(absent) == 1 else _command_for(absent)
+            recipe.engine,
+            absent,
+            get_model(absent[0]).command if len(absent) == 1 else _command_for(absent),
+            alternatives() if alternatives else "",
         )
     return None
 

@@ -35,7 +35,9 @@ def main() -> None:
     users: dict[str, set[str]] = {}
     for tool in all_tools():
         for recipe in recipes_for(tool).values():
-            for m in recipe.models:
+            # A family recipe's models are the chosen family's; the catalogue lists every family's users.
+            every = getattr(recipe.models, "all", None)
+            for m in every() if every else recipe.models:
                 users.setdefault(m, set()).add(tool.name)
     print(HEAD)
     for engine in ("embedded", "diffusers"):

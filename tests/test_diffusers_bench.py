@@ -21,6 +21,8 @@ def test_bench_configs_are_the_real_ones():
     assert bench.TRANSFORMERS["large"]["num_layers"] == 38 and bench.TRANSFORMERS["large"]["num_attention_heads"] == 38
     assert bench.TRANSFORMERS["medium"]["dual_attention_layers"] == list(range(13))
     assert bench.T5_XXL["d_model"] == 4096 and bench.CLIP_G["hidden_size"] == 1280
+    assert bench.XL_UNET["transformer_layers_per_block"] == [1, 2, 10] and bench.XL_UNET["cross_attention_dim"] == 2048
+    assert bench.XL_CLIP_G["projection_dim"] == 1280 and bench.XL_SCHEDULER["prediction_type"] == "epsilon"
 
 
 def test_smoke_mode(tmp_path):

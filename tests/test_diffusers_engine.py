@@ -49,7 +49,7 @@ def engine(tmp_path_factory):
         for name in EMBEDDED:
             if (real / name).exists():
                 (root / name).symlink_to(real / name)
-        tiny.build_all(built)
+        tiny.build_all(built, tiny.SD3_NAMES)
         components.STORE.clear()
         installed = pull(["all"], source=built, log=lambda line: None)
         yield {"root": root, "installed": installed}

@@ -171,3 +171,108 @@ def test_drop_t5_plan_on_the_tiny_pipeline(tmp_path, monkeypatch):
     assert kept.image.size == dropped.image.size
     assert kept.image.tobytes() != dropped.image.tobytes()  # T5's tokens really were left out
     assert os.environ.get("PIXELSMITH_DROP_T5") == "1"
+
+
+# --- SDXL: the fp16-variant file names pixelsmith pulls ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hub_xl(tmp_path_factory):
+    """sdxl-base/, sdxl-inpaint/, sdxl-controlnet-canny/, sdxl-controlnet-tile/ and sdxl-ip-adapter/ as the hub
+    lays them out with the patterns in models/hub.py (fp16 variants; xinsir's plain name), weights as holes."""
+    root = tmp_path_factory.mktemp("hub-xl")
+    shapes: dict[str, dict] = {}
+    base = root / "sdxl-base"
+    shutil.copytree(CONFIGS / "sdxl-base", base)
+    with torch.device("meta"):
+        unet = diffusers.UNet2DConditionModel.from_config(json.loads((base / "unet/config.json").read_text()))
+        vae = diffusers.AutoencoderKL.from_config(json.loads((base / "vae/config.json").read_text()))
+        te = transformers.CLIPTextModel(transformers.AutoConfig.from_pretrained(base / "text_encoder"))
+        te2 = transformers.CLIPTextModelWithProjection(transformers.AutoConfig.from_pretrained(base / "text_encoder_2"))
+        inp = diffusers.UNet2DConditionModel.from_config(
+            json.loads((CONFIGS / "sdxl-inpaint/unet/config.json").read_text())
+        )
+        net = diffusers.ControlNetModel.from_config(
+            json.loads((CONFIGS / "sdxl-controlnet-canny/config.json").read_text())
+        )
+        vit = transformers.CLIPVisionModelWithProjection(
+            transformers.AutoConfig.from_pretrained(CONFIGS / "sdxl-ip-adapter/models/image_encoder")
+        )
+    shapes["unet"] = state_shapes(unet)
+    write_sparse_safetensors(base / "unet/diffusion_pytorch_model.fp16.safetensors", shapes["unet"], torch.float16)
+    write_sparse_safetensors(base / "vae/diffusion_pytorch_model.fp16.safetensors", state_shapes(vae), torch.float16)
+    write_sparse_safetensors(base / "text_encoder/model.fp16.safetensors", state_shapes(te), torch.float16)
+    write_sparse_safetensors(base / "text_encoder_2/model.fp16.safetensors", state_shapes(te2), torch.float16)
+    for tok in ("tokenizer", "tokenizer_2"):
+        (base / tok / "vocab.json").write_text("{}")
+        (base / tok / "merges.txt").write_text("#version: 0.2\n")
+    ipath = root / "sdxl-inpaint"
+    shutil.copytree(CONFIGS / "sdxl-inpaint", ipath)
+    write_sparse_safetensors(ipath / "unet/diffusion_pytorch_model.fp16.safetensors", state_shapes(inp), torch.float16)
+    shapes["controlnet"] = state_shapes(net)
+    for name, file in (
+        ("sdxl-controlnet-canny", "diffusion_pytorch_model.fp16.safetensors"),
+        ("sdxl-controlnet-tile", "diffusion_pytorch_model.safetensors"),
+    ):
+        shutil.copytree(CONFIGS / name, root / name)
+        write_sparse_safetensors(root / name / file, shapes["controlnet"], torch.float16)
+    ip = root / "sdxl-ip-adapter"
+    shutil.copytree(CONFIGS / "sdxl-ip-adapter", ip)
+    (ip / "sdxl_models/ip-adapter_sdxl_vit-h.shapes.json").unlink()
+    from pixelsmith.engines.diffusers.tiny import xl_cross_attention_widths
+
+    adapter = {"image_proj.proj.weight": (4 * 2048, 1024), "image_proj.proj.bias": (4 * 2048,)}
+    adapter.update({"image_proj.norm.weight": (2048,), "image_proj.norm.bias": (2048,)})
+    for i, width in enumerate(xl_cross_attention_widths(dict(unet.config))):
+        for kv in ("to_k_ip", "to_v_ip"):
+            adapter[f"ip_adapter.{1 + 2 * i}.{kv}.weight"] = (width, 2048)
+    write_sparse_safetensors(ip / "sdxl_models/ip-adapter_sdxl_vit-h.safetensors", adapter, torch.float16)
+    write_sparse_safetensors(ip / "models/image_encoder/model.safetensors", state_shapes(vit), torch.float16)
+    blocks = sum(p.stat().st_blocks for p in root.rglob("*.safetensors"))
+    if blocks * 512 > 50_000_000:
+        pytest.skip("this file system does not keep sparse files sparse")
+    return root, shapes
+
+
+def test_pull_sdxl_from_a_hub_layout_folder(hub_xl, tmp_path, monkeypatch):
+    from pixelsmith.engines.diffusers import components, planner
+    from pixelsmith.engines.diffusers.pull import check_layout, pull
+    from pixelsmith.models import is_installed, model_path
+    from pixelsmith.models.hub import CATALOG
+
+    root, shapes = hub_xl
+    monkeypatch.setenv("PIXELSMITH_MODELS", str(tmp_path / "models"))
+    names = ["sdxl-base", "sdxl-inpaint", "sdxl-controlnet-canny", "sdxl-controlnet-tile", "sdxl-ip-adapter"]
+    for name in names:
+        assert check_layout(name, root / name) == [], name
+        # Every file the folder holds is one the catalogue's allow patterns would download, and vice versa.
+        import fnmatch
+
+        patterns = CATALOG[name].source.allow_patterns
+        for f in (root / name).rglob("*"):
+            rel = f.relative_to(root / name).as_posix()
+            if f.is_file() and not rel.startswith("tokenizer"):
+                assert any(fnmatch.fnmatch(rel, p) for p in patterns), (name, rel)
+    assert pull(names, source=root, log=lambda line: None) == names and all(map(is_installed, names))
+    # The planner counts the installed headers: the configs' numbers, fp16 variant names included.
+    for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        assert planner.params("sdxl-base", part) == planner.PARAMS["sdxl-base"][part], part
+    assert planner.params("sdxl-inpaint", "unet") == planner.PARAMS["sdxl-inpaint"]["unet"]
+    assert planner.params("sdxl-controlnet-tile", "controlnet") == planner.PARAMS["sdxl-controlnet-tile"]["controlnet"]
+    for part in ("ip_adapter", "image_encoder"):
+        assert planner.params("sdxl-ip-adapter", part) == planner.PARAMS["sdxl-ip-adapter"][part], part
+    # The loaders pick the fp16 variant where the hub names it so, and none for xinsir's plain file name.
+    assert components._variant(model_path("sdxl-base") / "unet") == "fp16"
+    assert components._variant(model_path("sdxl-controlnet-tile")) is None
+    header = planner.read_header(model_path("sdxl-base") / "unet/diffusion_pytorch_model.fp16.safetensors")
+    assert {k: tuple(v["shape"]) for k, v in header.items()} == shapes["unet"]
+
+
+def test_sdxl_inpaint_layout_needs_its_unet(hub_xl, tmp_path):
+    from pixelsmith.engines.diffusers.pull import PullError, import_folder
+
+    root, _ = hub_xl
+    broken = tmp_path / "sdxl-inpaint"
+    shutil.copytree(root / "sdxl-inpaint", broken, ignore=shutil.ignore_patterns("*.safetensors"))
+    with pytest.raises(PullError, match="unet/diffusion_pytorch_model.fp16.safetensors"):
+        import_folder("sdxl-inpaint", tmp_path, log=lambda line: None)

@@ -163,3 +163,124 @@ def test_doctor_report_and_command(monkeypatch):
     assert "generate" in out.output and "gpu" in out.output
     out = CliRunner().invoke(app, ["doctor", "--cpu", "--json"])
     assert json.loads(out.output)["device"]["kind"] == "cpu"
+
+
+# --- SDXL ---------------------------------------------------------------------------------------------
+
+XL = ["sdxl-base"]
+XL_SKETCH = ["sdxl-base", "sdxl-controlnet-canny"]
+XL_INPAINT = ["sdxl-base", "sdxl-inpaint"]
+
+
+def test_sdxl_parameter_counts_match_the_configs_built_on_meta():
+    import diffusers
+    import torch
+    import transformers
+
+    def n(module) -> int:
+        saved = set(module.state_dict())
+        return sum(p.numel() for p in module.parameters()) + sum(
+            b.numel() for k, b in module.named_buffers() if k in saved
+        )
+
+    with torch.device("meta"):
+        unet = diffusers.UNet2DConditionModel.from_config(_json("sdxl-base/unet/config.json"))
+        assert n(unet) == planner.PARAMS["sdxl-base"]["unet"] == 2_567_463_684  # the published SDXL UNet size
+        inp = diffusers.UNet2DConditionModel.from_config(_json("sdxl-inpaint/unet/config.json"))
+        assert n(inp) - n(unet) == 5 * 320 * 9 == planner.PARAMS["sdxl-inpaint"]["unet"] - 2_567_463_684
+        assert (
+            n(diffusers.AutoencoderKL.from_config(_json("sdxl-base/vae/config.json")))
+            == planner.PARAMS["sdxl-base"]["vae"]
+        )
+        for part, cls in (
+            ("text_encoder", transformers.CLIPTextModel),
+            ("text_encoder_2", transformers.CLIPTextModelWithProjection),
+        ):
+            built = cls(transformers.AutoConfig.from_pretrained(CONFIGS / "sdxl-base" / part))
+            assert n(built) == planner.PARAMS["sdxl-base"][part], part
+        for kind in ("canny", "depth", "tile"):
+            net = diffusers.ControlNetModel.from_config(_json(f"sdxl-controlnet-{kind}/config.json"))
+            assert n(net) == planner.PARAMS[f"sdxl-controlnet-{kind}"]["controlnet"]
+        vit = transformers.CLIPVisionModelWithProjection(
+            transformers.AutoConfig.from_pretrained(CONFIGS / "sdxl-ip-adapter/models/image_encoder")
+        )
+        assert n(vit) == planner.PARAMS["sdxl-ip-adapter"]["image_encoder"]
+    # Published file sizes as a sanity check: the fp16 UNet is 5.1 GB, each ControlNet's fp16 file 2.5 GB.
+    assert 5.1e9 < planner.component_bytes("sdxl-base", "unet", "float16") < 5.2e9
+    assert 2.4e9 < planner.component_bytes("sdxl-controlnet-canny", "controlnet", "float16") < 2.6e9
+
+
+@pytest.mark.parametrize(
+    "gib, expect",
+    [
+        (80, "gpu"),
+        (48, "gpu"),
+        (24, "gpu"),
+        (16, "gpu"),
+        (12, "gpu"),  # 6.9 GB of bf16 weights + 2.8 GB work
+        (8, "model-offload"),  # the 5.1 GB UNet + work with a tiled VAE decode fits 7.7 GB
+    ],
+)
+def test_sdxl_generate_plans(gib, expect):
+    p = plan(XL, gpu(gib), available_quantizers=[])
+    assert (p.placement, p.quantize, p.drop_t5, p.fits) == (expect, "none", False, True)
+    assert p.vae_tiling == (expect != "gpu") and p.peak <= gpu(gib).memory
+    assert ("vae_decode" in p.metadata()) == p.vae_tiling
+
+
+def test_sdxl_tools_and_cpu():
+    assert plan(XL_SKETCH, gpu(12), available_quantizers=[]).placement == "model-offload"  # + 2.5 GB ControlNet
+    assert plan(XL_SKETCH, gpu(16), available_quantizers=[]).placement == "gpu"
+    inpaint = plan(XL_INPAINT, gpu(12), available_quantizers=[])
+    # The inpainting UNet replaces the base UNet: one UNet loaded, not two.
+    assert "sdxl-base/unet" not in inpaint.components and "sdxl-inpaint/unet" in inpaint.components
+    assert inpaint.placement == "gpu"
+    cpu = plan(XL, Device("cpu", 32 * GB, 40 * GB))
+    assert (cpu.placement, cpu.dtype, cpu.fits) == ("cpu", "float32", True) and 16 * GB < cpu.peak < 17 * GB
+    assert not plan(XL, Device("cpu", 12 * GB, 16 * GB)).fits
+
+
+def test_family_choice_by_plan(monkeypatch):
+    """Both families installed: SD3.5 when its plan is full quality, else SDXL's full-quality plan."""
+    from pixelsmith.engines.diffusers import families
+
+    monkeypatch.delenv("PIXELSMITH_FAMILY", raising=False)
+    for var in ("PIXELSMITH_PLAN", "PIXELSMITH_QUANTIZE", "PIXELSMITH_DROP_T5"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(families, "is_installed", lambda name: True)
+    monkeypatch.setattr(planner, "quantizers", lambda: ["int8", "nf4"])
+    opts = {"sd3.5": tuple(LARGE), "sdxl": tuple(XL)}
+    assert families.choose(opts, gpu(48)) == "sd3.5"
+    assert families.choose(opts, gpu(24)) == "sd3.5"  # model offload, but nothing degraded
+    # 8 GB: SD3.5 Large needs nf4 and no T5 (or sequential offload); SDXL runs unquantized with offload.
+    assert plan(LARGE, gpu(8), available_quantizers=BOTH).quantize == "nf4"
+    assert families.choose(opts, gpu(8)) == "sdxl"
+    assert families.choose(opts, gpu(16)) == "sdxl"  # SD3.5 Large would need an int8 transformer
+    monkeypatch.setenv("PIXELSMITH_FAMILY", "sd3.5")
+    assert families.choose(opts, gpu(8)) == "sd3.5"
+    # Only one family installed: that one, whatever the device.
+    monkeypatch.delenv("PIXELSMITH_FAMILY")
+    monkeypatch.setattr(families, "is_installed", lambda name: name.startswith("sd3.5"))
+    assert families.choose(opts, gpu(8)) == "sd3.5"
+
+
+def test_doctor_shows_the_family_per_tool(monkeypatch):
+    from pixelsmith.engines.diffusers import doctor as D
+    from pixelsmith.engines.diffusers import families
+
+    monkeypatch.delenv("PIXELSMITH_FAMILY", raising=False)
+    monkeypatch.setattr(families, "is_installed", lambda name: True)
+    rep = D.report(gpu(8))
+    gen = rep["tools"]["generate"]
+    assert gen["family"] == "sdxl" and gen["checkpoint"] == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert gen["plan"] == "model-offload" and set(gen["families"]) == {"sd3.5", "sdxl"}
+    assert gen["families"]["sd3.5"]["quantize"] in ("nf4", "none")
+    assert rep["tools"]["inpaint"]["checkpoint"] == "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+    text = D.format_report(rep)
+    assert "family" in text and "sdxl" in text
+    # Nothing installed: SD3.5 is what the tools ask for, but the report says SDXL is the one to pull on 8 GB.
+    monkeypatch.setattr(families, "is_installed", lambda name: False)
+    bare = D.report(gpu(8))["tools"]["sketch"]
+    assert (bare["family"], bare["best_fit"]) == ("sd3.5", "sdxl") and not bare["ready"]
+    assert D.report(gpu(80))["tools"]["sketch"]["best_fit"] == "sd3.5"
+    assert D.readyz_detail.__doc__ and "family" in D.readyz_detail()["tools"]["generate"]

@@ -22,6 +22,23 @@ _SD3_PATTERNS = (
     "transformer/*",
     "vae/*",
 )
+# SDXL: only the fp16 weight files (the repositories also hold fp32 copies and single-file checkpoints,
+# which would double the download); the loaders pick the fp16 variant when it is what is on disk.
+_SDXL_PATTERNS = (
+    "model_index.json",
+    "scheduler/*",
+    "text_encoder/config.json",
+    "text_encoder/model.fp16.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.fp16.safetensors",
+    "tokenizer/*",
+    "tokenizer_2/*",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.fp16.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.fp16.safetensors",
+)
+_OPENRAIL = "CreativeML OpenRAIL++-M (use-based restrictions; commercial use allowed; not gated)"
 _SAI = "Stability AI Community License (free under USD 1M annual revenue; accept the terms on the hub first)"
 _HF = ("config.json", "*.safetensors", "*.json", "*.txt", "*.model")
 
@@ -31,7 +48,34 @@ LAYOUT: dict[str, tuple[tuple[str, ...], ...]] = {
     "controlnet": (("config.json",), ("diffusion_pytorch_model.safetensors",)),
     "ip-adapter": (("ip-adapter.safetensors", "ip-adapter.bin"),),
     "transformers": (("config.json",), ("model.safetensors", "pytorch_model.bin")),
+    "sdxl": (
+        ("model_index.json",),
+        ("unet/config.json",),
+        ("unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors"),
+        ("vae/config.json",),
+        ("text_encoder/config.json",),
+        ("text_encoder_2/config.json",),
+        ("tokenizer/tokenizer_config.json",),
+        ("tokenizer_2/tokenizer_config.json",),
+    ),
+    # A UNet-only checkpoint (SDXL inpainting): VAE, text encoders and tokenizers come from SHARES[name].
+    "sdxl-unet": (
+        ("unet/config.json",),
+        ("unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors"),
+    ),
+    "sdxl-controlnet": (
+        ("config.json",),
+        ("diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.safetensors"),
+    ),
+    "sdxl-ip-adapter": (
+        ("sdxl_models/ip-adapter_sdxl_vit-h.safetensors",),
+        ("models/image_encoder/config.json",),
+        ("models/image_encoder/model.safetensors", "models/image_encoder/pytorch_model.bin"),
+    ),
+    "vae": (("config.json",), ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")),
 }
+# Checkpoints that hold only their own denoiser and use another checkpoint's VAE and text encoders.
+SHARES: dict[str, str] = {"sdxl-inpaint": "sdxl-base"}
 KIND: dict[str, str] = {}
 
 
@@ -169,6 +213,77 @@ _add(
     "main",
     _HF,
     48_000_000,
+)
+
+# SDXL 1.0: the second family (not gated, OpenRAIL++); chosen per tool when SD3.5 is absent or does not fit
+# the device (pixelsmith/engines/diffusers/families.py). Licences as the repositories' model cards state them.
+_add(
+    "sdxl-base",
+    "sdxl",
+    "Stable Diffusion XL 1.0 base (2.6B UNet), 1024² native; every generative tool when SD3.5 is absent",
+    _OPENRAIL,
+    "stabilityai/stable-diffusion-xl-base-1.0",
+    "main",
+    _SDXL_PATTERNS,
+    6_940_000_000,
+)
+_add(
+    "sdxl-inpaint",
+    "sdxl-unet",
+    "SD-XL Inpainting 0.1 UNet (9 input channels); inpaint, erase, outpaint, search-and-replace/recolor",
+    _OPENRAIL,
+    "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+    "main",
+    ("model_index.json", "scheduler/*", "unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors"),
+    5_140_000_000,
+)
+for _kind, _use in (("canny", "sketch (edges)"), ("depth", "structure, style-transfer (depth)")):
+    _add(
+        f"sdxl-controlnet-{_kind}",
+        "sdxl-controlnet",
+        f"SDXL ControlNet {_kind} (diffusers); {_use}",
+        _OPENRAIL,
+        f"diffusers/controlnet-{_kind}-sdxl-1.0",
+        "main",
+        ("config.json", "diffusion_pytorch_model.fp16.safetensors"),
+        2_500_000_000,
+    )
+_add(
+    "sdxl-controlnet-tile",
+    "sdxl-controlnet",
+    "xinsir SDXL tile ControlNet; creative and conservative upscale",
+    "Apache-2.0 (as its model card states)",
+    "xinsir/controlnet-tile-sdxl-1.0",
+    "main",
+    ("config.json", "diffusion_pytorch_model.safetensors"),
+    2_500_000_000,
+    notice="Tile ControlNet for SDXL by xinsir (Qi Xin).",
+)
+_add(
+    "sdxl-ip-adapter",
+    "sdxl-ip-adapter",
+    "IP-Adapter for SDXL (ViT-H variant) with its OpenCLIP ViT-H/14 image encoder; style guide/transfer",
+    "Apache-2.0",
+    "h94/IP-Adapter",
+    "main",
+    (
+        "sdxl_models/ip-adapter_sdxl_vit-h.safetensors",
+        "models/image_encoder/config.json",
+        "models/image_encoder/model.safetensors",
+    ),
+    3_230_000_000,
+    notice="IP-Adapter by Hu Ye et al. (Tencent AI Lab), Apache-2.0.",
+)
+_add(
+    "sdxl-vae-fp16-fix",
+    "vae",
+    "SDXL VAE fine-tuned not to overflow in float16 (used instead of the base VAE when the dtype is float16)",
+    "MIT",
+    "madebyollin/sdxl-vae-fp16-fix",
+    "main",
+    ("config.json", "diffusion_pytorch_model.safetensors"),
+    335_000_000,
+    notice="SDXL-VAE-FP16-Fix by Ollin Boer Bohan, MIT.",
 )
 
 # generate's model= roles -> the installed checkpoints that can play them, best first.

@@ -1,4 +1,4 @@
-"""The diffusers engine: SD3.5 pipelines, ControlNets, IP-Adapter, grounding and SAM via diffusers/transformers.
+"""The diffusers engine: SD3.5 and SDXL pipelines, ControlNets, IP-Adapters, grounding, SAM (diffusers, transformers).
 
 ``new_session(name)`` is what ``pixelsmith.core.Context.session`` calls for this
 engine. Models installed by ``pixelsmith models pull`` load lazily through the
@@ -14,7 +14,7 @@ from pixelsmith.models import get_model
 
 
 class SD3Session:
-    """A handle on one SD3 checkpoint: pipelines built around its shared components."""
+    """A handle on one SD3 or SDXL checkpoint: pipelines built around its shared components."""
 
     def __init__(self, name: str):
         self.name = name
@@ -35,8 +35,8 @@ def new_session(name: str) -> Any:
     from pixelsmith.models.hub import KIND
 
     kind = KIND.get(name)
-    if kind == "sd3":
+    if kind in ("sd3", "sdxl", "sdxl-unet"):
         return SD3Session(name)
-    if kind == "controlnet":
+    if kind in ("controlnet", "sdxl-controlnet"):
         return components.controlnet(name)
-    return components.weights_dir(name)  # IP-Adapter and transformers models: loaded by their users
+    return components.weights_dir(name)  # IP-Adapters, the fp16-fix VAE, transformers models: loaded by their users

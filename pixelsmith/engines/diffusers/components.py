@@ -1,6 +1,7 @@
 """Shared model components: loaded lazily, once, kept in an LRU under a memory budget.
 
-Every tool on the SD3.5 family uses the same transformer, VAE and text encoders:
+Every tool on the SD3.5 family uses the same transformer, VAE and text encoders (and every tool on
+the SDXL family the same VAE and text encoders, with the base or the inpainting UNet):
 generate, inpaint, the ControlNet tools and the upscalers all ask this store for
 ``("sd3.5-large", "transformer")`` and get the one loaded copy. Pipelines are
 cheap wrappers built per call around these components (see ``pipelines.py``).
@@ -191,7 +192,60 @@ def sd3_part(base: str, part: str, on_device: bool = True, quantize: str = "none
     return STORE.get((base, part), load, on_device=on_device or part.startswith("tokenizer"))
 
 
+def _variant(folder: pathlib.Path) -> str | None:
+    """ "fp16" when the folder holds the hub's fp16 weight files (what ``pull`` fetches for SDXL), else None."""
+    return "fp16" if any(folder.glob("*.fp16.safetensors")) else None
+
+
+def xl_part(base: str, part: str, on_device: bool = True, quantize: str = "none") -> Any:
+    """One component of an SDXL pipeline (unet, vae, text_encoder[_2], tokenizer[_2]).
+
+    A UNet-only checkpoint (``hub.SHARES``: the inpainting one) takes everything but its UNet from
+    the base checkpoint, so inpainting and text-to-image share one VAE and one pair of text encoders.
+    In float16 the VAE is ``sdxl-vae-fp16-fix`` when installed (the original overflows to NaN in fp16;
+    without the fix the pipelines upcast it to fp32 for decoding, as its config's force_upcast asks).
+    """
+    from pixelsmith.models import is_installed
+    from pixelsmith.models.hub import SHARES
+
+    owner = base if part == "unet" else SHARES.get(base, base)
+    if part == "vae" and dtype() == torch.float16 and is_installed("sdxl-vae-fp16-fix"):
+        owner, folder_part = "sdxl-vae-fp16-fix", ""
+    else:
+        folder_part = part
+    if part == "unet" and quantize != "none":
+        return STORE.get((owner, part, quantize), lambda: _quantized(owner, "unet", quantize))
+
+    def load() -> Any:
+        root = weights_dir(owner)
+        folder = root / folder_part if folder_part else root
+        if part.startswith("tokenizer"):
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(folder)
+        if part == "unet":
+            from diffusers import UNet2DConditionModel
+
+            return optimise(
+                UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype(), variant=_variant(folder)).eval()
+            )
+        if part == "vae":
+            from diffusers import AutoencoderKL
+
+            return optimise(AutoencoderKL.from_pretrained(folder, torch_dtype=dtype(), variant=_variant(folder)).eval())
+        import transformers
+
+        cls = transformers.CLIPTextModel if part == "text_encoder" else transformers.CLIPTextModelWithProjection
+        return cls.from_pretrained(folder, dtype=dtype(), variant=_variant(folder)).eval()
+
+    return STORE.get((owner, part), load, on_device=on_device or part.startswith("tokenizer"))
+
+
 def _quantized_transformer(base: str, quantize: str) -> Any:
+    return _quantized(base, "transformer", quantize)
+
+
+def _quantized(base: str, part: str, quantize: str) -> Any:
     import diffusers
 
     if quantize == "nf4":
@@ -202,9 +256,9 @@ def _quantized_transformer(base: str, quantize: str) -> Any:
         config = diffusers.TorchAoConfig("int8wo")
     else:
         raise ValueError(f"unknown quantization {quantize!r}")
-    return diffusers.SD3Transformer2DModel.from_pretrained(
-        weights_dir(base), subfolder="transformer", torch_dtype=dtype(), quantization_config=config
-    ).eval()
+    cls = diffusers.SD3Transformer2DModel if part == "transformer" else diffusers.UNet2DConditionModel
+    folder = weights_dir(base) / part
+    return cls.from_pretrained(folder, torch_dtype=dtype(), quantization_config=config, variant=_variant(folder)).eval()
 
 
 def optimise(model: Any) -> Any:
@@ -224,38 +278,62 @@ def optimise(model: Any) -> Any:
         mode = os.environ.get("PIXELSMITH_COMPILE", "")
         if mode not in ("", "0"):
             model.compile(mode=None if mode == "1" else mode, fullgraph=True, dynamic=False)
+    elif kind == "UNet2DConditionModel":
+        model = model.to(memory_format=torch.channels_last)  # the UNet is convolutions as much as attention
+        mode = os.environ.get("PIXELSMITH_COMPILE", "")
+        if mode not in ("", "0"):
+            model.compile(mode=None if mode == "1" else mode, fullgraph=True, dynamic=False)
     elif kind == "AutoencoderKL":
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
 def scheduler(base: str) -> Any:
-    """A fresh scheduler (they keep per-run state) from the model's scheduler config."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
+    """A fresh scheduler (they keep per-run state) from the model's scheduler config: flow-matching Euler for
+    SD3, the checkpoint's own (EulerDiscreteScheduler for SDXL base) for SDXL."""
+    import diffusers
 
+    from pixelsmith.models.hub import KIND, SHARES
+
+    if KIND.get(base) in ("sdxl", "sdxl-unet"):
+        owner = SHARES.get(base, base)
+        config = STORE.get(
+            (owner, "scheduler_config"),
+            lambda: diffusers.EulerDiscreteScheduler.load_config(weights_dir(owner), subfolder="scheduler"),
+        )
+        return getattr(diffusers, config.get("_class_name", "EulerDiscreteScheduler")).from_config(config)
     config = STORE.get(
         (base, "scheduler_config"),
-        lambda: FlowMatchEulerDiscreteScheduler.load_config(weights_dir(base), subfolder="scheduler"),
+        lambda: diffusers.FlowMatchEulerDiscreteScheduler.load_config(weights_dir(base), subfolder="scheduler"),
     )
-    return FlowMatchEulerDiscreteScheduler.from_config(config)
+    return diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
 
 
 def controlnet(name: str, on_device: bool = True) -> Any:
-    from diffusers import SD3ControlNetModel
+    """An SD3 ControlNet, or a UNet ControlNet (SDXL) for the ``sdxl-controlnet`` catalogue kind."""
+    import diffusers
 
-    return STORE.get(
-        (name, "controlnet"),
-        lambda: SD3ControlNetModel.from_pretrained(weights_dir(name), torch_dtype=dtype()).eval(),
-        on_device=on_device,
-    )
+    from pixelsmith.models.hub import KIND
+
+    def load() -> Any:
+        folder = weights_dir(name)
+        if KIND.get(name) == "sdxl-controlnet":
+            return diffusers.ControlNetModel.from_pretrained(folder, torch_dtype=dtype(), variant=_variant(folder))
+        return diffusers.SD3ControlNetModel.from_pretrained(folder, torch_dtype=dtype())
+
+    return STORE.get((name, "controlnet"), lambda: load().eval(), on_device=on_device)
 
 
-def hf_model(name: str, cls_name: str) -> Any:
-    """A transformers model (detector, segmenter, depth, image encoder) by class name."""
+def hf_model(name: str, cls_name: str, subfolder: str = "") -> Any:
+    """A transformers model (detector, segmenter, depth, image encoder) by class name, optionally from a
+    sub-folder of the model's folder (h94/IP-Adapter keeps its image encoder in ``models/image_encoder``)."""
     import transformers
 
     cls = getattr(transformers, cls_name)
-    return STORE.get((name, cls_name), lambda: cls.from_pretrained(weights_dir(name), dtype=dtype()).eval())
+    return STORE.get(
+        (name, cls_name, subfolder),
+        lambda: cls.from_pretrained(weights_dir(name) / subfolder, dtype=dtype()).eval(),
+    )
 
 
 def hf_processor(name: str, cls_name: str) -> Any:
@@ -263,3 +341,10 @@ def hf_processor(name: str, cls_name: str) -> Any:
 
     cls = getattr(transformers, cls_name)
     return STORE.get((name, cls_name), lambda: cls.from_pretrained(weights_dir(name)))
+
+
+def hf_processor_at(name: str, cls_name: str, subfolder: str) -> Any:
+    import transformers
+
+    cls = getattr(transformers, cls_name)
+    return STORE.get((name, cls_name, subfolder), lambda: cls.from_pretrained(weights_dir(name) / subfolder))

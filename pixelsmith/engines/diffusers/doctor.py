@@ -1,5 +1,5 @@
 """``pixelsmith doctor``: the device, its memory, the installed models, and for every diffusers tool
-the loading plan it would use and the expected peak memory.
+the model family (SD3.5 or SDXL) that would serve it, the loading plan and the expected peak memory.
 
 ``report()`` returns a JSON-able dict (for ``GET /readyz`` detail and the studio's tool info);
 ``format_report()`` renders it for a terminal. Nothing is loaded: the plan comes from
@@ -25,21 +25,44 @@ def report(device: planner.Device | None = None) -> dict[str, Any]:
         error = ""
     except ValueError as exc:
         overrides, error = {}, str(exc)
-    tools: dict[str, Any] = {}
-    for tool, rec in sorted(ENGINES["diffusers"].recipes().items()):
-        models = list(rec.models)
+    from pixelsmith.engines.diffusers.families import FAMILIES, FamilyModels, best_fit, choose
+    from pixelsmith.models import get_model
+
+    def planned(models: list[str]) -> dict[str, Any]:
         missing = [m for m in models if not is_installed(m)]
         p = planner.plan(models, dev, **overrides)
-        tools[tool] = {
+        return {
             "models": models,
             "missing": missing,
             "ready": not missing,
             "plan": p.placement,
             "quantize": p.quantize,
             "drop_t5": p.drop_t5,
+            "vae_tiling": p.vae_tiling,
             "peak_gb": round(p.peak / planner.GB, 2),
             "fits": p.fits,
             "notes": p.notes,
+        }
+
+    tools: dict[str, Any] = {}
+    for tool, rec in sorted(ENGINES["diffusers"].recipes().items()):
+        if not isinstance(rec.models, FamilyModels):
+            tools[tool] = {**planned(list(rec.models)), "family": "", "checkpoint": ""}
+            continue
+        options = rec.models.options
+        try:
+            chosen = choose(options, dev)
+        except ValueError as exc:  # a bad PIXELSMITH_FAMILY
+            chosen, error = next(iter(options)), str(exc)
+        fam = FAMILIES[chosen]
+        masked = "inpaint" in rec.models.roles
+        checkpoint = get_model(fam.inpaint if masked else fam.base).source
+        tools[tool] = {
+            **planned(list(options[chosen])),
+            "family": chosen,
+            "checkpoint": getattr(checkpoint, "repo_id", ""),
+            "best_fit": best_fit(options, dev),  # the family to pull for this device
+            "families": {f: planned(list(models)) for f, models in options.items()},
         }
     installed = sorted({m for t in tools.values() for m in t["models"] if m not in t["missing"]})
     out: dict[str, Any] = {
@@ -65,7 +88,7 @@ def readyz_detail() -> dict[str, Any]:
     return {
         "device": rep["device"],
         "tools": {
-            t: {k: v[k] for k in ("ready", "plan", "quantize", "drop_t5", "peak_gb", "fits")}
+            t: {k: v[k] for k in ("ready", "family", "checkpoint", "plan", "quantize", "drop_t5", "peak_gb", "fits")}
             for t, v in rep["tools"].items()
         },
     }
@@ -84,11 +107,12 @@ def format_report(rep: dict[str, Any]) -> str:
     if rep.get("settings_error"):
         lines.append("settings error: " + rep["settings_error"])
     lines.append("")
-    lines.append(f"{'tool':<22} {'ready':<6} {'plan':<19} {'transformer':<12} {'T5':<8} {'peak GB':>8}")
+    lines.append(f"{'tool':<22} {'family':<7} {'ready':<6} {'plan':<19} {'denoiser':<9} {'T5':<8} {'peak GB':>8}")
     for tool, t in rep["tools"].items():
         lines.append(
-            f"{tool:<22} {'yes' if t['ready'] else 'no':<6} {t['plan']:<19} {t['quantize']:<12} "
-            f"{'dropped' if t['drop_t5'] else 'kept':<8} {t['peak_gb']:>8.1f}"
+            f"{tool:<22} {t['family'] or '-':<7} {'yes' if t['ready'] else 'no':<6} {t['plan']:<19} {t['quantize']:<9} "
+            f"{'dropped' if t['drop_t5'] else ('-' if t['family'] == 'sdxl' else 'kept'):<8} {t['peak_gb']:>8.1f}"
             + ("" if t["fits"] else "  (does not fit)")
+            + (f"  (best here: {t['best_fit']})" if t.get("best_fit") not in (None, t["family"]) else "")
         )
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Memory planner: how to load each tool's models on the device at hand.
+"""Memory planner: how to load each tool's models on the device at hand (SD3.5 and SDXL families).
 
 From the parameter count of every component (counted from the models' real
 configs, see ``tests/data/configs/SOURCES.md``; ``tests/test_diffusers_planner.py``
@@ -9,8 +9,8 @@ or CPU RAM) the first plan that fits, best first:
 1. ``gpu``: every component resident on the GPU (fastest);
 2. ``model-offload``: components wait in CPU RAM and move to the GPU one at a time
    (diffusers ``enable_model_cpu_offload``): peak = the largest component + work;
-3. the same with a **quantized transformer** (``int8`` or ``nf4``) when the
-   transformer alone does not fit and a backend (torchao, bitsandbytes) is installed;
+3. the same with a **quantized denoiser** (transformer or UNet, ``int8`` or ``nf4``) when
+   it alone does not fit and a backend (torchao, bitsandbytes) is installed;
 4. **dropping the T5 encoder** when it alone does not fit: SD3 runs on the two CLIP
    encoders, at lower prompt fidelity (the response metadata says so);
 5. ``sequential-offload``: weights stream to the GPU layer by layer (fits almost
@@ -55,6 +55,20 @@ PARAMS: dict[str, dict[str, int]] = {
     "sam-vit-base": {"segmenter": 93_735_728},
     "depth-anything-v2-small": {"depth": 24_785_089},
     "swin2sr-x4": {"upscaler": 12_054_643},
+    # SDXL 1.0 (tests/data/configs/sdxl-*): the UNet is the published 2,567,463,684.
+    "sdxl-base": {
+        "unet": 2_567_463_684,
+        "vae": 83_653_863,
+        "text_encoder": 123_060_480,  # CLIP ViT-L/14 text (CLIPTextModel: no projection)
+        "text_encoder_2": 694_659_840,  # OpenCLIP ViT-bigG/14 text with projection
+    },
+    "sdxl-inpaint": {"unet": 2_567_478_084},  # 9 input channels; VAE and text encoders are sdxl-base's
+    "sdxl-controlnet-canny": {"controlnet": 1_251_014_160},
+    "sdxl-controlnet-depth": {"controlnet": 1_251_014_160},
+    "sdxl-controlnet-tile": {"controlnet": 1_251_014_160},
+    # image projection (1024 -> 4 x 2048 + LayerNorm) + 70 cross-attention to_k_ip/to_v_ip pairs; ViT-H/14 encoder
+    "sdxl-ip-adapter": {"ip_adapter": 349_188_096, "image_encoder": 632_076_800},
+    "sdxl-vae-fp16-fix": {"vae": 83_653_863},
 }
 BYTES_PER_PARAM = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "int8": 1.0, "nf4": 0.56}  # nf4: 4 bits + scales
 
@@ -62,7 +76,15 @@ BYTES_PER_PARAM = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "int8": 1.0,
 # activations for a CFG batch of 2 with SDPA attention, the VAE decoding one 1024² image.
 CONTEXT_GB = 0.8
 ACTIVATIONS_GB = {"sd3.5-large": 2.0, "sd3.5-large-turbo": 1.2, "sd3.5-medium": 1.4}
+# SDXL's UNet at 1024² (128² latents, CFG batch 2): its largest attention runs on 64² = 4096 tokens at 1280
+# wide, far less than the MMDiT's 4096 image + 333 text tokens at 2432 through 38 blocks (estimate).
+ACTIVATIONS_GB.update({"sdxl-base": 1.0, "sdxl-inpaint": 1.0})
 VAE_DECODE_GB = 2.0
+# Offloading SDXL plans decode in 512² tiles (pipelines._build_xl): about a quarter of the full decode's
+# activations alive at once, plus the tile blending (estimate). Lets SDXL run on 8 GB cards unquantized.
+TILED_DECODE_GB = 0.6
+TILED_VAE_BASES = ("sdxl-base", "sdxl-inpaint")
+DENOISERS = ("transformer", "unet")  # the part a quantized plan quantizes
 PLANS = ("gpu", "model-offload", "sequential-offload", "cpu")
 
 
@@ -70,7 +92,11 @@ def component_bytes(model: str, part: str, dtype: str = "bfloat16") -> int:
     return int(params(model, part) * BYTES_PER_PARAM[dtype])
 
 
-_SUBFOLDERS = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")  # SD3 layout
+_SUBFOLDERS = ("transformer", "unet", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")  # SD3/SDXL layout
+_FOLDERS = {  # parts whose weights sit elsewhere than the model folder's top level or a same-named sub-folder
+    ("sdxl-ip-adapter", "ip_adapter"): "sdxl_models",
+    ("sdxl-ip-adapter", "image_encoder"): "models/image_encoder",
+}
 
 
 def params(model: str, part: str) -> int:
@@ -80,7 +106,8 @@ def params(model: str, part: str) -> int:
         from pixelsmith.models import is_installed, model_path
 
         if is_installed(model):
-            folder = model_path(model) / part if part in _SUBFOLDERS else model_path(model)
+            sub = _FOLDERS.get((model, part), part if part in _SUBFOLDERS else "")
+            folder = model_path(model) / sub
             counted = safetensors_params(folder)
             if counted:
                 return counted
@@ -136,12 +163,13 @@ class Device:
 class Plan:
     placement: str  # one of PLANS
     dtype: str = "bfloat16"
-    quantize: str = "none"  # transformer: none | int8 | nf4
+    quantize: str = "none"  # the denoiser (transformer or UNet): none | int8 | nf4
     drop_t5: bool = False
     peak: int = 0  # expected peak device memory, bytes
     fits: bool = True
     components: dict[str, int] = field(default_factory=dict)  # "model/part" -> bytes as loaded
     notes: list[str] = field(default_factory=list)
+    vae_tiling: bool = False  # decode in tiles (SDXL offloading plans)
 
     def metadata(self) -> dict[str, Any]:
         """What a response says about how it was made."""
@@ -150,6 +178,8 @@ class Plan:
             out["quantized_transformer"] = self.quantize
         if self.drop_t5:
             out["t5_encoder"] = "dropped (lower prompt fidelity)"
+        if self.vae_tiling:
+            out["vae_decode"] = "tiled (512²)"
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,13 +189,23 @@ class Plan:
 
 
 def _parts(models: list[str]) -> list[tuple[str, str]]:
-    return [(m, p) for m in models if m in PARAMS for p in PARAMS[m]]
+    """(model, part) pairs to load; a UNet-only checkpoint (SDXL inpainting) replaces its base's UNet."""
+    from pixelsmith.models.hub import SHARES
+
+    replaced = {(SHARES[m], "unet") for m in models if m in SHARES}
+    return [(m, p) for m in models if m in PARAMS for p in PARAMS[m] if (m, p) not in replaced]
 
 
-def _working(models: list[str]) -> int:
+def _working(models: list[str], tiled: bool = False) -> int:
     bases = [m for m in models if m in ACTIVATIONS_GB]
     act = max((ACTIVATIONS_GB[m] for m in bases), default=0.5)
-    return int((CONTEXT_GB + max(act, VAE_DECODE_GB if bases else 0.5)) * GB)
+    decode = TILED_DECODE_GB if tiled else VAE_DECODE_GB
+    return int((CONTEXT_GB + max(act, decode if bases else 0.5)) * GB)
+
+
+def _tiles(models: list[str]) -> bool:
+    """Whether an offloading plan for these models decodes in tiles (the SDXL path does; SD3's does not)."""
+    return any(m in TILED_VAE_BASES for m in models)
 
 
 def _sizes(models: list[str], dtype: str, quantize: str, drop_t5: bool) -> dict[str, int]:
@@ -173,7 +213,7 @@ def _sizes(models: list[str], dtype: str, quantize: str, drop_t5: bool) -> dict[
     for m, p in _parts(models):
         if drop_t5 and p == "text_encoder_3":
             continue
-        d = quantize if (p == "transformer" and quantize != "none") else dtype
+        d = quantize if (p in DENOISERS and quantize != "none") else dtype
         out[f"{m}/{p}"] = component_bytes(m, p, d)
     return out
 
@@ -189,6 +229,8 @@ def plan(
 ) -> Plan:
     """The loading plan for a set of models (a tool's) on ``device``; keyword arguments force a choice."""
     work = _working(models)
+    tiled = _tiles(models)
+    offload_work = _working(models, tiled=tiled)
     has_t5 = any(p == "text_encoder_3" for _, p in _parts(models))
     if device.kind == "cpu" or placement == "cpu":
         options = [d for d in ((False, True) if drop_t5 is None else (drop_t5,)) if has_t5 or not d] or [False]
@@ -218,28 +260,44 @@ def plan(
                 if where == "gpu":
                     peak = sum(sizes.values()) + work
                 elif where == "model-offload":
-                    peak = max(sizes.values(), default=0) + work
+                    peak = max(sizes.values(), default=0) + (offload_work if tiled else work)
                 else:
                     continue
                 if peak <= device.memory and (where == "gpu" or sum(sizes.values()) <= device.ram):
-                    p = Plan(where, dtype, q, drop, peak, True, sizes)
+                    p = Plan(where, dtype, q, drop, peak, True, sizes, vae_tiling=tiled and where != "gpu")
                     if q != "none":
-                        p.notes.append(f"transformer quantized to {q} so that it fits")
+                        p.notes.append(f"denoiser quantized to {q} so that it fits")
                     if drop:
                         p.notes.append("T5 encoder dropped: it does not fit; prompts follow less closely")
                     return p
     if placement in ("gpu", "model-offload"):  # forced, and it does not fit: say so rather than switch
         sizes = _sizes(models, dtype, q_options[0], bool(t5_options[0]) and has_t5)
-        peak = (sum(sizes.values()) if placement == "gpu" else max(sizes.values(), default=0)) + work
-        p = Plan(placement, dtype, q_options[0], bool(t5_options[0]) and has_t5, peak, False, sizes)
+        peak = sum(sizes.values()) + work if placement == "gpu" else max(sizes.values(), default=0) + offload_work
+        p = Plan(
+            placement,
+            dtype,
+            q_options[0],
+            bool(t5_options[0]) and has_t5,
+            peak,
+            False,
+            sizes,
+            vae_tiling=tiled and placement != "gpu",
+        )
         p.notes.append(f"forced by PIXELSMITH_PLAN={placement}; expected not to fit the device")
         return p
     sizes = _sizes(models, dtype, q_options[-1], bool(t5_options[-1]) and has_t5)
     biggest = max(sizes.values(), default=0)
     # Sequential offload keeps about one transformer block (~1/38 of it) plus work on the device.
-    peak = biggest // 24 + work
+    peak = biggest // 24 + offload_work
     p = Plan(
-        "sequential-offload", dtype, q_options[-1], bool(t5_options[-1]) and has_t5, peak, peak <= device.memory, sizes
+        "sequential-offload",
+        dtype,
+        q_options[-1],
+        bool(t5_options[-1]) and has_t5,
+        peak,
+        peak <= device.memory,
+        sizes,
+        vae_tiling=tiled,
     )
     p.notes.append("weights stream to the device layer by layer: very slow")
     if sum(sizes.values()) > device.ram:

@@ -355,6 +355,184 @@ def build_swin2sr(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     return pathlib.Path(path)
 
 
+# --- SDXL ----------------------------------------------------------------------------------------------
+# diffusers' own SDXL fast tests' dummy UNet: two levels, text_time conditioning, two text encoders whose
+# hidden states concatenate to cross_attention_dim (32 + 32) and add-embedding input 6 x 8 (time ids) + 32
+# (the second encoder's pooled projection). sample_size 32 with a 2-level VAE: native side 64 px, like the
+# tiny SD3 pipeline.
+UNET = dict(
+    block_out_channels=(32, 64),
+    layers_per_block=2,
+    sample_size=32,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    attention_head_dim=(2, 4),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=8,
+    transformer_layers_per_block=(1, 2),
+    projection_class_embeddings_input_dim=6 * 8 + 32,
+    cross_attention_dim=64,
+    norm_num_groups=1,
+)
+
+
+def _clip_text_plain(vocab_size: int, eos_id: int, seed: int):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            projection_dim=32,
+            bos_token_id=0,
+            eos_token_id=eos_id,
+            pad_token_id=eos_id,
+            max_position_embeddings=77,
+            hidden_act="gelu",
+        )
+    )
+
+
+def _xl_unet(seed: int, in_channels: int = 4):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**{**UNET, "in_channels": in_channels})
+
+
+def build_sdxl(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """A Stable Diffusion XL pipeline folder (model_index.json + subfolders), as the hub lays it out."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    path = pathlib.Path(path)
+    tok, n_clip, vocab = clip_tokenizer()
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        sample_size=64,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=2,
+        scaling_factor=0.13025,
+    )
+    pipe = StableDiffusionXLPipeline(
+        unet=_xl_unet(seed),
+        vae=vae,
+        # The base repository's scheduler settings (tests/data/configs/sdxl-base/scheduler).
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            timestep_spacing="leading",
+        ),
+        text_encoder=_clip_text_plain(n_clip, eos, seed + 3),
+        tokenizer=tok,
+        text_encoder_2=_clip_text(n_clip, eos, seed + 4),
+        tokenizer_2=clip_tokenizer()[0],
+        add_watermarker=False,
+    )
+    pipe.save_pretrained(path)
+    return path
+
+
+def build_sdxl_inpaint(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """The SD-XL inpainting checkpoint as pixelsmith pulls it: model_index, scheduler and a 9-channel UNet."""
+    from diffusers import EulerDiscreteScheduler
+
+    path = pathlib.Path(path)
+    unet = _xl_unet(seed, in_channels=9)  # 4 noisy latents + 4 masked-image latents + 1 mask
+    unet.save_pretrained(path / "unet")
+    EulerDiscreteScheduler(beta_schedule="scaled_linear", steps_offset=1).save_pretrained(path / "scheduler")
+    (path / "model_index.json").write_text(
+        json.dumps({"_class_name": "StableDiffusionXLInpaintPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    )
+    return path
+
+
+def build_sdxl_controlnet(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """An SDXL ControlNet matching :data:`UNET` (the diffusers and xinsir repositories' single-folder layout)."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(seed)
+    keys: tuple[str, ...] = ("block_out_channels", "layers_per_block", "in_channels", "down_block_types")
+    keys += ("attention_head_dim",)
+    keys += ("use_linear_projection", "addition_embed_type", "addition_time_embed_dim", "transformer_layers_per_block")
+    keys += ("projection_class_embeddings_input_dim", "cross_attention_dim", "norm_num_groups")
+    # One stride-2 step in the conditioning embedding: control pixels / 2 = the tiny VAE's latent size.
+    net = ControlNetModel(**{k: UNET[k] for k in keys}, conditioning_embedding_out_channels=(16, 32))
+    with torch.no_grad():  # the zero-initialised outputs would make the control a no-op (see build_sd3_controlnet)
+        for block in [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]:
+            block.weight.normal_(0, 0.5)
+    net.save_pretrained(path)
+    return pathlib.Path(path)
+
+
+CLIP_VISION = dict(
+    hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8
+)
+
+
+def build_sdxl_ip_adapter(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
+    """h94/IP-Adapter's SDXL layout: ``sdxl_models/ip-adapter_sdxl_vit-h.safetensors`` (image projection + one
+    to_k_ip/to_v_ip pair per cross-attention layer, keyed 1, 3, 5, ... as the diffusers loader reads them) and the
+    CLIP vision encoder with projection in ``models/image_encoder``."""
+    from safetensors.torch import save_file
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    path = pathlib.Path(path)
+    torch.manual_seed(seed)
+    enc_dir = path / "models" / "image_encoder"
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP_VISION, projection_dim=24)).save_pretrained(enc_dir)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(enc_dir)
+    cross, tokens, embed = int(UNET["cross_attention_dim"]), 4, 24  # type: ignore[call-overload]
+    g = torch.Generator().manual_seed(seed)
+    tensors = {
+        "image_proj.proj.weight": torch.randn(cross * tokens, embed, generator=g) * 0.5,
+        "image_proj.proj.bias": torch.zeros(cross * tokens),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    for i, hidden in enumerate(xl_cross_attention_widths(UNET)):
+        for kv in ("to_k_ip", "to_v_ip"):
+            tensors[f"ip_adapter.{1 + 2 * i}.{kv}.weight"] = torch.randn(hidden, cross, generator=g) * 0.5
+    (path / "sdxl_models").mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path / "sdxl_models" / "ip-adapter_sdxl_vit-h.safetensors"))
+    return path
+
+
+def xl_cross_attention_widths(unet_config: dict) -> list[int]:
+    """The hidden width of each cross-attention (attn2) layer of a UNet, in ``attn_processors`` order."""
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**unet_config)
+    out = unet.config.block_out_channels
+    widths = []
+    for name in unet.attn_processors:
+        if not name.endswith("attn2.processor"):
+            continue
+        if name.startswith("mid_block"):
+            widths.append(out[-1])
+        elif name.startswith("up_blocks"):
+            widths.append(list(reversed(out))[int(name.split(".")[1])])
+        else:
+            widths.append(out[int(name.split(".")[1])])
+    return widths
+
+
 # Catalogue model name -> builder, for tests and the smoke benchmark.
 BUILDERS = {
     "sd3.5-large": build_sd3,
@@ -367,10 +545,19 @@ BUILDERS = {
     "sam-vit-base": build_sam,
     "depth-anything-v2-small": build_depth_anything,
     "swin2sr-x4": build_swin2sr,
+    "sdxl-base": build_sdxl,
+    "sdxl-inpaint": build_sdxl_inpaint,
+    "sdxl-controlnet-canny": build_sdxl_controlnet,
+    "sdxl-controlnet-depth": build_sdxl_controlnet,
+    "sdxl-controlnet-tile": build_sdxl_controlnet,
+    "sdxl-ip-adapter": build_sdxl_ip_adapter,
 }
+SD3_NAMES = tuple(n for n in BUILDERS if not n.startswith("sdxl"))
+SDXL_NAMES = tuple(n for n in BUILDERS if not n.startswith("sd3.5"))
 
 
 def build_all(root: str | pathlib.Path, names=None) -> dict[str, pathlib.Path]:
+    """Every tiny model (``names``: a subset, e.g. :data:`SDXL_NAMES` for the SDXL family and the shared ones)."""
     root = pathlib.Path(root)
     out = {}
     for i, name in enumerate(names or BUILDERS):

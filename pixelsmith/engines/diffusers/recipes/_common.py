@@ -1,13 +1,17 @@
-"""Steps the diffusers recipes share: style presets, the base model, masked inpainting, tiling.
+"""Steps the diffusers recipes share: style presets, the model family, masked inpainting, tiling.
 
-Each recipe module stays a short, readable sequence of these steps.
+Each recipe module stays a short, readable sequence of these steps. Every generative recipe is
+declared with :func:`family_recipe` and runs on the family ``families.py`` chooses for its tool
+(SD3.5 or SDXL); the steps here take that family's checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -15,13 +19,54 @@ from PIL import Image
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers._lazy import torch
-from pixelsmith.engines.recipe import Context
+from pixelsmith.engines.diffusers.families import SD35, Family, FamilyModels
+from pixelsmith.engines.recipe import Context, Recipe, ToolResult, recipe
 from pixelsmith.errors import Missing, ToolUnavailable
 from pixelsmith.imaging.composite import composite
 from pixelsmith.models import is_installed
 
-BASE = "sd3.5-large"
+BASE = SD35.base  # the preferred checkpoint (SD3.5 Large)
 PRIORITY = 20  # above the embedded engine (10): with diffusion weights installed, these win
+
+
+def family_recipe(
+    tool: Any, roles: Sequence[str], extra: Sequence[str] = (), priority: int = PRIORITY
+) -> Callable[[Callable[[Any, Context], ToolResult]], Recipe[Any]]:
+    """``@recipe`` for a generative tool: its ``models`` are the chosen family's for ``roles`` plus ``extra``."""
+
+    def declare(fn: Callable[[Any, Context], ToolResult]) -> Recipe[Any]:
+        declared = recipe(tool, engine="diffusers", priority=priority)(fn)
+        # A live sequence in place of the tuple: everything reading recipe.models sees the chosen family's.
+        return dataclasses.replace(declared, models=cast(Any, FamilyModels(roles, extra)))
+
+    return declare
+
+
+def family(tool: Any) -> Family:
+    """The family serving ``tool`` now (what its recipe's models were checked against)."""
+    from pixelsmith.engines import ENGINES
+
+    rec = ENGINES["diffusers"].recipe(tool.name)
+    models = getattr(rec, "models", None)
+    return models.family() if isinstance(models, FamilyModels) else SD35
+
+
+@contextlib.contextmanager
+def ip_adapter(pipe: Any, fam: Family, scale: float) -> Iterator[Any]:
+    """The family's IP-Adapter attached to the pipeline's denoiser for one run."""
+    if P.is_xl(fam.base):
+        with P.ip_adapter_xl(pipe, fam.adapter, scale) as attached:
+            yield attached
+    else:
+        assert fam.encoder is not None
+        with P.ip_adapter(pipe, fam.adapter, fam.encoder, scale) as attached:
+            yield attached
+
+
+def min_strength(strength: float, steps: int) -> float:
+    """diffusers' img2img and inpaint pipelines run int(steps x strength) steps and fail below one."""
+    return max(strength, 1.0 / steps)
+
 
 # style_preset -> (prompt template, negative prompt additions). docs/style-presets.md lists them.
 STYLE_PRESETS: dict[str, tuple[str, str]] = {
@@ -185,6 +230,10 @@ def inpaint(
     original = image
     rgb = image.convert("RGB")
     pipe = P.build("inpaint", base)
+    if P.is_xl(base):
+        # The SD-XL inpainting card: "make sure to use strength below 1.0" (1.0 starts from pure noise
+        # and ignores the masked image's latents that its extra UNet channels see).
+        strength = min(strength, 0.99)
     x0, y0, x1, y1 = crop_box(mask, P.native_side(pipe) // 2)
     crop, crop_mask = rgb.crop((x0, y0, x1, y1)), mask[y0:y1, x0:x1]
     size = P.working_size(pipe, *crop.size)
@@ -198,7 +247,7 @@ def inpaint(
         ctx.seed + seed_offset,
         image=crop.resize(size, Image.Resampling.LANCZOS),
         mask_image=mask_img,
-        strength=strength,
+        strength=min_strength(strength, steps),
         height=size[1],
         width=size[0],
         num_inference_steps=steps,
@@ -269,8 +318,13 @@ def refine_tiles(
     base: str = BASE,
     blur_radius: float = 2.0,
 ) -> Image.Image:
-    """Low-to-mid strength img2img over native-size tiles, each guided by the blur ControlNet."""
-    pipe = P.build("control", base, controlnet) if controlnet else P.build("img2img", base)
+    """Low-to-mid strength img2img over native-size tiles, each guided by the tile ControlNet (SD3.5: blur;
+    SDXL: the tile ControlNet, through diffusers' ControlNet img2img pipeline, which has a strength)."""
+    xl = P.is_xl(base)
+    if controlnet:
+        pipe = P.build("control-img2img" if xl else "control", base, controlnet)
+    else:
+        pipe = P.build("img2img", base)
     side = P.native_side(pipe)
     g = P.granularity(pipe)
     cfg = cfg_for(base)
@@ -287,6 +341,18 @@ def refine_tiles(
             height=size[1], width=size[0], callback_on_step_end=cb, **P.prompt_kwargs(pipe, base, prompt, negative, cfg)
         )
         src = tile.resize(size, Image.Resampling.LANCZOS)
+        if controlnet and xl:
+            return run(
+                pipe,
+                ctx.seed + i,
+                image=src,
+                control_image=preprocess.blur(src, blur_radius),
+                controlnet_conditioning_scale=0.9,
+                strength=min_strength(strength, steps),
+                num_inference_steps=steps,
+                generator=P.generator(ctx.seed, i),
+                **common,
+            )
         if controlnet:
             start = P.img2img_start(pipe, src, strength, steps, ctx.seed + i, size)
             return run(
@@ -301,7 +367,7 @@ def refine_tiles(
             pipe,
             ctx.seed + i,
             image=src,
-            strength=strength,
+            strength=min_strength(strength, steps),
             num_inference_steps=steps,
             generator=P.generator(ctx.seed, i),
             **common,

@@ -1,4 +1,5 @@
-"""erase on diffusers: pre-fill the hole from its surroundings, then let SD3.5 repaint it as plain background.
+"""erase on diffusers: pre-fill the hole from its surroundings, then let SD3.5 (or SD-XL inpainting) repaint it
+as plain background.
 
 The classical fill (OpenCV Telea) gives the sampler a background-coloured start,
 and an empty prompt with an object-shaped negative prompt steers it towards
@@ -11,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.erase import TOOL, EraseRequest
@@ -27,13 +28,15 @@ def prefill(image: Image.Image, mask: np.ndarray) -> Image.Image:
     return Image.fromarray(cv2.inpaint(rgb, hole, radius, cv2.INPAINT_TELEA))
 
 
-@recipe(TOOL, engine="diffusers", models=[K.BASE], priority=K.PRIORITY)
+@K.family_recipe(TOOL, ["base", "inpaint"])
 def erase(req: EraseRequest, ctx: Context) -> ToolResult:
+    fam = K.family(TOOL)
     mask = grow_mask(mask_for(req.image, req.mask), req.grow_mask)
     filled = prefill(req.image, mask)
-    out = K.inpaint(ctx, filled, mask, PROMPT, NEGATIVE, strength=0.85)
+    out = K.inpaint(ctx, filled, mask, PROMPT, NEGATIVE, strength=0.85, base=fam.inpaint)
     # inpaint() composited over the pre-filled copy; put the untouched original back outside the mask.
     from pixelsmith.imaging.composite import composite
 
     out = composite(req.image, out, mask)
-    return ToolResult(out, metadata={**K.P.run_metadata(K.BASE), "mask_coverage": round(float((mask > 0).mean()), 4)})
+    coverage = round(float((mask > 0).mean()), 4)
+    return ToolResult(out, metadata={**K.P.run_metadata(fam.inpaint), "mask_coverage": coverage})

@@ -1,8 +1,9 @@
-"""generate on diffusers: SD3.5 text-to-image, or image-to-image with ``strength``.
+"""generate on diffusers: SD3.5 (or SDXL) text-to-image, or image-to-image with ``strength``.
 
 model= roles map to checkpoints (ultra/sd3.5-large -> Large, core/flash -> Large
-Turbo, then Medium, then Large); aspect ratios map to the model's native sizes. Concurrent text-to-image requests
-with the same shape are batched into one call.
+Turbo, then Medium, then Large) on the SD3.5 family; on SDXL every role is SDXL base
+and the metadata's ``family``/``checkpoint`` say so. Aspect ratios map to the model's native sizes. Concurrent
+text-to-image requests with the same shape are batched into one call.
 """
 
 from __future__ import annotations
@@ -13,15 +14,24 @@ from PIL import Image
 
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers.batching import BATCHER, Item, stack, withdraw
-from pixelsmith.engines.diffusers.recipes._common import BASE, PRIORITY, cfg_for, pick_base, run, styled
-from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.diffusers.recipes._common import (
+    cfg_for,
+    family,
+    family_recipe,
+    min_strength,
+    pick_base,
+    run,
+    styled,
+)
+from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.models.hub import ROLE_MODELS
 from pixelsmith.tools.generate import TOOL, GenerateRequest
 
 
-@recipe(TOOL, engine="diffusers", models=[BASE], priority=PRIORITY)
+@family_recipe(TOOL, ["base"])
 def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
-    base = pick_base(TOOL.name, ROLE_MODELS[req.model])
+    fam = family(TOOL)
+    base = pick_base(TOOL.name, ROLE_MODELS[req.model]) if fam.name == "sd3.5" else fam.base
     prompt, negative = styled(req.prompt, req.negative_prompt, req.style_preset)
     cfg = cfg_for(base, req.cfg_scale if req.cfg_scale is not None else (1.0 if "turbo" in base else None))
     steps = P.steps_for(base)
@@ -37,7 +47,7 @@ def generate(req: GenerateRequest, ctx: Context) -> ToolResult:
             pipe,
             ctx.seed,
             image=image,
-            strength=max(req.effective_strength, 1.0 / steps),
+            strength=min_strength(req.effective_strength, steps),
             height=size[1],
             width=size[0],
             **common,

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.outpaint import TOOL, OutpaintRequest
 
@@ -35,16 +35,18 @@ def canvas(req: OutpaintRequest) -> tuple[Image.Image, np.ndarray]:
     return Image.fromarray(padded), mask
 
 
-@recipe(TOOL, engine="diffusers", models=[K.BASE], priority=K.PRIORITY)
+@K.family_recipe(TOOL, ["base", "inpaint"])
 def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
+    fam = K.family(TOOL)
     image, mask = canvas(req)
     prompt, negative = K.styled(req.prompt, None, req.style_preset)
     strength = 0.6 + 0.4 * req.creativity
-    out = K.inpaint(ctx, image, mask, prompt, negative, strength=strength)
+    out = K.inpaint(ctx, image, mask, prompt, negative, strength=strength, base=fam.inpaint)
     # The pre-filled canvas is not the original: restore the input's exact pixels where the mask is 0.
     result = np.asarray(out).copy()
     src = np.asarray(req.image.convert("RGB"))
     region = result[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]]
     keep = mask[req.up : req.up + src.shape[0], req.left : req.left + src.shape[1]] == 0
     region[keep] = src[keep]
-    return ToolResult(Image.fromarray(result), metadata={**K.P.run_metadata(K.BASE), "strength": round(strength, 3)})
+    meta = {**K.P.run_metadata(fam.inpaint), "strength": round(strength, 3)}
+    return ToolResult(Image.fromarray(result), metadata=meta)

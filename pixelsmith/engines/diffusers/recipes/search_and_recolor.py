@@ -4,7 +4,7 @@ Two steps keep the object's shape, folds and texture:
 1. a colour transform inside the grounded mask (CIELAB: the target colour's
    chroma, the object's own lightness detail and chroma variation kept), using
    the first colour word of the prompt ("pink jacket" -> pink);
-2. low-strength masked SD3.5 img2img (0.35, or 0.6 when the prompt names no
+2. low-strength masked SD3.5 (or SD-XL inpainting) img2img (0.35, or 0.6 when the prompt names no
    colour we know) so lighting and reflections follow the new colour.
 The transform alone already answers the request; the diffusion pass only refines it.
 """
@@ -18,7 +18,7 @@ from PIL import Image, ImageColor
 
 from pixelsmith.engines.diffusers import grounding
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.imaging.composite import composite
 from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
@@ -50,8 +50,9 @@ def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) ->
     return composite(image.convert("RGB"), Image.fromarray(new), mask)
 
 
-@recipe(TOOL, engine="diffusers", models=[K.BASE, grounding.DETECTOR, grounding.SEGMENTER], priority=K.PRIORITY)
+@K.family_recipe(TOOL, ["base", "inpaint"], [grounding.DETECTOR, grounding.SEGMENTER])
 def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult:
+    fam = K.family(TOOL)
     found = (
         grounding.Found(mask_for(req.image, req.mask), [], [], False)  # the caller's selection: no search
         if req.mask is not None
@@ -61,12 +62,12 @@ def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult
     colour = target_colour(req.prompt)
     start = recolour(req.image, mask, colour) if colour else req.image.convert("RGB")
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
-    out = K.inpaint(ctx, start, mask, prompt, negative, strength=0.35 if colour else 0.6)
+    out = K.inpaint(ctx, start, mask, prompt, negative, strength=0.35 if colour else 0.6, base=fam.inpaint)
     out = composite(req.image, out, mask)
     return ToolResult(
         out,
         metadata={
-            **K.P.run_metadata(K.BASE),
+            **K.P.run_metadata(fam.inpaint),
             "target_rgb": list(colour) if colour else None,
             "boxes": [[round(v, 1) for v in b] for b in found.boxes],
             "fallback_box": found.fallback,

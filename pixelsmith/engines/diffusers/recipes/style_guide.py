@@ -1,4 +1,5 @@
-"""style-guide on diffusers: SD3.5 Large text-to-image with the InstantX IP-Adapter seeing the reference.
+"""style-guide on diffusers: text-to-image with an IP-Adapter seeing the reference (SD3.5 Large with the InstantX
+adapter and SigLIP, or SDXL with h94's ViT-H adapter).
 
 fidelity is the adapter scale (0 = the prompt alone, 1 = the reference dominates).
 """
@@ -7,19 +8,18 @@ from __future__ import annotations
 
 from pixelsmith.engines.diffusers import pipelines as P
 from pixelsmith.engines.diffusers.recipes import _common as K
-from pixelsmith.engines.recipe import Context, ToolResult, recipe
+from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.tools.style_guide import TOOL, StyleGuideRequest
 
-ADAPTER, ENCODER = "sd3.5-large-ip-adapter", "siglip-so400m"
 
-
-@recipe(TOOL, engine="diffusers", models=[K.BASE, ADAPTER, ENCODER], priority=K.PRIORITY)
+@K.family_recipe(TOOL, ["base", "adapter", "encoder"])
 def style_guide(req: StyleGuideRequest, ctx: Context) -> ToolResult:
-    pipe = P.build("txt2img", K.BASE)
+    fam = K.family(TOOL)
+    pipe = P.build("txt2img", fam.base)
     w, h = P.size_for_aspect(pipe, req.aspect_ratio)
     prompt, negative = K.styled(req.prompt, req.negative_prompt, req.style_preset)
-    steps = P.steps_for(K.BASE)
-    with K.C.RUN_LOCK, P.ip_adapter(pipe, ADAPTER, ENCODER, req.fidelity):
+    steps = P.steps_for(fam.base)
+    with K.C.RUN_LOCK, K.ip_adapter(pipe, fam, req.fidelity):
         out = K.run(
             pipe,
             ctx.seed,
@@ -29,8 +29,8 @@ def style_guide(req: StyleGuideRequest, ctx: Context) -> ToolResult:
             num_inference_steps=steps,
             generator=P.generator(ctx.seed),
             callback_on_step_end=P.progress_callback(ctx, steps),
-            **P.prompt_kwargs(pipe, K.BASE, prompt, negative, K.cfg_for(K.BASE)),
+            **P.prompt_kwargs(pipe, fam.base, prompt, negative, K.cfg_for(fam.base)),
         )
     return ToolResult(
-        out, metadata={**K.P.run_metadata(K.BASE), "ip_adapter": ADAPTER, "ip_adapter_scale": req.fidelity}
+        out, metadata={**K.P.run_metadata(fam.base), "ip_adapter": fam.adapter, "ip_adapter_scale": req.fidelity}
     )
