@@ -80,15 +80,19 @@ def _disk(r: int) -> np.ndarray:
 
 
 def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
-    """The refined matte of one tile (float32 RGB 0..1, bilinear matte); the caller keeps the tile's core."""
+    """The refined matte of one tile (uint8 RGB, bilinear matte float32 0..1); the caller keeps the tile's core."""
     r = max(1, round(MEAN_RADIUS * scale))
     k = (2 * r + 1, 2 * r + 1)
-    wf = (p > SURE_FG).astype(np.float32)
-    wb = (p < SURE_BG).astype(np.float32)
-    sf = cv2.boxFilter(wf, -1, k, normalize=False)
-    sb = cv2.boxFilter(wb, -1, k, normalize=False)
-    f = cv2.boxFilter(image * wf[..., None], -1, k, normalize=False) / (sf[..., None] + 1e-6)
-    b = cv2.boxFilter(image * wb[..., None], -1, k, normalize=False) / (sb[..., None] + 1e-6)
+    wf = (p > SURE_FG).astype(np.uint8)
+    wb = (p < SURE_BG).astype(np.uint8)
+    # Box sums of uint8 data into float32 (integer sums inside OpenCV): ~3x faster than on float32 copies.
+    sf = cv2.boxFilter(wf, cv2.CV_32F, k, normalize=False)
+    sb = cv2.boxFilter(wb, cv2.CV_32F, k, normalize=False)
+    f = cv2.boxFilter(cv2.bitwise_and(image, image, mask=wf), cv2.CV_32F, k, normalize=False)
+    b = cv2.boxFilter(cv2.bitwise_and(image, image, mask=wb), cv2.CV_32F, k, normalize=False)
+    f /= 255.0 * (sf[..., None] + 1e-6)
+    b /= 255.0 * (sb[..., None] + 1e-6)
+    image = image.astype(np.float32) / 255.0
     d = f - b
     rel = image - b
     d2 = np.einsum("ijk,ijk->ij", d, d)  # einsum: ~4x faster than (x * y).sum(-1) over a 3-long axis
@@ -101,10 +105,11 @@ def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
     # ISNet's blobs around single strands reach 0.95 over orange leaves and would veto every strand.
     er = _disk(max(1, round(CHECK_ERODE * scale)))
     box = np.ones((2 * round(CHECK_RADIUS * scale) + 1,) * 2, np.uint8)
-    sure_f = cv2.erode(wf.astype(np.uint8), er).astype(bool)
-    sure_b = cv2.erode(wb.astype(np.uint8), er).astype(bool)
-    lowest_f = cv2.erode(np.where(sure_f, ac, 1.0).astype(np.float32), box)
-    highest_b = cv2.dilate(np.where(sure_b, ac, 0.0).astype(np.float32), box)
+    sure_f = cv2.erode(wf, er).astype(bool)
+    sure_b = cv2.erode(wb, er).astype(bool)
+    ac8 = (ac * 255.0 + 0.5).astype(np.uint8)  # min/max filters on uint8: ~4x faster than on float32
+    lowest_f = cv2.erode(np.where(sure_f, ac8, np.uint8(255)), box).astype(np.float32) / 255.0
+    highest_b = cv2.dilate(np.where(sure_b, ac8, np.uint8(0)), box).astype(np.float32) / 255.0
     cut = ac < p
     safe = np.where(cut, (ac < lowest_f - GAP) & (p < CUT_BELOW), (ac > highest_b + GAP) & (p > ADD_ABOVE))
     safe |= (np.abs(ac - p) < GAP) & np.where(cut, p < CUT_BELOW, p > ADD_ABOVE)
@@ -134,8 +139,7 @@ def refine_edges(image: np.ndarray, alpha: np.ndarray, model_size: int = MODEL_S
     out = alpha.copy()
     for y0, y1, x0, x1 in _tiles(band, max(64, round(96 * scale))):
         ya, yb, xa, xb = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
-        img = image[ya:yb, xa:xb].astype(np.float32) / 255.0
-        ref = _refine_tile(img, alpha[ya:yb, xa:xb], scale)
+        ref = _refine_tile(np.ascontiguousarray(image[ya:yb, xa:xb]), alpha[ya:yb, xa:xb], scale)
         core = ref[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
         sel = band[y0:y1, x0:x1]
         out[y0:y1, x0:x1][sel] = np.clip(core[sel], 0.0, 1.0)
