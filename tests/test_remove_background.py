@@ -141,8 +141,8 @@ def _refined(rgb: np.ndarray, bilinear: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("tag", list(CROPS))
 def test_refined_edges_are_narrower(enlarged_crops, tag):
     # Median 1/|grad alpha| over 0.3 < alpha < 0.7 at the reference edge, bilinear -> refined (px at 3x). Measured:
-    # strands 10.56 -> 6.54, pale 7.35 -> 5.79, shoulder 5.83 -> 3.22; per unit of edge length 7.67 -> 4.11,
-    # 6.35 -> 4.37, 5.40 -> 2.67.
+    # strands 10.56 -> 6.78, pale 7.35 -> 5.91, shoulder 5.83 -> 3.39; per unit of edge length 7.67 -> 4.25,
+    # 6.35 -> 4.50, 5.40 -> 2.88.
     rgb, bilinear, ref = enlarged_crops[tag]
     refined = _refined(rgb, bilinear)
     before, after = edge_width(bilinear, ref), edge_width(refined, ref)
@@ -156,10 +156,10 @@ def test_refinement_keeps_the_subject(enlarged_crops, tag):
     rgb, bilinear, ref = enlarged_crops[tag]
     refined = _refined(rgb, bilinear)
     a, b = refined >= 0.5, bilinear >= 0.5
-    assert (a & b).sum() / (a | b).sum() > 0.96  # measured: strands 0.977, pale 0.999, shoulder 0.998
+    assert (a & b).sum() / (a | b).sum() > 0.96  # measured: strands 0.987, pale 0.999, shoulder 0.999
     # No holes punched into the subject (pale hair on pale sky is where a colour model would cut): inside the
-    # reference (shrunk 2 px at 1024), pixels lowered by more than 0.5. Measured: strands 147 of 131 913 (gaps
-    # between strands), pale 0 of 480 987, shoulder 0 of 406 539.
+    # reference (shrunk 2 px at 1024), pixels lowered by more than 0.5. Measured: 0 in each crop (131 913, 480 987,
+    # 406 539 px); with the matte allowed to be lowered up to 0.8 instead of 0.6, 147 in the strands crop.
     inside = cv2.erode((ref >= 128).astype(np.uint8), np.ones((5, 5), np.uint8))
     inside = cv2.resize(inside, bilinear.shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
     assert ((refined < bilinear - 0.5) & inside).sum() < 0.002 * inside.sum()

@@ -30,7 +30,7 @@ CHECK_ERODE = 2  # the sure regions used by the test are shrunk by this much (IS
 MIN_CONTRAST = 0.1  # |F - B| (RGB 0..1) below which colours cannot place the edge
 MAX_OFF_LINE = 0.5  # distance from the F-B colour line, as a share of |F - B|, beyond which a pixel is not a mix
 GAP = 0.1  # colour-line alpha must clear the nearest sure colours of the other side by this much
-CUT_BELOW, ADD_ABOVE = 0.8, 0.2  # the matte may be lowered only where it is < 0.8, raised only where > 0.2
+CUT_BELOW, ADD_ABOVE = 0.6, 0.2  # lowered only where the matte < 0.6 (0.8: a 5x12-px hole in pale hair), raised > 0.2
 
 
 def soft_band(alpha: np.ndarray, grow: int, lo: float = 1 / 255, hi: float = 254 / 255) -> np.ndarray:
