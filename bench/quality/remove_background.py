@@ -9,8 +9,13 @@ Edge colours (issue 11): the hair photo composited with a known soft alpha (ISNe
 green and over pure magenta, cut out again; over the band 0.1 < alpha < 0.9: mean |green - magenta| and the mean
 lean toward each backdrop's hue beyond the photo's own, for the composite's own colours ("none", the old
 recipe), blur-fusion (the recipe) and, if pymatting is importable, its estimate_foreground_ml.
-Edge width: median 1/|grad alpha| where 0.3 < alpha < 0.7 within 3 px (x scale) of the reference edge,
-at 1024 px and at 3072 px. Cost: old (matte + alpha) against new (the recipe) interleaved ABAB.
+Edge width: median 1/|grad alpha| where 0.3 < alpha < 0.7 within 3 px (x scale) of the reference edge (and the
+same median weighted by |grad alpha|, i.e. per unit of edge length rather than per pixel of ramp), on 3072-px
+versions of the photos made by fast-upscale (Real-ESRGAN x4) then Lanczos to 3072, so that the photo's own edges are
+crisp (cached under $PIXELSMITH_HOME/bench): ISNet's matte enlarged bilinearly, the recipe's refined one
+(matting.refine_edges), and a contrast curve (slope = the enlargement) as the baseline that narrows without
+looking at the photo; IoU at 3072 against the enlarged references. Cost: the recipe without / with refine_edges,
+interleaved (bench/interleave.py, CPU seconds) at 1024 and at 3072.
 
     .venv/bin/python bench/quality/remove_background.py [--rounds 5]
     PYTHONPATH=/tmp/pmenv ...   # a --target install of pymatting==1.1.16 numba==0.60.0 llvmlite==0.43.0
@@ -19,18 +24,21 @@ at 1024 px and at 3072 px. Cost: old (matte + alpha) against new (the recipe) in
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import statistics
+import sys
 import time
 
 import cv2
 import numpy as np
 from PIL import Image
 
-import pixelsmith
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import pixelsmith  # noqa: E402
+from bench.interleave import compare  # noqa: E402
+from pixelsmith.config import home  # noqa: E402
+
 PHOTOS = ["remove_background_input.png", "inpainting_input_image.png", "search_and_recolor_input.png"]
 
 
@@ -59,14 +67,66 @@ def measure(name: str) -> dict[str, float]:
     return {**scores(alpha, ref), "seconds": seconds}
 
 
-def edge_width(alpha: np.ndarray, ref: np.ndarray) -> float:
+def edge_width(alpha: np.ndarray, ref: np.ndarray, per_length: bool = False) -> float:
+    """Median 1/|grad alpha| over 0.3 < alpha < 0.7 near the reference edge; ``per_length``: each pixel weighted
+    by |grad alpha|, so a crisp edge counts as much as a wide ramp of the same length (the plain median counts
+    ramp pixels, ~3x as many per unit length on a bilinear ramp as on a crisp edge)."""
     s = alpha.shape[0] / ref.shape[0]
     r = (cv2.resize(ref, alpha.shape[::-1], interpolation=cv2.INTER_LINEAR) >= 128).astype(np.uint8)
     k = np.ones((2 * round(3 * s) + 1,) * 2, np.uint8)
     edge = (cv2.dilate(r, k) - cv2.erode(r, k)).astype(bool)
     g = np.hypot(cv2.Sobel(alpha, cv2.CV_32F, 1, 0, ksize=1), cv2.Sobel(alpha, cv2.CV_32F, 0, 1, ksize=1)) / 2
     on = edge & (alpha > 0.3) & (alpha < 0.7) & (g > 1e-3)
-    return float(np.median(1 / g[on]))
+    if not per_length:
+        return float(np.median(1 / g[on]))
+    w, gs = 1 / g[on], g[on]
+    order = np.argsort(w)
+    c = np.cumsum(gs[order])
+    return float(w[order][np.searchsorted(c, c[-1] / 2)])
+
+
+def large(name: str, side: int = 3072) -> Image.Image:
+    """A ``side``-px version of a notebook photo with crisp edges: fast-upscale x4, then Lanczos (cached)."""
+    path = home() / "bench" / name.replace(".png", f"_{side}.png")
+    if not path.exists():
+        up = pixelsmith.run("fast-upscale", image=ROOT / "samples" / name).image.convert("RGB")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        up.resize((side, side), Image.Resampling.LANCZOS).save(path)
+    return Image.open(path).convert("RGB")
+
+
+def reference(name: str) -> np.ndarray:
+    return np.asarray(Image.open(ROOT / "tests/data/refs" / name.replace(".png", ".mask.png")))
+
+
+def iou_at(alpha: np.ndarray, ref: np.ndarray) -> float:
+    truth = cv2.resize(ref, alpha.shape[::-1], interpolation=cv2.INTER_LINEAR) >= 128
+    fg = alpha >= 0.5
+    return float((fg & truth).sum() / max((fg | truth).sum(), 1))
+
+
+def sharpness() -> None:
+    """Edge width and IoU at 3072 px: bilinear, refined, contrast curve."""
+    from pixelsmith.engines.embedded import matting
+    from pixelsmith.engines.embedded.isnet import IsnetSession
+
+    sess = IsnetSession()
+    print(f"\n3072 px: {'photo':30s} {'matte':14s} {'width':>6s} {'per length':>10s} {'IoU':>6s} {'s (CPU)':>7s}")
+    for name in PHOTOS:
+        im = large(name)
+        ref = reference(name)
+        rgb = np.asarray(im)
+        bilinear = sess.matte(im)
+        t = time.process_time()
+        refined = matting.refine_edges(rgb, bilinear)
+        secs = time.process_time() - t
+        curve = np.clip((bilinear - 0.5) * (im.width / matting.MODEL_SIZE) + 0.5, 0.0, 1.0)
+        for tag, a in (("bilinear", bilinear), ("refined", refined), ("contrast curve", curve)):
+            a = np.round(a * 255) / 255  # as stored
+            print(
+                f"         {name:30s} {tag:14s} {edge_width(a, ref):6.2f} {edge_width(a, ref, True):10.2f} "
+                f"{iou_at(a, ref):6.3f} {secs if tag == 'refined' else 0.0:7.2f}"
+            )
 
 
 def backdrops() -> None:
@@ -113,40 +173,28 @@ def backdrops() -> None:
 
 
 def cost(rounds: int) -> None:
+    """The recipe without (old) and with (new) refine_edges, interleaved, CPU seconds."""
     from pixelsmith.engines.embedded import matting
     from pixelsmith.engines.embedded.isnet import IsnetSession
 
     sess = IsnetSession()
 
-    def old(im: Image.Image) -> Image.Image:
-        m = sess.matte(im)
-        out = im.convert("RGB")
-        out.putalpha(Image.fromarray(np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8), "L"))
-        return out
-
-    def new(im: Image.Image) -> Image.Image:
-        m = sess.matte(im)
+    def request(im: Image.Image, refine: bool) -> Image.Image:
         rgb = np.asarray(im.convert("RGB"))
+        m = sess.matte(im)
+        if refine:
+            m = matting.refine_edges(rgb, m)
         alpha = np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)
         fg, _ = matting.estimate_foreground(rgb, alpha.astype(np.float32) / 255.0)
         return Image.fromarray(np.dstack([fg, alpha]), "RGBA")
 
     src = Image.open(ROOT / "samples" / PHOTOS[0]).convert("RGB")
-    ref = np.asarray(Image.open(ROOT / "tests/data/refs" / PHOTOS[0].replace(".png", ".mask.png")))
-    for side in (1024, 3072):
-        im = src if side == 1024 else src.resize((side, side), Image.Resampling.LANCZOS)
-        width = edge_width(np.asarray(new(im).getchannel("A"), np.float32) / 255, ref)
-        times: dict[str, list[float]] = {"old": [], "new": []}
-        for _ in range(rounds):
-            for tag, fn in (("old", old), ("new", new)):
-                t = time.perf_counter()
-                fn(im)
-                times[tag].append(time.perf_counter() - t)
-        o, n = times["old"], times["new"]
-        print(
-            f"{side} px: edge width {width:.2f} px; old min {min(o):.2f} med {statistics.median(o):.2f} s, "
-            f"new min {min(n):.2f} med {statistics.median(n):.2f} s, ratio of medians "
-            f"{statistics.median(n) / statistics.median(o):.3f} ({rounds} ABAB rounds, load {os.getloadavg()})"
+    for side, im in ((1024, src), (3072, large(PHOTOS[0]))):
+        compare(
+            {"old (bilinear)": lambda: request(im, False), "new (refine_edges)": lambda: request(im, True)},
+            rounds=rounds,
+            clock="cpu",
+            label=f"remove-background {side} px",
         )
 
 
@@ -162,6 +210,7 @@ def main() -> None:
             f"{s['seconds']:6.2f}"
         )
     backdrops()
+    sharpness()
     cost(args.rounds)
 
 
