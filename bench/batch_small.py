@@ -1,0 +1,175 @@
+"""A batch of small fast-upscales (issue 13, batch row): ``pixelsmith batch`` with 1 and 2 workers against a
+plain Python loop, each a fresh process, so start-up counts. Prints its figures; never run by the tests.
+
+    .venv/bin/python bench/batch_small.py                      # 24 items, 5 interleaved rounds
+    .venv/bin/python bench/batch_small.py --rounds 7 --variants w1,w2,loop,w2t1
+
+Inputs: 24 crops of 64²..128² px from the notebook samples (``../shared/samples/notebook``, else the repo's
+``samples/``), fast-upscale with its defaults (``model: auto``, PNG). Variants (``--variants``):
+
+* ``w1``: ``pixelsmith batch M --fresh --no-progress --workers 1`` (the batch process works itself);
+* ``w2``: the same with ``--workers 2`` (two spawned worker processes, the cores shared out: one thread each);
+* ``w1t1`` / ``w2t1``: with ``--threads 1`` (each worker one model thread: the per-added-core figure);
+* ``loop``: a plain loop in a fresh interpreter: ``pixelsmith.run("fast-upscale", image=bytes)`` per item,
+  ``atomic_write`` of ``out.data`` (the same decode, encode and durable write the batch does).
+
+For each: wall seconds (start-up included), CPU seconds of the whole process tree (``os.wait4``: the
+process and every child it reaped, i.e. the workers), and the same run on 1 item, so
+``(cpu(24) - cpu(1)) / 23`` is the marginal CPU cost of an item and ``cpu(1)`` the start-up (interpreter,
+imports, manifest, store, model load, one item). Variants are interleaved (``bench/interleave.py``: ABAB...,
+each run once before the timed rounds). On a shared machine read the CPU figures: wall time there measures
+the other jobs too (a second worker only helps when a second core is free).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.interleave import compare, load_average  # noqa: E402
+
+SAMPLE_DIRS = [ROOT.parent / "shared" / "samples" / "notebook", ROOT.parents[1] / "shared" / "samples" / "notebook"]
+NAMES = (
+    "erase_input_desk.png",
+    "inpainting_input_image.png",
+    "outpaint_input.jpg",
+    "remove_background_input.png",
+    "search_and_recolor_input.png",
+    "search_and_replace_input.png",
+    "structure_reference.jpg",
+    "sketch_reference.png",
+)
+VARIANTS = {
+    "w1": ["--workers", "1"],
+    "w2": ["--workers", "2"],
+    "w1t1": ["--workers", "1", "--threads", "1"],
+    "w2t1": ["--workers", "2", "--threads", "1"],
+}
+
+LOOP = """
+import pathlib, sys
+import pixelsmith
+from pixelsmith.fsutil import atomic_write
+out = pathlib.Path(sys.argv[2])
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*.png")):
+    o = pixelsmith.run("fast-upscale", image=p.read_bytes())
+    atomic_write(out / f"{p.stem}-fast-upscale.png", o.data)
+"""
+
+
+def sample_dir() -> pathlib.Path:
+    for d in SAMPLE_DIRS:
+        if d.is_dir():
+            return d
+    return ROOT / "samples"
+
+
+def make_inputs(folder: pathlib.Path, count: int) -> None:
+    """``count`` crops, sides 64..128 px (not all square), from the sample photos in turn."""
+    from PIL import Image
+
+    src_dir = sample_dir()
+    sources = [Image.open(src_dir / n).convert("RGB") for n in NAMES if (src_dir / n).exists()]
+    for i in range(count):
+        im = sources[i % len(sources)]
+        w, h = 64 + (i * 8) % 72, 64 + (i * 13) % 72
+        x, y = (i * 97) % (im.width - w), (i * 61) % (im.height - h)
+        im.crop((x, y, x + w, y + h)).save(folder / f"img{i:02d}.png")
+
+
+def run_tree(cmd: list[str], env: dict[str, str], cwd: pathlib.Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``cmd`` and every process it waited for."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def summary(name: str, values: list[float], base: list[float] | None, unit: str = "s") -> str:
+    med = statistics.median(values)
+    ratio = f"  ratio of medians {med / statistics.median(base):5.2f}x" if base else ""
+    return f"  {name:34s} min {min(values):7.3f} {unit}  median {med:7.3f} {unit}{ratio}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--variants", default="w1,w2,loop")
+    ap.add_argument("--keep", help="keep the inputs and outputs in this folder")
+    args = ap.parse_args()
+    names = args.variants.split(",")
+    py = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    tmp = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="batch-small-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    for n in (args.count, 1):
+        (tmp / f"in{n}").mkdir(exist_ok=True)
+    make_inputs(tmp / f"in{args.count}", args.count)
+    shutil.copy(tmp / f"in{args.count}" / "img00.png", tmp / "in1" / "img00.png")
+    cpu: dict[str, list[float]] = {}
+
+    def variant(name: str, n: int):
+        key = f"{name} x{n}"
+        cpu[key] = []
+        out = tmp / f"out-{name}-{n}"
+        if name == "loop":
+            out.mkdir(exist_ok=True)
+            cmd = [py, "-c", LOOP, str(tmp / f"in{n}"), str(out)]
+        else:
+            manifest = tmp / f"m-{name}-{n}.yaml"
+            manifest.write_text(f"output: {out}\nsteps: [fast-upscale]\nitems: [{tmp / f'in{n}'}]\n")
+            cmd = [py, "-m", "pixelsmith", "batch", str(manifest), "--fresh", "--no-progress", *VARIANTS[name]]
+
+        def go() -> None:
+            _, c = run_tree(cmd, env, tmp)
+            cpu[key].append(c)
+
+        return key, go
+
+    print(f"machine: {os.cpu_count()} CPUs; {load_average()}; inputs {tmp / f'in{args.count}'} (64..128 px)")
+    fns = dict(variant(name, n) for n in (args.count, 1) for name in names)
+    walls = compare(fns, rounds=args.rounds, clock="wall", label=f"{args.count} and 1 item(s), wall incl. start-up")
+    for key in cpu:
+        cpu[key] = cpu[key][1:]  # compare's untimed warm-up run
+    n = args.count
+    print(f"[CPU seconds of the process tree (os.wait4), same runs; {load_average()} after]")
+    base = cpu[f"{names[0]} x{n}"]
+    for key, values in cpu.items():
+        print(summary(key, values, base if key.endswith(f"x{n}") else cpu[f"{names[0]} x1"]))
+    print("[per item: marginal CPU (cpu(N) - cpu(1)) / (N - 1) per round, and total CPU / N incl. start-up]")
+    marginal = {m: [(a - b) / (n - 1) for a, b in zip(cpu[f"{m} x{n}"], cpu[f"{m} x1"])] for m in names}
+    ref = marginal.get("loop")
+    for m in names:
+        print(summary(f"{m} marginal per item", [v * 1000 for v in marginal[m]], [v * 1000 for v in ref] if ref else None, "ms"))
+    for m in names:
+        per = [v / n * 1000 for v in cpu[f"{m} x{n}"]]
+        loop = [v / n * 1000 for v in cpu[f"loop x{n}"]] if "loop" in names else None
+        print(summary(f"{m} total per item incl. start-up", per, loop, "ms"))
+    if "w1" in names and "w2" in names:
+        w1, w2 = statistics.median(walls[f"w1 x{n}"]), statistics.median(walls[f"w2 x{n}"])
+        print(f"wall speed-up 2 workers vs 1 (ratio of medians, start-up included): {w1 / w2:.2f}x")
+    if "w1t1" in names and "w2t1" in names:
+        w1, w2 = statistics.median(walls[f"w1t1 x{n}"]), statistics.median(walls[f"w2t1 x{n}"])
+        print(f"wall speed-up 2 workers vs 1, one thread each (ratio of medians): {w1 / w2:.2f}x")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
