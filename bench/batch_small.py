@@ -87,17 +87,33 @@ def make_inputs(folder: pathlib.Path, count: int) -> None:
         im.crop((x, y, x + w, y + h)).save(folder / f"img{i:02d}.png")
 
 
+def become_subreaper() -> None:
+    """Orphans of a benchmarked process (a fork server and the workers it forked outlive the batch by a few
+    ms) are re-parented to this process instead of init, so :func:`run_tree` reaps them and counts their CPU."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
 def run_tree(cmd: list[str], env: dict[str, str], cwd: pathlib.Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of ``cmd`` and every process it waited for."""
+    """(wall, CPU) seconds of ``cmd`` and all its descendants: wait4 gives a process's own CPU plus that of
+    the children it reaped; its orphans come to this process (a subreaper) and are reaped here."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode() if proc.stderr else ""  # EOF when the last process holding it exits
+    cpu, status = 0.0, 0
+    while True:
+        try:
+            pid, st, usage = os.wait4(-1, 0)
+        except ChildProcessError:
+            break
+        cpu += usage.ru_utime + usage.ru_stime
+        if pid == proc.pid:
+            status, wall = st, time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_utime + usage.ru_stime
+    return wall, cpu
 
 
 def summary(name: str, values: list[float], base: list[float] | None, unit: str = "s") -> str:
@@ -112,8 +128,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--variants", default="w1,w2,loop")
     ap.add_argument("--keep", help="keep the inputs and outputs in this folder")
+    ap.add_argument(
+        "--before",
+        help="another checkout (e.g. /work/main): adds its w2 (and w1) as variants w2@before / w1@before, same inputs",
+    )
     args = ap.parse_args()
+    become_subreaper()
     names = args.variants.split(",")
+    if args.before:
+        names += [f"{m}@before" for m in ("w1", "w2") if m in names]
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     tmp = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="batch-small-"))
@@ -134,10 +157,12 @@ def main() -> None:
         else:
             manifest = tmp / f"m-{name}-{n}.yaml"
             manifest.write_text(f"output: {out}\nsteps: [fast-upscale]\nitems: [{tmp / f'in{n}'}]\n")
-            cmd = [py, "-m", "pixelsmith", "batch", str(manifest), "--fresh", "--no-progress", *VARIANTS[name]]
+            flags = VARIANTS[name.split("@")[0]]
+            cmd = [py, "-m", "pixelsmith", "batch", str(manifest), "--fresh", "--no-progress", *flags]
+        tree_env = {**env, "PYTHONPATH": args.before} if name.endswith("@before") else env
 
         def go() -> None:
-            _, c = run_tree(cmd, env, tmp)
+            _, c = run_tree(cmd, tree_env, tmp)
             cpu[key].append(c)
 
         return key, go
@@ -156,7 +181,14 @@ def main() -> None:
     marginal = {m: [(a - b) / (n - 1) for a, b in zip(cpu[f"{m} x{n}"], cpu[f"{m} x1"])] for m in names}
     ref = marginal.get("loop")
     for m in names:
-        print(summary(f"{m} marginal per item", [v * 1000 for v in marginal[m]], [v * 1000 for v in ref] if ref else None, "ms"))
+        print(
+            summary(
+                f"{m} marginal per item",
+                [v * 1000 for v in marginal[m]],
+                [v * 1000 for v in ref] if ref else None,
+                "ms",
+            )
+        )
     for m in names:
         per = [v / n * 1000 for v in cpu[f"{m} x{n}"]]
         loop = [v / n * 1000 for v in cpu[f"loop x{n}"]] if "loop" in names else None

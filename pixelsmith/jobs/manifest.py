@@ -191,9 +191,7 @@ def _expand_local(spec: str) -> list[str]:
         found = [os.path.join(d, f) for d, _, files in os.walk(spec) for f in files]
     else:
         return [spec]  # a single file; a missing one fails that item with its reason
-    return sorted(
-        p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(p).startswith(".")
-    )
+    return sorted(p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(p).startswith("."))
 
 
 def _steps(raw: Any, where: str) -> list[Step]:

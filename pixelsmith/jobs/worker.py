@@ -249,9 +249,7 @@ def start_workers(
     env = dict(os.environ)
     procs = []
     for _ in range(count):
-        p = ctx.Process(
-            target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid(), env), daemon=False
-        )
+        p = ctx.Process(target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid(), env), daemon=False)
         p.start()
         procs.append(p)
     return procs
