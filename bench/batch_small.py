@@ -122,11 +122,87 @@ def summary(name: str, values: list[float], base: list[float] | None, unit: str 
     return f"  {name:34s} min {min(values):7.3f} {unit}  median {med:7.3f} {unit}{ratio}"
 
 
+def profile_worker(folder: pathlib.Path, rounds: int = 2) -> None:
+    """One worker's per-item path, phase by phase: the batch's own ``work_loop`` in this process with one
+    model thread (as each of ``--workers 2`` has), its store and execute calls wrapped in timers. Wall and
+    CPU (``time.thread_time``: this thread, where the model runs with one thread) in ms per item."""
+    import hashlib
+    import threading
+
+    os.environ["PIXELSMITH_THREADS"] = "1"
+    from pixelsmith import core
+    from pixelsmith.jobs import execute
+    from pixelsmith.jobs import worker as worker_mod
+    from pixelsmith.jobs.manifest import load
+    from pixelsmith.jobs.runner import prepare
+    from pixelsmith.jobs.store import SQLiteJobStore
+    from pixelsmith.tools.base import Tool
+
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, fn):
+        def wrapper(*a, **k):
+            if threading.current_thread() is not threading.main_thread():
+                return fn(*a, **k)  # the lease's heartbeat thread (every lease/3 s): not on the item's path
+            w, c = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                got = spent.setdefault(name, [0.0, 0.0, 0])
+                got[0] += time.perf_counter() - w
+                got[1] += time.thread_time() - c
+                got[2] += 1
+
+        return wrapper
+
+    for name in ("claim", "progress", "complete"):
+        setattr(SQLiteJobStore, name, timed(f"store.{name} (SQLite tx)", getattr(SQLiteJobStore, name)))
+    worker_mod._Lease.__init__ = timed("lease thread start", worker_mod._Lease.__init__)  # type: ignore[method-assign]
+    worker_mod._Lease.stop = timed("lease thread stop", worker_mod._Lease.stop)  # type: ignore[method-assign]
+    execute.read_bytes = timed("read input", execute.read_bytes)
+    Tool.parse = timed("decode + validate (tool.parse)", Tool.parse)  # type: ignore[method-assign]
+    core.encode = timed("encode PNG", core.encode)
+    execute.write_atomic = timed("atomic write (incl. fsyncs)", execute.write_atomic)
+    os.fsync = timed("  of which fsync (file + folder)", os.fsync)
+
+    class _Sha:
+        sha256 = staticmethod(timed("sha256", hashlib.sha256))
+
+    execute.hashlib = _Sha  # type: ignore[assignment]
+    execute.run_item = timed("run_item (all of the item's work)", execute.run_item)
+    worker_mod.run_item = execute.run_item
+    core.run = timed("core.run (model + encode)", core.run)
+
+    manifest_path = folder.parent / "m-profile.yaml"
+    manifest_path.write_text(f"output: {folder.parent / 'out-profile'}\nsteps: [fast-upscale]\nitems: [{folder}]\n")
+    items = 0
+    for r in range(rounds + 1):
+        store, job = prepare(load(str(manifest_path)), fresh=True)
+        if r == 0:  # warm: imports, model load
+            worker_mod.work_loop(store, job_id=job)
+            spent.clear()
+            continue
+        w, c = time.perf_counter(), time.thread_time()
+        stats = worker_mod.work_loop(store, job_id=job)
+        got = spent.setdefault("work_loop (everything)", [0.0, 0.0, 0])
+        got[0] += time.perf_counter() - w
+        got[1] += time.thread_time() - c
+        got[2] += 1
+        items += stats.done
+    print(f"[one worker's path per item, {items} items, one model thread; {load_average()}]")
+    for name, (wall, cpu, calls) in spent.items():
+        print(
+            f"  {name:38s} wall {wall / items * 1000:7.2f} ms  CPU {cpu / items * 1000:7.2f} ms"
+            f"  calls/item {calls / items:4.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--variants", default="w1,w2,loop")
+    ap.add_argument("--profile", action="store_true", help="time the phases of one worker's per-item path instead")
     ap.add_argument("--keep", help="keep the inputs and outputs in this folder")
     ap.add_argument(
         "--before",
@@ -144,6 +220,9 @@ def main() -> None:
     for n in (args.count, 1):
         (tmp / f"in{n}").mkdir(exist_ok=True)
     make_inputs(tmp / f"in{args.count}", args.count)
+    if args.profile:
+        profile_worker(tmp / f"in{args.count}")
+        return
     shutil.copy(tmp / f"in{args.count}" / "img00.png", tmp / "in1" / "img00.png")
     cpu: dict[str, list[float]] = {}
 
