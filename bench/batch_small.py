@@ -2,7 +2,10 @@
 plain Python loop, each a fresh process, so start-up counts. Prints its figures; never run by the tests.
 
     .venv/bin/python bench/batch_small.py                      # 24 items, 5 interleaved rounds
-    .venv/bin/python bench/batch_small.py --rounds 7 --variants w1,w2,loop,w2t1
+    .venv/bin/python bench/batch_small.py --rounds 7 --variants w1,w2,loop,w1t1,w2t1
+    .venv/bin/python bench/batch_small.py --before /work/main     # adds w1@before, w2@before: that checkout's
+    .venv/bin/python bench/batch_small.py --profile               # one worker's per-item path, phase by phase
+    .venv/bin/python bench/batch_small.py --tiles --rounds 3      # per-item CPU with 1 and 2 model threads
 
 Inputs: 24 crops of 64²..128² px from the notebook samples (``../shared/samples/notebook``, else the repo's
 ``samples/``), fast-upscale with its defaults (``model: auto``, PNG). Variants (``--variants``):
@@ -197,11 +200,47 @@ def profile_worker(folder: pathlib.Path, rounds: int = 2) -> None:
         )
 
 
+TILES = """
+import pathlib, sys, time
+from pixelsmith import core
+from pixelsmith.tools import get_tool
+tool = get_tool("fast-upscale")
+datas = [p.read_bytes() for p in sorted(pathlib.Path(sys.argv[1]).glob("*.png"))]
+core.run(tool.name, tool.parse({"image": datas[0]}))
+p0, t0 = time.process_time(), time.thread_time()
+for d in datas:
+    core.run(tool.name, tool.parse({"image": d}))
+print((time.process_time() - p0) / len(datas), (time.thread_time() - t0) / len(datas))
+"""
+
+
+def tile_split(folder: pathlib.Path, rounds: int) -> None:
+    """Per-item CPU of fast-upscale in one process with 1 and 2 model threads (``PIXELSMITH_THREADS``),
+    interleaved: with 2, realesrgan.py cuts each image into 2 tiles run on 2 threads (the main thread does
+    the rest: decode, content check, tones, encode). This is what bounds 2 workers vs 1 on 2 cores."""
+    got: dict[str, list[tuple[float, float]]] = {"1": [], "2": []}
+    for _ in range(rounds):
+        for t in got:
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "PIXELSMITH_THREADS": t}
+            out = subprocess.run([sys.executable, "-c", TILES, str(folder)], env=env, capture_output=True, text=True)
+            total, main = map(float, out.stdout.split())
+            got[t].append((total, main))
+    print(f"[fast-upscale per item in one process, {rounds} interleaved rounds; {load_average()}]")
+    for t, runs in got.items():
+        total = statistics.median(r[0] for r in runs) * 1000
+        main = statistics.median(r[1] for r in runs) * 1000
+        print(
+            f"  {t} model thread(s): CPU {total:6.1f} ms per item; main thread {main:6.1f} ms, "
+            f"tile threads {total - main:6.1f} ms"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--variants", default="w1,w2,loop")
+    ap.add_argument("--tiles", action="store_true", help="per-item CPU with 1 and 2 model threads instead")
     ap.add_argument("--profile", action="store_true", help="time the phases of one worker's per-item path instead")
     ap.add_argument("--keep", help="keep the inputs and outputs in this folder")
     ap.add_argument(
@@ -222,6 +261,9 @@ def main() -> None:
     make_inputs(tmp / f"in{args.count}", args.count)
     if args.profile:
         profile_worker(tmp / f"in{args.count}")
+        return
+    if args.tiles:
+        tile_split(tmp / f"in{args.count}", args.rounds)
         return
     shutil.copy(tmp / f"in{args.count}" / "img00.png", tmp / "in1" / "img00.png")
     cpu: dict[str, list[float]] = {}
