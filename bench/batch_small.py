@@ -7,7 +7,7 @@ plain Python loop, each a fresh process, so start-up counts. Prints its figures;
     .venv/bin/python bench/batch_small.py --profile               # one worker's per-item path, phase by phase
     .venv/bin/python bench/batch_small.py --tiles --rounds 3      # per-item CPU with 1 and 2 model threads
 
-Inputs: 24 crops of 64²..128² px from the notebook samples (``../shared/samples/notebook``, else the repo's
+Inputs: 24 crops of 64..135 px a side from the notebook samples (``../shared/samples/notebook``, else the repo's
 ``samples/``), fast-upscale with its defaults (``model: auto``, PNG). Variants (``--variants``):
 
 * ``w1``: ``pixelsmith batch M --fresh --no-progress --workers 1`` (the batch process works itself);
@@ -78,7 +78,7 @@ def sample_dir() -> pathlib.Path:
 
 
 def make_inputs(folder: pathlib.Path, count: int) -> None:
-    """``count`` crops, sides 64..128 px (not all square), from the sample photos in turn."""
+    """``count`` crops, sides 64..135 px (not all square), from the sample photos in turn."""
     from PIL import Image
 
     src_dir = sample_dir()
@@ -288,7 +288,7 @@ def main() -> None:
 
         return key, go
 
-    print(f"machine: {os.cpu_count()} CPUs; {load_average()}; inputs {tmp / f'in{args.count}'} (64..128 px)")
+    print(f"machine: {os.cpu_count()} CPUs; {load_average()}; inputs {tmp / f'in{args.count}'} (64..135 px)")
     fns = dict(variant(name, n) for n in (args.count, 1) for name in names)
     walls = compare(fns, rounds=args.rounds, clock="wall", label=f"{args.count} and 1 item(s), wall incl. start-up")
     for key in cpu:

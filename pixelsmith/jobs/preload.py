@@ -1,6 +1,6 @@
 """What the batch's fork server imports once, so that every worker forked from it starts with it loaded
 (:func:`pixelsmith.jobs.worker.worker_context`): the worker, the job store, core, the tools and every
-engine's recipe modules (what a worker's first ``core.run`` would import; measured ~0.45 CPU-s per spawned
+engine's recipe modules (what a worker's first ``core.run`` would import; about 0.5 CPU-s per spawned
 worker). Nothing here loads a model, imports a model runtime (ncnn, onnxruntime, torch: the recipes import
 them lazily) or starts a thread, so a fork of this process is as clean as a fresh interpreter.
 """
