@@ -84,6 +84,10 @@ def run_batch(
     show_progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> BatchResult:
+    if not (use_ray or ray_address) and (workers > 1 or threads is not None):
+        from pixelsmith.jobs.worker import worker_context
+
+        worker_context()  # the fork server imports the workers' modules while this process reads the manifest
     manifest = load(manifest_path, output=output)
     for tool, why in manifest.skipped_steps.items():
         echo(f"note: skipping step {tool}: {why}")
@@ -134,6 +138,8 @@ def _run_local(
     if workers <= 1 and threads is None:  # one worker: this process, with the models it has already loaded
         work_loop(store, job_id=job_id, lease_s=lease_s)
         return
+    if not store.job(job_id).remaining:
+        return  # everything already done (a resumed batch): no worker to start
     procs = start_workers(store.path, job_id, workers, lease_s=lease_s, threads=threads)
     restarts = 0
     try:

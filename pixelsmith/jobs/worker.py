@@ -10,9 +10,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pixelsmith.jobs.execute import ItemFailed, Stopped, run_item
 from pixelsmith.jobs.store import DEFAULT_LEASE_S, JobStore, SQLiteJobStore, worker_id
@@ -143,7 +145,7 @@ def work_loop(
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the batch process dies (kill -9 included)."""
+    """Linux: SIGKILL this worker when the process that forked it dies (kill -9 included)."""
     try:
         import ctypes
 
@@ -153,23 +155,88 @@ def _die_with_parent() -> None:
         pass
 
 
-def _process_main(db_path: str, job_id: str, lease_s: float, threads: int, parent: int) -> None:
-    _die_with_parent()
-    if os.getppid() != parent:  # the parent died before prctl took effect
+def _watch_batch(batch: int, stop: threading.Event) -> None:
+    """Exit at once when the batch process ``batch`` is gone (kill -9 included). Under the fork server the
+    worker's parent is the server, which outlives a killed batch while its workers live, so the parent-death
+    signal alone is not enough: a pidfd says when ``batch`` itself exits (a 1 s ``kill(pid, 0)`` poll where
+    pidfds are missing)."""
+    try:
+        fd = os.pidfd_open(batch)
+    except ProcessLookupError:
+        os._exit(1)  # it died before this worker got going
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        import select
+
+        select.select([fd], [], [])  # readable when the process exits
         os._exit(1)
+    while not stop.wait(1.0):
+        try:
+            os.kill(batch, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+
+
+def _process_main(
+    db_path: str, job_id: str, lease_s: float, threads: int, batch: int, env: dict[str, str] | None = None
+) -> None:
+    _die_with_parent()
+    if env is not None:  # a fork server's child has the server's environment, not the batch's of now
+        os.environ.clear()
+        os.environ.update(env)
     os.environ["PIXELSMITH_THREADS"] = str(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def watch_parent() -> None:
-        while not stop.wait(1.0):
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    threading.Thread(target=_watch_batch, args=(batch, stop), daemon=True).start()
     work_loop(SQLiteJobStore(db_path), job_id=job_id, lease_s=lease_s, stop=stop)
+    modules = os.environ.get("PIXELSMITH_WORKER_MODULES")
+    if modules:  # diagnosis (and the tests): which modules a worker process ended up importing
+        with open(f"{modules}.{os.getpid()}", "w") as fh:
+            fh.write("\n".join(sorted(sys.modules)))
+
+
+_SERVER_LOCK = threading.Lock()
+
+
+def worker_context() -> Any:
+    """How worker processes start: forked from a fork server where one is available (Linux, macOS), else
+    spawned.
+
+    A spawned worker is a fresh interpreter that imports the worker, the tools and every recipe module
+    before its first item: about 0.5 CPU-s each, paid again by every worker and every restart
+    (docs/perf-batch.md). The fork server is itself a fresh interpreter (no threads, no model sessions, no
+    state of the batch process), started once per batch process; it imports :mod:`pixelsmith.jobs.preload`
+    once, and each worker is a fork of it that starts with those modules loaded. No model is loaded in the
+    server: each worker loads its own, with its own thread count."""
+    methods = mp.get_all_start_methods()
+    if "forkserver" not in methods:
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    from multiprocessing import forkserver
+
+    with _SERVER_LOCK:
+        ctx.set_forkserver_preload(["pixelsmith.jobs.preload"])
+        # The server imports pixelsmith before any child's sys.path is set: put this process's pixelsmith
+        # first on its path, so it preloads the same code (a bench or test may have put it on sys.path
+        # only, while an editable install points elsewhere).
+        import pixelsmith
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(pixelsmith.__file__)))
+        saved = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, saved] if saved else [root])
+        try:
+            forkserver.ensure_running()  # returns at once; the server imports while this process goes on
+        finally:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
+    return ctx
 
 
 def start_workers(
@@ -177,11 +244,12 @@ def start_workers(
 ) -> list:
     """Start ``count`` worker processes on the job; they exit when no item is left.
     ``threads``: model threads per worker (default: the cores shared out between the workers)."""
-    ctx = mp.get_context("spawn")  # a clean interpreter: no inherited threads or model sessions
+    ctx = worker_context()
     threads = threads or max(1, (os.cpu_count() or 1) // count)
+    env = dict(os.environ)
     procs = []
     for _ in range(count):
-        p = ctx.Process(target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid()), daemon=False)
+        p = ctx.Process(target=_process_main, args=(db_path, job_id, lease_s, threads, os.getpid(), env), daemon=False)
         p.start()
         procs.append(p)
     return procs
