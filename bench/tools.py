@@ -1,87 +1,135 @@
-"""Seconds per image for the embedded tools at 512², 1024² and the service's max size,
-and the engine's overhead over the raw model call.
+"""Seconds per image for the embedded tools, and what the engine adds over the model's own work.
 
-    .venv/bin/python bench/tools.py [--repeat 3] [--tools remove-background,fast-upscale]
+    PYTHONPATH=. .venv/bin/python bench/tools.py [--rounds 5] [--clock cpu|wall]
+        [--tools remove-background,fast-upscale] [--sizes 512,1024]   # --sizes: only these sides
 
-"Raw" is the model alone (ONNX/ncnn forward on a prepared tensor); "engine" is
-``pixelsmith.core.run`` on an already-decoded image minus PNG encoding (reported
-separately); overhead = engine / raw - 1. Run on an otherwise idle machine.
+Per tool and size the variants run interleaved (``bench.interleave.compare``: ABC ABC ..., each once before
+the timed rounds), so machine load hits them alike; each prints min and median, and the ratio of medians.
+
+* ``engine``: ``pixelsmith.core.run`` on an already-decoded image, PNG encode included (what a caller waits);
+* ``raw``: the model's own work, the same work the engine asks of it: remove-background's ONNX forward on
+  the prepared 1024² tensor; fast-upscale's ``session.upscale`` of the model the recipe picks for the image
+  (``realesr-general-x4v3`` for these photos), tiles and worker threads as the engine runs them;
+* ``encode``: the PNG encode of the engine's output alone;
+* the recipe's other steps, each alone (remove-background: the matte's pre/post-processing, blur-fusion
+  foreground colours; fast-upscale: the content check, ``keep_input_tones``).
+
+The summary line per size: overhead = (engine - encode) / raw - 1 and engine / raw, both from medians, and
+engine seconds per output megapixel. ``--clock cpu`` (default) is this process's CPU time, all threads: the
+figure to compare on a shared machine; ``--clock wall`` is what a user waits, trustworthy only when
+``load average`` (printed) is below the core count.
+
+Until issue 13 the "raw" fast-upscale call was ``realesr-animevideov3-x4`` (the illustration model: 16 body
+convolutions) while the engine ran the photo model ``realesr-general-x4v3`` (32), so the "104 % overhead"
+was a different network doing half the work. Measurements: docs/perf-tools.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import statistics
-import time
+import sys
+from collections.abc import Callable
 
 from PIL import Image
 
-from pixelsmith import core
-from pixelsmith.engines.embedded import new_session
-from pixelsmith.imaging.encode import encode
-from pixelsmith.tools import get_tool
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.interleave import compare  # noqa: E402
+from pixelsmith import core  # noqa: E402
+from pixelsmith.engines.embedded import new_session  # noqa: E402
+from pixelsmith.imaging.encode import encode  # noqa: E402
+from pixelsmith.tools import get_tool  # noqa: E402
 
 
 def photo(side_w: int, side_h: int) -> Image.Image:
-    src = Image.open("samples/remove_background_input.png").convert("RGB")
+    src = Image.open(ROOT / "samples/remove_background_input.png").convert("RGB")
     return src.resize((side_w, side_h), Image.Resampling.LANCZOS)
 
 
-def timed(fn, repeat: int) -> float:
-    fn()  # warm-up: model load, first-call allocations
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+Steps = dict[str, Callable[[], object]]
 
 
-def raw_remove_background(img: Image.Image):
+def remove_background_steps(img: Image.Image, out: Image.Image) -> Steps:
+    import numpy as np
+
+    from pixelsmith.engines.embedded import matting
+
     session = new_session("isnet-general")
-    batch = session.preprocess(img)
-    return lambda: session.infer(batch)
+    batch = session.preprocess(img)  # type: ignore[attr-defined]
+    alpha = np.asarray(out.getchannel("A"), dtype=np.float32) / 255.0
+    rgb = np.asarray(img)
+    return {
+        "raw": lambda: session.infer(batch),  # type: ignore[attr-defined]
+        "matte (pre + raw + post)": lambda: session.matte(img),  # type: ignore[attr-defined]
+        "foreground colours": lambda: matting.estimate_foreground(rgb, alpha),
+    }
 
 
-def raw_fast_upscale(img: Image.Image):
-    session = new_session("realesr-animevideov3-x4")
-    return lambda: session.upscale(img)
+def fast_upscale_steps(img: Image.Image, out: Image.Image) -> Steps:
+    from pixelsmith.engines.embedded.recipes.fast_upscale import PHOTO, choose_model, keep_input_tones
+
+    model = choose_model(img)
+    session = new_session(model)
+    up = session.upscale(img)  # type: ignore[attr-defined]
+    steps: Steps = {
+        "raw": lambda: session.upscale(img),  # type: ignore[attr-defined]
+        "content check (choose_model)": lambda: choose_model(img),
+    }
+    if model == PHOTO:
+        steps["keep_input_tones"] = lambda: keep_input_tones(up, img)
+    return steps
 
 
-CASES = {
-    # tool: (raw model call factory, sizes: label -> (w, h))
+CASES: dict[str, tuple[Callable[[Image.Image, Image.Image], Steps], dict[str, tuple[int, int]]]] = {
+    # tool: (steps factory, sizes: label -> (w, h))
     "remove-background": (
-        raw_remove_background,
-        {"512²": (512, 512), "1024²": (1024, 1024), "max 3072²": (3072, 3072)},
+        remove_background_steps,
+        {"512²": (512, 512), "1024²": (1024, 1024), "3072²": (3072, 3072)},
     ),
-    "fast-upscale": (raw_fast_upscale, {"256²": (256, 256), "512²": (512, 512), "max 1024²": (1024, 1024)}),
+    "fast-upscale": (fast_upscale_steps, {"256²": (256, 256), "512²": (512, 512)}),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     ap.add_argument("--tools", default=",".join(CASES))
+    ap.add_argument("--sizes", default="", help="comma-separated sides to keep (default: all)")
     args = ap.parse_args()
-    print(
-        f"{'tool':20s} {'size':10s} {'engine s':>9s} {'raw s':>8s} {'overhead':>9s} {'encode s':>9s} {'s/out MP':>9s}"
-    )
+    if args.rounds < 5:
+        raise SystemExit("--rounds must be at least 5: fewer interleaved rounds do not give a usable median")
+    keep = {int(s) for s in args.sizes.split(",") if s}
+    summary = []
     for name in args.tools.split(","):
-        raw_factory, sizes = CASES[name]
+        factory, sizes = CASES[name]
         tool = get_tool(name)
         for label, (w, h) in sizes.items():
+            if keep and w not in keep:
+                continue
             img = photo(w, h)
             req = tool.parse({"image": img, "output_format": "png"})
             out = core.run(name, req)
-            engine = timed(lambda: core.run(name, req), args.repeat)
-            enc = timed(lambda: encode(out.image, "png"), args.repeat)
-            raw = timed(raw_factory(img), args.repeat)
+            variants: Steps = {
+                "engine (core.run + encode)": lambda: core.run(name, req),
+                **factory(img, out.image),
+                "encode (PNG)": lambda: encode(out.image, "png"),
+            }
+            times = compare(variants, rounds=args.rounds, clock=args.clock, label=f"{name} {label}")
+            med = {k: statistics.median(v) for k, v in times.items()}
+            engine, raw, enc = med["engine (core.run + encode)"], med["raw"], med["encode (PNG)"]
             mp = out.image.width * out.image.height / 1e6
-            print(
-                f"{name:20s} {label:10s} {engine:9.3f} {raw:8.3f} {(engine - enc) / raw - 1:9.1%} {enc:9.3f} "
-                f"{engine / mp:9.3f}",
-                flush=True,
+            summary.append(
+                f"{name:18s} {label:6s} engine {engine:7.3f} raw {raw:7.3f} encode {enc:6.3f}  "
+                f"engine/raw {engine / raw:5.2f}x  overhead excl. encode {(engine - enc) / raw - 1:+6.1%}  "
+                f"{engine / mp:6.3f} s per output MP ({mp:.2f} MP)"
             )
+            print(summary[-1], flush=True)
+    print(f"\nsummary ({args.clock} seconds, medians of {args.rounds} interleaved rounds):")
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ verified file is not changed); it is not the default because onnxruntime then fu
 matte moves by up to 2e-4 (1 level in 8 bits on ~0.01 % of pixels), and the peak RSS is ~120 MB higher, not
 lower (the onnx copy of the model at load; measured 1302 vs 1182 MB), for no measurable time.
 bench/isnet_memory.py measures peak RSS and CPU time of each choice; tests/test_isnet_session.py checks both.
+
+Every input runs at 1024², small ones too. The graph's Resize sizes are constants traced at 1024; rewritten
+for 512², 640² or 768² (bench/isnet_size.py) a matte costs 0.23x, 0.41x or 0.57x the CPU time, but it is not
+kept: on the notebook's Big Ben photo at 512 px the IoU against the reference falls from 0.994 to 0.19 at 512²,
+the outpaint street loses 0.0065 at 640², and a portrait 0.008 at 768² (the bar was 0.005 on every case); see
+docs/perf-tools.md.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from pixelsmith.config import threads
 from pixelsmith.engines.embedded import session_class
+from pixelsmith.engines.embedded.onnx_options import session_options
 from pixelsmith.models import model_path
 
 SIZE = 1024
@@ -64,10 +70,7 @@ def pruned_model(path: pathlib.Path, output: str = OUTPUT) -> bytes | None:
 def build_session(
     path: pathlib.Path, prune: bool = False, arena: bool = False, mem_pattern: bool = False
 ) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads()
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts = session_options()  # threads() intra-op threads that sleep when idle: onnx_options.py
     opts.enable_cpu_mem_arena = arena
     opts.enable_mem_pattern = mem_pattern  # pre-planned activation blocks: ~0.1 GB more peak at 1024²
     model = pruned_model(path) if prune else None

@@ -17,8 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from pixelsmith.config import threads
 from pixelsmith.engines.embedded import session_class
+from pixelsmith.engines.embedded.onnx_options import session_options
 from pixelsmith.models import model_path
 
 STYLE_SIZE = 256
@@ -123,10 +123,7 @@ class MagentaSession:
     model = "magenta-arbitrary-style"
 
     def __init__(self) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts = session_options()  # threads() intra-op threads that sleep when idle: onnx_options.py
         opts.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         predict = model_path(self.model, "predict.onnx")

@@ -19,8 +19,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from pixelsmith.config import threads
 from pixelsmith.engines.embedded import session_class
+from pixelsmith.engines.embedded.onnx_options import session_options
 from pixelsmith.lazy import cv2
 from pixelsmith.models import model_path
 
@@ -112,10 +112,7 @@ class MobileSamSession:
     model = MODEL
 
     def __init__(self) -> None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts = session_options()  # threads() intra-op threads that sleep when idle: onnx_options.py
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(model_path(MODEL, "mobilesam_encoder.onnx")), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(model_path(MODEL, "mobilesam_decoder.onnx")), opts, providers=providers)
