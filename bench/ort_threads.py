@@ -19,7 +19,7 @@ Variants, each its own ``InferenceSession`` (the same file and options as the se
 Every variant is timed on both clocks in the same call, interleaved (ABCD ABCD ..., once each before the
 timed rounds): wall (``perf_counter``: what a caller waits) and CPU (``process_time``: this process's CPU
 seconds, all threads; spin-waiting shows here). Min and median per variant, the ratio of medians to the
-first variant, the load average before and after. Measurements: docs/perf-tools.md.
+first variant, the load average before and after. Measurements: docs/performance.md.
 """
 
 from __future__ import annotations

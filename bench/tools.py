@@ -21,7 +21,7 @@ figure to compare on a shared machine; ``--clock wall`` is what a user waits, tr
 
 Until issue 13 the "raw" fast-upscale call was ``realesr-animevideov3-x4`` (the illustration model: 16 body
 convolutions) while the engine ran the photo model ``realesr-general-x4v3`` (32), so the "104 % overhead"
-was a different network doing half the work. Measurements: docs/perf-tools.md.
+was a different network doing half the work. Measurements: docs/performance.md.
 """
 
 from __future__ import annotations

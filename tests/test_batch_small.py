@@ -1,6 +1,6 @@
 """Batches of small items: what a worker process imports, how it starts (a fork of the fork server) and
 ends (with the batch, even under kill -9), and the batch's start-up shortcuts (local inputs without fsspec,
-no workers when nothing is left). Speed figures are in docs/perf-batch.md, measured by bench/batch_small.py."""
+no workers when nothing is left). Speed figures are in docs/performance.md, measured by bench/batch_small.py."""
 
 from __future__ import annotations
 

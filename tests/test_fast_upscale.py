@@ -134,7 +134,7 @@ def test_output_is_capped_at_16_megapixels():
 def test_photo_output_is_the_photo_models_upscale_plus_tones_and_nothing_else(embedded_models):
     """bench/tools.py's "raw" fast-upscale call is ``session.upscale`` of the model the recipe picks; this pins
     that the engine does exactly that work plus ``keep_input_tones`` (so its overhead is the tones, the content
-    check and the encode: measured +1.7..+4.8 % CPU before encode, docs/perf-tools.md). Until issue 13 the bench
+    check and the encode: measured +1.7..+4.8 % CPU before encode, docs/performance.md). Until issue 13 the bench
     timed the illustration model (16 body convolutions against the photo model's 32) and reported "104 %"."""
     from pixelsmith.engines.embedded import new_session
     from pixelsmith.engines.embedded.recipes.fast_upscale import keep_input_tones

@@ -47,7 +47,7 @@ def test_arena_and_pattern_off_give_the_same_matte_and_pruning_moves_it_by_under
 
 
 def test_a_small_photo_is_matted_at_1024_and_keeps_its_subject(embedded_models, samples):
-    """Small inputs still run at 1024² (issue 13 measured 512/640/768 and kept none: docs/perf-tools.md); at
+    """Small inputs still run at 1024² (issue 13 measured 512/640/768 and kept none: docs/performance.md); at
     128 px the matte matches the independent reference mask as well as at full size."""
     ref_full = Image.open(samples.parent / "tests/data/refs/remove_background_input.mask.png").convert("L")
     small = Image.open(samples / "remove_background_input.png").convert("RGB").reduce(8)  # 128x128

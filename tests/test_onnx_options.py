@@ -1,5 +1,5 @@
 """Every embedded onnxruntime session follows the threads rule of onnx_options.py (measured in
-docs/perf-tools.md): threads() intra-op threads that sleep when idle instead of spin-waiting."""
+docs/performance.md): threads() intra-op threads that sleep when idle instead of spin-waiting."""
 
 from __future__ import annotations
 

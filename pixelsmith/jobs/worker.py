@@ -209,7 +209,7 @@ def worker_context() -> Any:
 
     A spawned worker is a fresh interpreter that imports the worker, the tools and every recipe module
     before its first item: about 0.5 CPU-s each, paid again by every worker and every restart
-    (docs/perf-batch.md). The fork server is itself a fresh interpreter (no threads, no model sessions, no
+    (docs/performance.md). The fork server is itself a fresh interpreter (no threads, no model sessions, no
     state of the batch process), started once per batch process; it imports :mod:`pixelsmith.jobs.preload`
     once, and each worker is a fork of it that starts with those modules loaded. No model is loaded in the
     server: each worker loads its own, with its own thread count."""

@@ -13,7 +13,7 @@ Every input runs at 1024², small ones too. The graph's Resize sizes are constan
 for 512², 640² or 768² (bench/isnet_size.py) a matte costs 0.23x, 0.41x or 0.57x the CPU time, but it is not
 kept: on the notebook's Big Ben photo at 512 px the IoU against the reference falls from 0.994 to 0.19 at 512²,
 the outpaint street loses 0.0065 at 640², and a portrait 0.008 at 768² (the bar was 0.005 on every case); see
-docs/perf-tools.md.
+docs/performance.md.
 """
 
 from __future__ import annotations

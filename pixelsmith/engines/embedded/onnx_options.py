@@ -1,7 +1,7 @@
 """The onnxruntime session options every embedded ONNX model uses (ISNet, MobileSAM, Magenta).
 
 The threads rule is realesrgan.py's for ncnn: one thread per independent piece of work, and no thread
-burning a core while it waits. Measured with bench/ort_threads.py on the 2-core machine (docs/perf-tools.md):
+burning a core while it waits. Measured with bench/ort_threads.py on the 2-core machine (docs/performance.md):
 onnxruntime's intra-op pool spin-waits by default, as OpenMP does for ncnn; with
 ``session.intra_op.allow_spinning`` off its idle threads sleep, which under load (7-14) cost 12-14 % less CPU
 in every model (ISNet 1024²: 5.38 against 6.11 CPU-s) for no wall time (0.86-0.98x); lightly loaded ISNet is
