@@ -47,8 +47,9 @@ def test_output_size_and_aspect(big_ben):
 def test_downscaled_back_it_matches_the_input(big_ben):
     _, small, out, _ = big_ben
     back = out.resize(small.size, Image.Resampling.LANCZOS)
-    # Measured 38.0 dB (x4plus, before: 36.9; raw Real-ESRGAN output: ~25 dB).
-    assert psnr(back, small) > 35.0
+    # Measured 38.9 dB with 4 back-projection rounds (2 rounds: 38.0; x4plus, before: 36.9; raw Real-ESRGAN
+    # output: ~25 dB).
+    assert psnr(back, small) > 38.5
     # No colour shift.
     shift = np.abs(np.asarray(out, np.float64).mean((0, 1)) - np.asarray(small, np.float64).mean((0, 1)))
     assert shift.max() < 1.0
@@ -58,7 +59,7 @@ def test_sharper_than_bicubic_and_faithful_to_the_truth(big_ben):
     truth, small, out, _ = big_ben
     bicubic = small.resize(out.size, Image.Resampling.BICUBIC)
     assert texture_ratio(out, truth) > 1.3 * texture_ratio(bicubic, truth)
-    # At 2x, blurred with sigma 2, bicubic is nearly exact (~56 dB); measured 53.3 dB here (x4plus 51.8), raw ~31 dB.
+    # At 2x, blurred with sigma 2, bicubic is nearly exact (~56 dB); measured 53.2 dB here (x4plus 51.8), raw ~31 dB.
     assert coarse_psnr(out, truth) > 45.0
 
 
