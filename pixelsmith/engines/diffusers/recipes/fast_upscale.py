@@ -7,7 +7,6 @@ engine is forced (engine=diffusers) or the embedded weights are absent.
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
@@ -21,6 +20,8 @@ TILE = 192
 
 
 def upscale4(image: Image.Image) -> Image.Image:
+    import numpy as np
+
     net = C.hf_model(MODEL, "Swin2SRForImageSuperResolution")
     window = net.config.window_size
 
