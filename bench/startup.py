@@ -29,6 +29,8 @@ The variants, on a 64x64 reduction of the middle of ``samples/upscale_input.jpg`
   tiles, one net each: more network work and a second net's memory).
 * ``import:*``: only imports, cumulative (numpy + PIL + ncnn, then + pydantic, + typer, + cv2, + pixelsmith's
   run-path modules), to show which layer the remaining gap to the raw script is.
+* ``tools:*``: the same ladder for ``pixelsmith tools``: the interpreter, + typer and rich, + pydantic and PIL,
+  + every tool module, + every recipe module, then the whole command through ``cli.main``.
 
 ``--tree NAME=PATH`` runs the pixelsmith variants from that source tree (``PYTHONPATH``); give two to compare
 a change with its parent (``git worktree add --detach /tmp/pixelsmith-before main``).
@@ -167,6 +169,8 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
         ]
     for name, modules in IMPORTS.items():  # what the framework's own imports cost, each a fresh process
         found.append(Variant(f"import:{name}", [py, "-c", f"import {modules}"], base | {"PYTHONPATH": ROOT}))
+    for name, code in TOOLS_LADDER.items():  # the same for `pixelsmith tools`, layer by layer
+        found.append(Variant(f"tools:{name}", [py, "-c", code], base | {"PYTHONPATH": ROOT, "COLUMNS": "200"}))
     return found
 
 
@@ -179,6 +183,21 @@ IMPORTS = {
     "+pixelsmith": "numpy, PIL.Image, ncnn, pydantic, typer, cv2, pixelsmith.cli.main, pixelsmith.core, "
     "pixelsmith.tools.fast_upscale, pixelsmith.engines.embedded.recipes.fast_upscale, "
     "pixelsmith.engines.embedded.realesrgan",
+}
+
+
+# Cumulative, what `pixelsmith tools` does: the interpreter, its CLI libraries, pydantic and PIL, every tool
+# module (request models), every recipe module, then the command itself (availability checks, the table).
+TOOLS_LADDER = {
+    "python": "pass",
+    "+typer+rich": "import typer, rich.console, rich.table",
+    "+pydantic+PIL": "import typer, rich.console, rich.table, pydantic, PIL.Image",
+    "+tool-modules": "import typer, rich.console, rich.table, pydantic, PIL.Image\n"
+    "from pixelsmith.tools import all_tools; all_tools()",
+    "+recipe-modules": "import typer, rich.console, rich.table, pydantic, PIL.Image\n"
+    "from pixelsmith.tools import all_tools; all_tools()\n"
+    "from pixelsmith.engines import ENGINES; [e.recipes() for e in ENGINES.values()]",
+    "+cli-command": "import sys; sys.argv = ['pixelsmith', 'tools']\nfrom pixelsmith.cli.main import main; main()",
 }
 
 
@@ -243,6 +262,7 @@ def main() -> None:
             for v in vs
             if v.name.split(":")[-1].startswith(("cli-", "api-", "raw-photo+"))
         } | {v.name: "import:raw" for v in vs if v.name.startswith("import:")}
+        raw_for |= {v.name: "tools:python" for v in vs if v.name.startswith("tools:")}
         summary(vs, raw_for)
 
 

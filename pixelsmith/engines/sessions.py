@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
+
     from pixelsmith.engines.embedded.mediapipe_people import Face, Pose
     from pixelsmith.engines.embedded.mobilesam import Segmentation
     from pixelsmith.engines.embedded.ssd import Detection

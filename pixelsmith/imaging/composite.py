@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from PIL import Image
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 
 def composite(original: Image.Image, edited: Image.Image, mask: np.ndarray) -> Image.Image:
     """``mask`` 1 = edited, 0 = original. Where the mask is 0 the original bytes are copied."""
+    import numpy as np
+
     if edited.size != original.size:
         edited = edited.resize(original.size, Image.Resampling.LANCZOS)
     mode = "RGBA" if original.mode == "RGBA" else "RGB"

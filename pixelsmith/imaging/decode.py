@@ -13,7 +13,6 @@ import io
 import logging
 import re
 
-import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from pixelsmith.errors import ImageTooLarge, InvalidRequest
@@ -116,6 +115,8 @@ def normalise(img: Image.Image) -> Image.Image:
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
+    import numpy as np
+
     arr = np.asarray(img).astype(np.float64)
     top = 65535.0 if img.mode.startswith("I") and arr.max() > 255 else max(arr.max(), 1.0)
     if img.mode == "F":

@@ -6,15 +6,21 @@ change at all (mask > 0); compositing guarantees everything else is untouched.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from PIL import Image
 
 from pixelsmith.errors import InvalidRequest
 from pixelsmith.lazy import cv2  # the tool list imports this module: OpenCV only when a mask is grown
 
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
+
 
 def mask_for(image: Image.Image, mask: Image.Image | None, *, field: str = "mask") -> np.ndarray:
     """The explicit mask (resized to the image) wins; else the image's alpha (transparent = edit)."""
+    import numpy as np
+
     if mask is not None:
         gray = mask.convert("L") if mask.mode != "RGBA" else _rgba_mask_to_l(mask)
         if gray.size != image.size:
@@ -28,6 +34,8 @@ def mask_for(image: Image.Image, mask: Image.Image | None, *, field: str = "mask
 
 def _rgba_mask_to_l(mask: Image.Image) -> Image.Image:
     # A mask drawn on a transparent layer: paint where it is opaque and bright.
+    import numpy as np
+
     arr = np.asarray(mask, dtype=np.float32)
     lum = arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return Image.fromarray(np.clip(lum * arr[..., 3] / 255.0, 0, 255).astype(np.uint8), "L")
@@ -39,6 +47,8 @@ def grow_mask(mask: np.ndarray, pixels: float) -> np.ndarray:
     The original masked area stays at full strength; the new band falls off
     smoothly, so a seam never shows a hard edge.
     """
+    import numpy as np
+
     n = int(round(pixels))
     hard = (mask >= 0.5).astype(np.uint8)
     if n <= 0:

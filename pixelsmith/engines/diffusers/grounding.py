@@ -7,12 +7,15 @@ models run through ``transformers`` and are shared through the component store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
 from pixelsmith.engines.diffusers._lazy import torch
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 DETECTOR = "owlv2-base"
 SEGMENTER = "sam-vit-base"
@@ -74,6 +77,7 @@ def segment(
     image: Image.Image, boxes: list[tuple[float, float, float, float]], segmenter: str = SEGMENTER
 ) -> np.ndarray:
     """SAM's soft mask for the union of ``boxes`` at the image's resolution."""
+    import numpy as np
     from transformers import SamProcessor
 
     model = C.hf_model(segmenter, "SamModel")
@@ -95,6 +99,8 @@ def segment(
 
 def find(image: Image.Image, phrase: str, threshold: float = 0.1) -> Found:
     """The object named by ``phrase`` as a soft pixel mask (grow it with imaging.masks.grow_mask)."""
+    import numpy as np
+
     boxes, scores, fallback = detect(image, phrase, threshold)
     mask = segment(image, boxes)
     # Keep SAM inside its boxes (slightly enlarged): stray blobs elsewhere are never the object.

@@ -15,7 +15,6 @@ import os
 import threading
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
@@ -268,6 +267,8 @@ def img2img_start(
     ``strength``, the image latents noised to that sigma) for pipelines that only
     take latents and sigmas, such as the SD3 ControlNet pipeline.
     """
+    import numpy as np
+
     strength = min(max(strength, 0.0), 1.0)
     kept = max(1, min(steps, int(round(steps * strength))))
     full = np.linspace(1.0, 1.0 / steps, steps)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image, ImageFilter
 
 from pixelsmith.engines.diffusers import components as C
@@ -14,6 +13,8 @@ DEPTH_MODEL = "depth-anything-v2-small"
 
 def canny(image: Image.Image, low: int = 100, high: int = 200) -> Image.Image:
     """White edges on black, the way the canny ControlNet was trained."""
+    import numpy as np
+
     gray = np.asarray(image.convert("L"))
     edges = cv2.Canny(gray, low, high)
     return Image.fromarray(edges).convert("RGB")
@@ -26,6 +27,8 @@ def sketch_lines(image: Image.Image) -> Image.Image:
     paper texture does not turn into edges. The result is what the canny
     ControlNet expects, so sketches need no model of their own.
     """
+    import numpy as np
+
     gray = np.asarray(image.convert("L"), dtype=np.uint8)
     if gray.mean() < 128:  # light lines on a dark ground: flip to dark-on-light first
         gray = (255 - gray).astype(np.uint8)
@@ -38,6 +41,8 @@ def sketch_lines(image: Image.Image) -> Image.Image:
 
 def depth(image: Image.Image, model: str = DEPTH_MODEL) -> Image.Image:
     """Depth Anything's relative depth (near = white), as an RGB image at the input size."""
+    import numpy as np
+
     net = C.hf_model(model, "DepthAnythingForDepthEstimation")
     processor = C.hf_processor(model, "AutoImageProcessor")
     inputs = processor(images=image.convert("RGB"), return_tensors="pt")

@@ -14,9 +14,12 @@ background, in two passes (radius 90 then 6, at the network's 1024-px scale), co
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pixelsmith.lazy import cv2
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 MODEL_SIZE = 1024  # the side at which the matting network saw the picture
 RADII = (90, 6)  # blur-fusion radii at MODEL_SIZE (the paper's values)
@@ -35,6 +38,8 @@ CUT_BELOW, ADD_ABOVE = 0.6, 0.2  # lowered only where the matte < 0.6 (0.8: a 5x
 
 def soft_band(alpha: np.ndarray, grow: int, lo: float = 1 / 255, hi: float = 254 / 255) -> np.ndarray:
     """Pixels with ``lo < alpha < hi``, dilated by ``grow`` px: where edge work is needed."""
+    import numpy as np
+
     band = ((alpha > lo) & (alpha < hi)).astype(np.uint8)
     if grow > 0:
         band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
@@ -43,6 +48,8 @@ def soft_band(alpha: np.ndarray, grow: int, lo: float = 1 / 255, hi: float = 254
 
 def _tiles(band: np.ndarray, tile: int) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) of the ``tile``-px tiles that hold any band pixel."""
+    import numpy as np
+
     h, w = band.shape
     ty, tx = -(-h // tile), -(-w // tile)
     padded = np.zeros((ty * tile, tx * tile), bool)
@@ -63,12 +70,16 @@ def _blur_means(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: int) 
 
 
 def _fuse(image: np.ndarray, alpha: np.ndarray, mean_f: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     a = alpha[..., None]
     return np.clip(mean_f + a * (image - a * mean_f - (1.0 - a) * mean_b), 0.0, 1.0)
 
 
 def _sample(small: np.ndarray, full: tuple[int, int], y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     """Bilinear samples of ``small`` (a shrunk copy of a ``full`` = (h, w) picture) over the full-size box."""
+    import numpy as np
+
     sy, sx = small.shape[0] / full[0], small.shape[1] / full[1]
     gy = np.repeat(((np.arange(y0, y1, dtype=np.float32) + 0.5) * sy - 0.5)[:, None], x1 - x0, 1)
     gx = np.repeat(((np.arange(x0, x1, dtype=np.float32) + 0.5) * sx - 0.5)[None, :], y1 - y0, 0)
@@ -81,6 +92,8 @@ def _disk(r: int) -> np.ndarray:
 
 def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
     """The refined matte of one tile (uint8 RGB, bilinear matte float32 0..1); the caller keeps the tile's core."""
+    import numpy as np
+
     r = max(1, round(MEAN_RADIUS * scale))
     k = (2 * r + 1, 2 * r + 1)
     wf = (p > SURE_FG).astype(np.uint8)
@@ -128,6 +141,8 @@ def refine_edges(image: np.ndarray, alpha: np.ndarray, model_size: int = MODEL_S
     when the picture is less than :data:`REFINE_FROM` times the network's side; otherwise only the band
     0.01 < alpha < 0.99 (grown by ~1 px at the network's scale) changes, tile by tile.
     """
+    import numpy as np
+
     h, w = alpha.shape
     scale = max(h, w) / model_size
     if scale < REFINE_FROM:
@@ -157,6 +172,8 @@ def estimate_foreground(
     is smooth by construction, so it runs on a quarter-size copy and is sampled bilinearly; the narrow
     second pass runs at full resolution, only on the tiles that hold the band.
     """
+    import numpy as np
+
     h, w = alpha.shape
     scale = max(h, w) / model_size
     r1, r2 = radii

@@ -41,6 +41,14 @@ class RealEsrganSession:
     model = ""
     tile = 192  # largest tile side in input pixels; bounds the net's peak memory
     overlap = 12  # context pixels added around each tile and cropped away after
+    # Inputs under this many pixels that fit one tile run as that one tile on one net, however many workers:
+    # splitting them for the workers adds the overlap on a small area (64x64 became two 64x44 tiles, 1.375x
+    # the network work) and loads a second net (~21 MiB) on the first call. Measured with bench/tile_split.py
+    # (2 workers, interleaved, 2 shared cores at load 2-4), 2 tiles vs 1, medians at 64 / 128 / 192 / 256 px
+    # square: realesr-general-x4v3 CPU 1.00x / 1.31x / 1.44x / 1.01x, wall 1.06x / 1.27x / 1.07x / 0.77x;
+    # animevideov3 CPU 1.52x / 1.92x / 1.23x / 1.22x, wall 1.06x / 0.71x / 0.95x / 0.97x. Below 256x256 the
+    # split costs up to 1.9x CPU and saves wall only when the other core is free (in a batch it is not).
+    split_below = 256 * 256
 
     def __init__(self) -> None:
         self.workers = max(1, int(os.environ.get("PIXELSMITH_TILE_WORKERS", "0")) or threads())
@@ -91,7 +99,7 @@ class RealEsrganSession:
         """Tiles (y0, y1, x0, x1) covering the image, their count a multiple of the workers when possible."""
         rows = split(h, self.tile)
         cols = split(w, self.tile)
-        if self.workers > 1 and (len(rows) * len(cols)) % self.workers:
+        if self.workers > 1 and h * w >= self.split_below and (len(rows) * len(cols)) % self.workers:
             # Add tiles along the longer side so no worker idles at the end.
             if w >= h:
                 cols = split(w, self.tile, self.workers)

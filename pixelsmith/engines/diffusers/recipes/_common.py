@@ -11,9 +11,8 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import components as C
@@ -24,6 +23,9 @@ from pixelsmith.engines.recipe import Context, Recipe, ToolResult, recipe
 from pixelsmith.errors import Missing, ToolUnavailable
 from pixelsmith.imaging.composite import composite
 from pixelsmith.models import is_installed
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 BASE = SD35.base  # the preferred checkpoint (SD3.5 Large)
 PRIORITY = 20  # above the embedded engine (10): with diffusion weights installed, these win
@@ -195,6 +197,8 @@ def run(pipe: Any, seed: int, **kwargs: Any) -> Image.Image:
 
 def crop_box(mask: np.ndarray, min_side: int, margin: float = 0.25) -> tuple[int, int, int, int]:
     """A box around the mask (with context around it) to diffuse instead of the whole image."""
+    import numpy as np
+
     h, w = mask.shape
     ys, xs = np.nonzero(mask > 0)
     if len(xs) == 0:
@@ -227,6 +231,8 @@ def inpaint(
     seed_offset: int = 0,
 ) -> Image.Image:
     """Repaint where ``mask`` > 0; everything else is the input, bit for bit."""
+    import numpy as np
+
     original = image
     rgb = image.convert("RGB")
     pipe = P.build("inpaint", base)
@@ -278,6 +284,8 @@ def tiles(size: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int
 
 def tiled(image: Image.Image, tile: int, overlap: int, fn: Callable[[Image.Image, int], Image.Image]) -> Image.Image:
     """Run ``fn`` on overlapping tiles and blend them with linear ramps (no visible seams)."""
+    import numpy as np
+
     w, h = image.size
     acc = np.zeros((h, w, 3), np.float64)
     weight = np.zeros((h, w, 1), np.float64)
@@ -292,6 +300,8 @@ def tiled(image: Image.Image, tile: int, overlap: int, fn: Callable[[Image.Image
 
 
 def _ramp(w: int, h: int, overlap: int, sides: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    import numpy as np
+
     def axis(n: int, lo: bool, hi: bool) -> np.ndarray:
         r = np.ones(n)
         k = min(overlap, n // 2)

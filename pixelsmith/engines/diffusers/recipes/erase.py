@@ -8,7 +8,8 @@ and an empty prompt with an object-shaped negative prompt steers it towards
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
@@ -17,11 +18,16 @@ from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.erase import TOOL, EraseRequest
 
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
+
 PROMPT = "clean empty background, seamless continuation of the surroundings"
 NEGATIVE = "object, person, animal, text, watermark, logo, frame, new item, clutter"
 
 
 def prefill(image: Image.Image, mask: np.ndarray) -> Image.Image:
+    import numpy as np
+
     rgb = np.asarray(image.convert("RGB"))
     hole = (mask > 0).astype(np.uint8) * 255
     radius = max(3, int(0.02 * max(image.size)))

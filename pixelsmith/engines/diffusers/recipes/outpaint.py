@@ -6,7 +6,8 @@ freely (1.0). The original pixels are kept bit for bit beyond the seam band.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from PIL import Image
 
 from pixelsmith.engines.diffusers.recipes import _common as K
@@ -14,9 +15,14 @@ from pixelsmith.engines.recipe import Context, ToolResult
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.outpaint import TOOL, OutpaintRequest
 
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
+
 
 def canvas(req: OutpaintRequest) -> tuple[Image.Image, np.ndarray]:
     """The extended image (border pre-filled) and the mask of what may change (new area + seam)."""
+    import numpy as np
+
     src = req.image.convert("RGB")
     w, h = src.width + req.left + req.right, src.height + req.up + req.down
     arr = np.asarray(src)
@@ -37,6 +43,8 @@ def canvas(req: OutpaintRequest) -> tuple[Image.Image, np.ndarray]:
 
 @K.family_recipe(TOOL, ["base", "inpaint"])
 def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
+    import numpy as np
+
     fam = K.family(TOOL)
     image, mask = canvas(req)
     prompt, negative = K.styled(req.prompt, None, req.style_preset)

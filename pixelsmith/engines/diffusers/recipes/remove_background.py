@@ -7,7 +7,6 @@ or ISNet is absent.
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.diffusers import grounding
@@ -19,6 +18,8 @@ PHRASE = "the main subject"
 
 @recipe(TOOL, engine="diffusers", models=[grounding.DETECTOR, grounding.SEGMENTER], priority=5)
 def remove_background(req: RemoveBackgroundRequest, ctx: Context) -> ToolResult:
+    import numpy as np
+
     found = grounding.find(req.image, PHRASE, threshold=0.05)
     alpha = Image.fromarray(np.clip(found.mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     out = req.image.convert("RGB")

@@ -12,8 +12,8 @@ The transform alone already answers the request; the diffusion pass only refines
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, ImageColor
 
 from pixelsmith.engines.diffusers import grounding
@@ -23,6 +23,9 @@ from pixelsmith.imaging.composite import composite
 from pixelsmith.imaging.masks import grow_mask, mask_for
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 
 def target_colour(prompt: str) -> tuple[int, int, int] | None:
@@ -36,6 +39,8 @@ def target_colour(prompt: str) -> tuple[int, int, int] | None:
 
 
 def recolour(image: Image.Image, mask: np.ndarray, rgb: tuple[int, int, int]) -> Image.Image:
+    import numpy as np
+
     src = np.asarray(image.convert("RGB"))
     lab = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
     want = cv2.cvtColor(np.array([[rgb]], np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)[0, 0]

@@ -13,9 +13,8 @@ bench/quality/conservative.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, Progress, ToolResult, recipe
@@ -23,6 +22,9 @@ from pixelsmith.engines.sessions import Upscaler
 from pixelsmith.lazy import cv2
 from pixelsmith.tools import conservative_upscale as spec
 from pixelsmith.tools.conservative_upscale import TOOL, ConservativeUpscaleRequest, output_size
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 MODEL = "realesr-general-x4v3"
 OVERSAMPLE = 1.5  # measured: 1 loses texture (Big Ben 0.68 of the truth), 2 overshoots it (1.15) for -1.5 dB back
@@ -44,6 +46,8 @@ def upscale_preserving(
 ) -> tuple[Image.Image, dict[str, Any]]:
     """The whole embedded method; ``target_pixels`` (default: the tool's) is a parameter so tests can run it small,
     ``oversample`` (default :data:`OVERSAMPLE`) so the benchmark can compare."""
+    import numpy as np
+
     oversample = oversample or OVERSAMPLE
     target_pixels = target_pixels or spec.TARGET_PIXELS
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
@@ -72,6 +76,8 @@ def upscale_preserving(
 
 def back_project(upscaled: np.ndarray, original: np.ndarray, rounds: int) -> np.ndarray:
     """Correct ``upscaled`` until its area-downscale matches ``original`` (both HxWx3 uint8)."""
+    import numpy as np
+
     out = upscaled.astype(np.float32)
     target = original.astype(np.float32)
     small, big = (original.shape[1], original.shape[0]), (upscaled.shape[1], upscaled.shape[0])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.tools.erase import TOOL, EraseRequest
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
+
     from pixelsmith.engines.embedded.snap import Snapped
 
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 )
 def erase(req: EraseRequest, ctx: Context) -> ToolResult:
     """Fill the grown mask with patches of the surroundings; outside it every pixel is kept."""
+    import numpy as np
+
     from pixelsmith.engines.embedded.patchmatch import complete
     from pixelsmith.imaging.composite import composite
     from pixelsmith.imaging.masks import grow_mask, mask_for

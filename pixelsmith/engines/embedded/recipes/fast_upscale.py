@@ -9,7 +9,6 @@ request's ``model`` field (a pixelsmith extension) overrides the choice. Measure
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
@@ -37,6 +36,8 @@ def flat_share(image: Image.Image) -> float:
     Measured at <= ~512 px on the long side (box-reduced). Transparent pixels (a cut-out's surroundings) and
     the single most common colour (a backdrop: a product on white) are left out, so only the subject counts.
     """
+    import numpy as np
+
     k = max(1, round(max(image.size) / 512))
     small = image.reduce(k) if k > 1 else image
     rgb = np.asarray(small.convert("RGB"))
@@ -71,6 +72,8 @@ def keep_input_tones(up: Image.Image, small: Image.Image, sigma: float = TONE_SI
     (``sigma`` input pixels), and the difference is upsampled bicubically and added to the upscale. Detail
     finer than ``sigma`` is the network's; everything coarser is the input's own colour and contrast.
     """
+    import numpy as np
+
     rgb = np.asarray(up.convert("RGB"), dtype=np.float32)
     down = cv2.resize(rgb, small.size, interpolation=cv2.INTER_AREA)
     ref = np.asarray(small.convert("RGB"), dtype=np.float32)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
@@ -25,6 +24,8 @@ def outpaint(req: OutpaintRequest, ctx: Context) -> ToolResult:
     closest matching surroundings, 1: any matching patch of the image). The original
     pixels are placed back unchanged.
     """
+    import numpy as np
+
     from pixelsmith.engines.embedded.patchmatch import complete
 
     src = req.image.convert("RGB")

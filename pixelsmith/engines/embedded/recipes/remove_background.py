@@ -5,7 +5,6 @@ colours allow: ``matting.refine_edges``); in the soft band the colours are the e
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.embedded import matting
@@ -18,6 +17,8 @@ MODEL = "isnet-general"
 
 @recipe(TOOL, engine="embedded", models=[MODEL], priority=10)
 def remove_background(req: RemoveBackgroundRequest, ctx: Context) -> ToolResult:
+    import numpy as np
+
     rgb = np.asarray(req.image.convert("RGB"))
     matte = matting.refine_edges(rgb, ctx.session(MODEL, Matting).matte(req.image))
     alpha = np.clip(matte * 255.0 + 0.5, 0, 255).astype(np.uint8)

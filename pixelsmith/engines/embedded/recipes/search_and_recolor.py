@@ -7,7 +7,6 @@ shading.
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
@@ -26,6 +25,8 @@ from pixelsmith.tools.search_and_recolor import TOOL, SearchAndRecolorRequest
 )
 def search_and_recolor(req: SearchAndRecolorRequest, ctx: Context) -> ToolResult:
     """Ground ``select_prompt`` to a mask, recolour it in CIELAB, and put back everything outside the grown mask."""
+    import numpy as np
+
     from pixelsmith.engines.embedded.colors import parse_color, recolor
     from pixelsmith.engines.embedded.grounding import Grounded, ground
     from pixelsmith.imaging.composite import composite

@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.engines.sessions import ProgressFn, Stylizer
 from pixelsmith.lazy import cv2
 from pixelsmith.tools.style_transfer import TOOL, StyleTransferRequest
+
+if TYPE_CHECKING:  # numpy is imported inside the functions: listing the tools imports no numpy
+    import numpy as np
 
 MAGENTA = "magenta-arbitrary-style"
 NOTE = "embedded engine: Magenta arbitrary image stylization (feed-forward); prompt and negative_prompt have no effect"
@@ -65,12 +68,16 @@ def style_bottleneck(stylizer: Stylizer, style: Image.Image, init: Image.Image, 
 
 
 def luminance(img: Image.Image) -> np.ndarray:
+    import numpy as np
+
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return arr @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def guided_upsample(stylised: Image.Image, guide_small: Image.Image, guide: Image.Image) -> Image.Image:
     """``stylised`` (at ``guide_small``'s size) brought to ``guide``'s size, see the module docstring."""
+    import numpy as np
+
     size = guide.size
     up = np.asarray(stylised.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
     if size == stylised.size:
