@@ -1,6 +1,6 @@
 """Start-up pays only for what is asked (issue 13): which modules each entry point imports, in fresh processes.
 
-These assert module sets, never times (the times are bench/startup.py's, docs/perf-startup.md). A command runs
+These assert module sets, never times (the times are bench/startup.py's, docs/performance.md, start-up). A command runs
 in a child ``python -c`` that runs ``pixelsmith`` as ``python -m pixelsmith`` would, then prints its
 ``sys.modules`` as JSON on the last line of stderr, so stdout stays the command's own.
 """

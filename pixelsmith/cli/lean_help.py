@@ -4,7 +4,7 @@ Typer formats every help page and usage error with :mod:`typer.rich_utils`, whic
 (markdown-it-py, linkify, mdurl) and ``rich.traceback`` (pygments through ``rich.syntax``) at its top. Neither
 is used here: ``Markdown`` only renders help in ``rich_markup_mode="markdown"`` (ours is ``"rich"``), and
 ``Traceback`` only draws typer's pretty exceptions (``pretty_exceptions_enable=False``). Importing them is
-about a third of ``pixelsmith --help`` (bench/startup.py, docs/perf-startup.md).
+about a third of ``pixelsmith --help`` (bench/startup.py, docs/performance.md, start-up).
 
 :func:`install` puts a one-shot finder on ``sys.meta_path``: when ``typer.rich_utils`` is first imported, the
 two names it takes from those modules are stand-in classes, which import the real module on first use (so

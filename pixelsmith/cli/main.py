@@ -3,7 +3,7 @@
 One module per command group under :mod:`pixelsmith.cli`; each imports only Typer and the
 standard library at import time (rich only where it prints a table or a bar), and the heavy
 parts (tools, models, server, jobs) inside its command functions, so ``pixelsmith --help``
-starts fast (docs/perf-startup.md). Exit codes: see
+starts fast (docs/performance.md, start-up). Exit codes: see
 :mod:`pixelsmith.cli.common` (0 ok, 1 runtime failure, 2 usage or validation).
 """
 
