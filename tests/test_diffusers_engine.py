@@ -10,75 +10,25 @@ seeds, masks and that each conditioning input really reaches the model.
 from __future__ import annotations
 
 import io
-import pathlib
 
 import numpy as np
 import pytest
+from diffusers_helpers import SAMPLES, box_mask, photo, pixels, run, sample, tiny_models  # noqa: F401  (fixtures)
 from PIL import Image
 
 from pixelsmith import core
 from pixelsmith.errors import ToolUnavailable
 
-SAMPLES = pathlib.Path(__file__).resolve().parent.parent / "samples"
 EMBEDDED = ("realesrgan-x4plus", "isnet-general", "realesr-animevideov3-x4")
-
-
-def _real_models_dir() -> pathlib.Path:
-    from pixelsmith.config import models_dir
-
-    return models_dir()
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    """A models folder holding the tiny diffusers models (imported with pull --from) and the embedded ones."""
-    import torch
+    """The tiny SD3-family diffusers models (imported with pull --from) and the embedded ones."""
+    from pixelsmith.engines.diffusers import tiny
 
-    from pixelsmith.engines.diffusers import components, tiny
-    from pixelsmith.engines.diffusers.pull import pull
-
-    real = _real_models_dir()
-    root = tmp_path_factory.mktemp("models")
-    built = tmp_path_factory.mktemp("tiny")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matmuls: threads only add synchronisation on a shared CPU
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PIXELSMITH_MODELS", str(root))
-        mp.setenv("PIXELSMITH_DIFFUSION_STEPS", "2")
-        mp.setenv("PIXELSMITH_DEVICE", "cpu")
-        for name in EMBEDDED:
-            if (real / name).exists():
-                (root / name).symlink_to(real / name)
-        tiny.build_all(built, tiny.SD3_NAMES)
-        components.STORE.clear()
-        installed = pull(["all"], source=built, log=lambda line: None)
-        yield {"root": root, "installed": installed}
-        components.STORE.clear()
-    torch.set_num_threads(threads)
-
-
-def sample(name: str, size: tuple[int, int]) -> Image.Image:
-    return Image.open(SAMPLES / name).convert("RGB").resize(size, Image.Resampling.LANCZOS)
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return sample("search_and_replace_input.png", (96, 64))
-
-
-@pytest.fixture(scope="module")
-def box_mask():
-    mask = Image.new("L", (96, 64), 0)
-    mask.paste(255, (30, 20, 60, 45))
-    return mask
-
-
-def run(tool: str, **fields):
-    return core.run(tool, fields, engine="diffusers")
-
-
-def pixels(img: Image.Image) -> np.ndarray:
-    return np.asarray(img.convert("RGB"))
+    with tiny_models(tmp_path_factory, tiny.SD3_NAMES, link=EMBEDDED) as installed:
+        yield installed
 
 
 # --- missing weights ---------------------------------------------------------------------------------

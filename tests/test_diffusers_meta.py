@@ -20,9 +20,7 @@ the forward shares the transformer's module, which is what the copy amounts to.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import pathlib
 from types import SimpleNamespace
 
 import pytest
@@ -31,32 +29,19 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
 
+from diffusers_helpers import CONFIGS, cfg, meta_empty, quiet_diffusers  # noqa: E402,F401  (fixture)
+
 from pixelsmith.engines.diffusers import pipelines as P  # noqa: E402
 from pixelsmith.engines.diffusers.recipes import _common as K  # noqa: E402
 from pixelsmith.engines.diffusers.recipes.creative_upscale import output_size  # noqa: E402
 
-CONFIGS = pathlib.Path(__file__).parent / "data" / "configs"
 META = torch.device("meta")
 BF16 = torch.bfloat16
 CLIP_TOKENS, T5_TOKENS = 77, 256  # the SD3 pipeline's defaults (max_sequence_length=256)
 
 
-def cfg(rel: str) -> dict:
-    return json.loads((CONFIGS / rel).read_text())
-
-
-def empty(*shape: int) -> torch.Tensor:
-    return torch.empty(*shape, device=META, dtype=BF16)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    from diffusers.utils import logging as dlog
-
-    level = dlog.get_verbosity()
-    dlog.set_verbosity_error()
-    yield
-    dlog.set_verbosity(level)
+empty = meta_empty
+pytestmark = pytest.mark.usefixtures("quiet_diffusers")
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ wiring, sizes, seeds, masks and that each conditioning input really reaches the 
 
 from __future__ import annotations
 
-import pathlib
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,57 +16,19 @@ from pixelsmith import core
 from pixelsmith.errors import ToolUnavailable
 
 pytest.importorskip("diffusers")
-SAMPLES = pathlib.Path(__file__).resolve().parent.parent / "samples"
+
+from diffusers_helpers import SAMPLES, box_mask, photo, pixels, run, sample, tiny_models  # noqa: E402,F401  (fixtures)
+
 BASE_REPO = "stabilityai/stable-diffusion-xl-base-1.0"
 INPAINT_REPO = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    import torch
+    from pixelsmith.engines.diffusers import tiny
 
-    from pixelsmith.engines.diffusers import components, tiny
-    from pixelsmith.engines.diffusers.pull import pull
-
-    root = tmp_path_factory.mktemp("models")
-    built = tmp_path_factory.mktemp("tiny-sdxl")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PIXELSMITH_MODELS", str(root))
-        mp.setenv("PIXELSMITH_DIFFUSION_STEPS", "2")
-        mp.setenv("PIXELSMITH_DEVICE", "cpu")
-        mp.delenv("PIXELSMITH_FAMILY", raising=False)
-        tiny.build_all(built, tiny.SDXL_NAMES)
-        components.STORE.clear()
-        installed = pull(["all"], source=built, log=lambda line: None)
-        yield {"root": root, "built": built, "installed": installed}
-        components.STORE.clear()
-    torch.set_num_threads(threads)
-
-
-def sample(name: str, size: tuple[int, int]) -> Image.Image:
-    return Image.open(SAMPLES / name).convert("RGB").resize(size, Image.Resampling.LANCZOS)
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return sample("search_and_replace_input.png", (96, 64))
-
-
-@pytest.fixture(scope="module")
-def box_mask():
-    mask = Image.new("L", (96, 64), 0)
-    mask.paste(255, (30, 20, 60, 45))
-    return mask
-
-
-def run(tool: str, **fields):
-    return core.run(tool, fields, engine="diffusers")
-
-
-def pixels(img: Image.Image) -> np.ndarray:
-    return np.asarray(img.convert("RGB"))
+    with tiny_models(tmp_path_factory, tiny.SDXL_NAMES) as installed:
+        yield installed
 
 
 def differ(a, b) -> bool:

@@ -60,11 +60,11 @@ def t5_tokenizer():
     return _word_tokenizer(None, "</s>", "<pad>", 256)
 
 
-def _clip_text(vocab_size: int, eos_id: int, seed: int):
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+def _clip_config(vocab_size: int, eos_id: int):
+    """The tiny CLIP text encoder's config, shared by the projected (SD3, SDXL's second) and plain encoders."""
+    from transformers import CLIPTextConfig
 
-    torch.manual_seed(seed)
-    cfg = CLIPTextConfig(
+    return CLIPTextConfig(
         vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=37,
@@ -77,7 +77,13 @@ def _clip_text(vocab_size: int, eos_id: int, seed: int):
         max_position_embeddings=77,
         hidden_act="gelu",
     )
-    return CLIPTextModelWithProjection(cfg)
+
+
+def _clip_text(vocab_size: int, eos_id: int, seed: int):
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    return CLIPTextModelWithProjection(_clip_config(vocab_size, eos_id))
 
 
 TRANSFORMER = dict(
@@ -380,24 +386,10 @@ UNET = dict(
 
 
 def _clip_text_plain(vocab_size: int, eos_id: int, seed: int):
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            projection_dim=32,
-            bos_token_id=0,
-            eos_token_id=eos_id,
-            pad_token_id=eos_id,
-            max_position_embeddings=77,
-            hidden_act="gelu",
-        )
-    )
+    return CLIPTextModel(_clip_config(vocab_size, eos_id))
 
 
 def _xl_unet(seed: int, in_channels: int = 4):
