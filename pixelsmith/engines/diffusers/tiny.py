@@ -60,6 +60,23 @@ def t5_tokenizer():
     return _word_tokenizer(None, "</s>", "<pad>", 256)
 
 
+def _tiny_vae(**family):
+    """A two-level, 8-channel AutoencoderKL; ``family`` sets what differs (latent channels, quant convs, factors)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        sample_size=64,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=2,
+        **family,
+    )
+
+
 def _clip_config(vocab_size: int, eos_id: int):
     """The tiny CLIP text encoder's config, shared by the projected (SD3, SDXL's second) and plain encoders."""
     from transformers import CLIPTextConfig
@@ -103,7 +120,6 @@ TRANSFORMER = dict(
 def build_sd3(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     """A Stable Diffusion 3 pipeline folder (model_index.json + subfolders), as the hub lays it out."""
     from diffusers import (
-        AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
         StableDiffusion3Pipeline,
@@ -116,20 +132,8 @@ def build_sd3(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     torch.manual_seed(seed)
     transformer = SD3Transformer2DModel(**TRANSFORMER)
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        sample_size=64,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 8),
-        layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=16,
-        norm_num_groups=2,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
+    vae = _tiny_vae(
+        latent_channels=16, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035
     )
     torch.manual_seed(seed + 2)
     t5 = T5EncoderModel(
@@ -401,24 +405,13 @@ def _xl_unet(seed: int, in_channels: int = 4):
 
 def build_sdxl(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
     """A Stable Diffusion XL pipeline folder (model_index.json + subfolders), as the hub lays it out."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
     path = pathlib.Path(path)
     tok, n_clip, vocab = clip_tokenizer()
     eos = vocab["<|endoftext|>"]
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        sample_size=64,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(8, 8),
-        layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=2,
-        scaling_factor=0.13025,
-    )
+    vae = _tiny_vae(latent_channels=4, scaling_factor=0.13025)
     pipe = StableDiffusionXLPipeline(
         unet=_xl_unet(seed),
         vae=vae,
