@@ -32,7 +32,10 @@ export class BatchScreen {
   }
 
   async detectMode() {
-    if (this.serverJobs === null) this.serverJobs = await exists("/v1/jobs");
+    if (this.serverJobs === null) {
+      const found = await exists("/v1/jobs");
+      if (this.serverJobs === null) this.serverJobs = found; // not if decided meanwhile (another call, a setting)
+    }
     $("batch-mode").textContent = this.serverJobs
       ? "The batch runs as a job on the server: it goes on if you close this page; find it under History."
       : "This server has no jobs API: the batch runs from this page, one image at a time; keep the page open.";
