@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+from loopback_http import serve_files
 from PIL import Image
 
 pytest.importorskip("pixelsmith.api.app")
@@ -32,27 +33,10 @@ def allowed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def http_pub(allowed):
     """Loopback HTTP: /pub/ok.png (an allowed prefix), /private.png (outside it)."""
-    import http.server
-
     files = {"/pub/ok.png": (allowed / "one.png").read_bytes(), "/private.png": b"private"}
     fetched: list[str] = []
-
-    class Files(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
-            fetched.append(self.path)
-            body = files.get(self.path)
-            self.send_response(200 if body else 404)
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", fetched
-    srv.shutdown()
-    srv.server_close()
+    with serve_files(files, fetched=fetched) as url:
+        yield url, fetched
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from loopback_http import serve_files
 
 from pixelsmith.errors import Forbidden, NotFound
 from pixelsmith.jobs.manifest import Manifest, Step, WorkItem
@@ -238,31 +239,9 @@ def test_owned_item_refuses_an_item_of_another_job(store):
 @pytest.fixture(scope="module")
 def http_files():
     """A loopback HTTP server: /pub/ok.png (allowed), /private.png (not), /pub/away (302 to /private.png)."""
-    import http.server
-    import threading
-
     files = {"/pub/ok.png": b"public", "/private.png": b"private"}
-
-    class Files(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
-            if self.path == "/pub/away":
-                self.send_response(302)
-                self.send_header("location", "/private.png")
-                self.end_headers()
-                return
-            body = files.get(self.path)
-            self.send_response(200 if body else 404)
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_files(files, redirects={"/pub/away": "/private.png"}) as url:
+        yield url
 
 
 DOT = "has a dot segment or an encoded separator ('.', '..', '%2e%2e', '%2f' ...); give the path without it"
