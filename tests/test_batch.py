@@ -269,6 +269,28 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, phot
     assert third.returncode == 0 and "12 already done" in third.stdout and "0 processed" in third.stdout
 
 
+def test_rewriting_an_item_removes_the_temporary_file_a_killed_try_left(tmp_path):
+    """kill -9 between writing an item's temporary file and renaming it leaves ``.NAME.XXXXXXXX.part``;
+    the try that writes the item again (holding its lease) removes it, and nothing else."""
+    from pixelsmith.jobs.execute import write_atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".p05-fast-upscale.png.q0v6lds6.part", out / ".p05-fast-upscale.png.ab_12xyz.part"]
+    kept = [
+        out / ".p06-fast-upscale.png.q0v6lds6.part",  # another item's: its own worker sweeps it
+        out / ".p05-fast-upscale.png.too-long-name.part",  # not the shape mkstemp makes
+        out / "p05-fast-upscale.png.part",
+        out / "notes.txt",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"half")
+    write_atomic(str(out / "p05-fast-upscale.png"), b"whole")
+    assert (out / "p05-fast-upscale.png").read_bytes() == b"whole"
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
+
+
 def test_fsspec_urls_for_inputs_and_outputs(tmp_path, photos, monkeypatch, embedded_models):
     """Inputs and outputs by URL (fsspec's in-memory filesystem stands in for s3:// here)."""
     import fsspec

@@ -254,6 +254,52 @@ def test_concurrent_generate_requests_are_batched(engine, monkeypatch):
         assert np.abs(pixels(one.image).astype(int) - pixels(batched.image)).max() <= 2
 
 
+def test_prompt_encoding_never_runs_on_two_threads_at_once(engine, monkeypatch):
+    """Fast tokenizers are not thread-safe (their padding state is shared): three threads encoding at once gave
+    a tensor-size mismatch, hence a 500 in a Ray Serve batch. The encoder is entered by one thread at a time
+    (a 50 ms sleep inside it would let any overlap show), and one prompt asked for by three threads at once is
+    encoded once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixelsmith.engines.diffusers import pipelines as P
+
+    pipe = P.build("txt2img", "sd3.5-large")
+    real = type(pipe).encode_prompt
+    inside, most, calls = 0, 0, []
+    count = threading.Lock()
+
+    def spy(self, *args, **kwargs):
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+            calls.append(kwargs["prompt"])
+        time.sleep(0.05)
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            with count:
+                inside -= 1
+
+    monkeypatch.setattr(type(pipe), "encode_prompt", spy)
+    monkeypatch.setattr(P, "_EMBEDS", type(P._EMBEDS)())
+    prompts = ["a red cat", "a red cat", "a red cat", "a blue sky", "a green hill", "a grey sea"]
+    start = threading.Barrier(len(prompts))
+
+    def encode(prompt: str) -> dict:
+        start.wait()
+        return P.prompt_kwargs(pipe, "sd3.5-large", prompt, None, 4.5)
+
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        results = list(pool.map(encode, prompts))
+    assert most == 1
+    assert sorted(calls) == ["a blue sky", "a green hill", "a grey sea", "a red cat"]
+    assert results[0]["prompt_embeds"] is results[1]["prompt_embeds"] is results[2]["prompt_embeds"]
+    assert all(r["prompt_embeds"].shape == results[0]["prompt_embeds"].shape for r in results)
+
+
 # --- sharing and memory ------------------------------------------------------------------------------
 
 

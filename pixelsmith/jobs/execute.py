@@ -62,11 +62,16 @@ def read_bytes(path: str) -> bytes:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Never leaves a half-written file under the final name, even after kill -9."""
+    """Never leaves a half-written file under the final name, even after kill -9; a local item's
+    leftover temporary files from a killed earlier try are removed when the item is written again."""
     if "://" not in path or path.startswith("file://"):
-        from pixelsmith.fsutil import atomic_write
+        from pixelsmith.fsutil import atomic_write, remove_stale_parts
 
-        atomic_write(path.removeprefix("file://"), data)
+        local = path.removeprefix("file://")
+        # A run killed (kill -9) between writing this item's temporary file and renaming it left that
+        # file behind; this worker holds the item's lease now, so the leftover is nobody's: sweep it.
+        remove_stale_parts(local)
+        atomic_write(local, data)
         return
     import uuid
 

@@ -153,6 +153,12 @@ STORE = ComponentStore()
 # One diffusion run at a time per process: runs share components whose state (attention
 # processors while an IP-Adapter is attached, device placement) must not change mid-run.
 RUN_LOCK = threading.RLock()
+# Hugging Face fast tokenizers are not safe to call from several threads at once: each call sets the shared
+# Rust tokenizer's padding and truncation state (huggingface/tokenizers#537). Three threads encoding prompts
+# on one SD3 pipeline's tokenizers gave "Sizes of tensors must match ... Expected size 7 but got size 77" in
+# 1 of 3 runs of 3 x 40 encodes (a 500 for one request of a Ray Serve batch, seen in CI). Every tokenizer
+# call of this engine holds this lock (prompt embeddings, OWLv2's text queries).
+TOKENIZER_LOCK = threading.Lock()
 
 
 # --- loaders --------------------------------------------------------------------------------

@@ -37,13 +37,14 @@ def detect(
     tokenizer = C.hf_processor(detector, "AutoTokenizer")
     processor = C.hf_processor(detector, "Owlv2ImageProcessor")
     rgb = image.convert("RGB")
-    text = tokenizer(
-        [phrase.strip() or "object"],
-        padding="max_length",
-        truncation=True,
-        max_length=min(tokenizer.model_max_length, 16),
-        return_tensors="pt",
-    )
+    with C.TOKENIZER_LOCK:  # a shared fast tokenizer is not thread-safe (see C.TOKENIZER_LOCK)
+        text = tokenizer(
+            [phrase.strip() or "object"],
+            padding="max_length",
+            truncation=True,
+            max_length=min(tokenizer.model_max_length, 16),
+            return_tensors="pt",
+        )
     pixels = processor(images=rgb, return_tensors="pt").pixel_values.to(C.device(), model.dtype)
     with torch.inference_mode():
         out = model(

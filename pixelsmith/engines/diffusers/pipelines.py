@@ -222,32 +222,42 @@ _EMBEDS_LOCK = threading.Lock()
 EMBED_CACHE_SIZE = 64
 
 
-def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: float) -> dict[str, Any]:
-    """prompt_embeds & co. for the pipeline call, from cache when the same prompt came before."""
-    t5 = getattr(pipe, "text_encoder_3", None) is not None  # a drop-T5 plan embeds differently
-    key = (base, prompt, negative or "", cfg > 1.0, t5, str(C.device()), str(C.dtype()))
+def _cached_embeds(key: tuple) -> tuple | None:
     with _EMBEDS_LOCK:
         hit = _EMBEDS.get(key)
         if hit is not None:
             _EMBEDS.move_to_end(key)
+        return hit
+
+
+def prompt_kwargs(pipe: Any, base: str, prompt: str, negative: str | None, cfg: float) -> dict[str, Any]:
+    """prompt_embeds & co. for the pipeline call, from cache when the same prompt came before."""
+    t5 = getattr(pipe, "text_encoder_3", None) is not None  # a drop-T5 plan embeds differently
+    key = (base, prompt, negative or "", cfg > 1.0, t5, str(C.device()), str(C.dtype()))
+    hit = _cached_embeds(key)
     if hit is None:
-        xl = getattr(pipe, "unet", None) is not None
-        third = {} if xl else {"prompt_3": None}  # SDXL has two encoders
-        with torch.inference_mode():
-            hit = pipe.encode_prompt(
-                prompt=prompt,
-                prompt_2=None,
-                # SDXL (force_zeros_for_empty_prompt in its model_index) was trained with zeros, not the
-                # embedding of "", as the unconditional input: None asks the pipeline for those zeros.
-                negative_prompt=(negative or None) if xl else (negative or ""),
-                do_classifier_free_guidance=cfg > 1.0,
-                device=C.device(),
-                **third,
-            )
-        with _EMBEDS_LOCK:
-            _EMBEDS[key] = hit
-            while len(_EMBEDS) > EMBED_CACHE_SIZE:
-                _EMBEDS.popitem(last=False)
+        # One encode at a time (the tokenizers are shared and not thread-safe, see C.TOKENIZER_LOCK); a
+        # request that waited here for the same prompt finds it in the cache instead of encoding it again.
+        with C.TOKENIZER_LOCK:
+            hit = _cached_embeds(key)
+            if hit is None:
+                xl = getattr(pipe, "unet", None) is not None
+                third = {} if xl else {"prompt_3": None}  # SDXL has two encoders
+                with torch.inference_mode():
+                    hit = pipe.encode_prompt(
+                        prompt=prompt,
+                        prompt_2=None,
+                        # SDXL (force_zeros_for_empty_prompt in its model_index) was trained with zeros, not the
+                        # embedding of "", as the unconditional input: None asks the pipeline for those zeros.
+                        negative_prompt=(negative or None) if xl else (negative or ""),
+                        do_classifier_free_guidance=cfg > 1.0,
+                        device=C.device(),
+                        **third,
+                    )
+                with _EMBEDS_LOCK:
+                    _EMBEDS[key] = hit
+                    while len(_EMBEDS) > EMBED_CACHE_SIZE:
+                        _EMBEDS.popitem(last=False)
     pe, npe, ppe, nppe = hit
     out = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe, "guidance_scale": cfg}
     if cfg > 1.0:
