@@ -242,16 +242,22 @@ def engine_notes(tool: Tool) -> str:
     return escape("\n\n".join(lines))
 
 
-def tool_command(tool: Tool) -> click.Command:
-    """One Typer command for ``tool``: its parameters are the request model's fields."""
+def tool_command(tool: Tool, *, notes: bool = True) -> click.Command:
+    """One Typer command for ``tool``: its parameters are the request model's fields. ``notes=False`` leaves
+    out the help's engine notes, which import every engine's recipe for the tool and check what is installed
+    (~25 ms of a 64x64 fast-upscale's start, bench/startup.py): only ``--help`` shows them."""
 
     def command(**values: Any) -> None:
         run_tool(tool, values)
 
     command.__signature__ = inspect.Signature(_parameters(tool))  # type: ignore[attr-defined]
     one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    one.command(tool.name, help=_help(tool), short_help=tool.summary, epilog=engine_notes(tool) or None)(command)
+    epilog = (engine_notes(tool) or None) if notes else None
+    one.command(tool.name, help=_help(tool), short_help=tool.summary, epilog=epilog)(command)
     return typer.main.get_command(one)
+
+
+HELP_ASKED = "pixelsmith.run.help"  # ctx.meta: the tool command is built for its --help page
 
 
 class ToolGroup(TyperGroup):
@@ -266,13 +272,14 @@ class ToolGroup(TyperGroup):
         from pixelsmith.tools import get_tool
 
         try:
-            return tool_command(get_tool(cmd_name))
+            return tool_command(get_tool(cmd_name), notes=ctx.meta.get(HELP_ASKED, True))
         except UnknownTool:
             return None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta[HELP_ASKED] = "--help" in args[1:]  # the tool's own help page (its only help option)
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError:
