@@ -39,7 +39,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.interleave import compare, load_average  # noqa: E402
+from bench.interleave import compare, installed_env, load_average  # noqa: E402
 
 SAMPLE_DIRS = [ROOT.parent / "shared" / "samples" / "notebook", ROOT.parents[1] / "shared" / "samples" / "notebook"]
 NAMES = (
@@ -253,9 +253,10 @@ def main() -> None:
     if args.before:
         names += [f"{m}@before" for m in ("w1", "w2") if m in names]
     py = sys.executable
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     tmp = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="batch-small-"))
     tmp.mkdir(parents=True, exist_ok=True)
+    # compiled bytecode, as an installed copy has (the warm-up round writes it: bench/interleave.installed_env)
+    env = installed_env({**os.environ, "PYTHONPATH": str(ROOT)}, str(tmp / "pyc"))
     for n in (args.count, 1):
         (tmp / f"in{n}").mkdir(exist_ok=True)
     make_inputs(tmp / f"in{args.count}", args.count)

@@ -27,6 +27,8 @@ The variants, on a 64x64 reduction of the middle of ``samples/upscale_input.jpg`
 * ``TREE:cli-photo-1t`` / ``TREE:api-anime-1t``: with ``PIXELSMITH_THREADS=1``: one tile worker, so the 64x64
   input is one tile on one net, as in the raw script (with 2 cores the session cuts it into 2 overlapping
   tiles, one net each: more network work and a second net's memory).
+* ``import:raw+pydantic-used``: numpy + PIL + ncnn, then one pydantic model built and validated (``import pydantic``
+  alone is lazy: its core loads on first use), for the memory it adds.
 * ``import:*``: only imports, cumulative (numpy + PIL + ncnn, then + pydantic, + typer, + cv2, + pixelsmith's
   run-path modules), to show which layer the remaining gap to the raw script is.
 * ``tools:*``: the same ladder for ``pixelsmith tools``: the interpreter, + typer and rich, + pydantic and PIL,
@@ -50,6 +52,10 @@ import time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.interleave import installed_env, load_average  # noqa: E402
+
 HEAVY = ("torch", "h5py", "cv2", "onnxruntime", "fastapi", "transformers", "diffusers", "mediapipe", "ray")
 PHOTO, ANIME = "realesr-general-x4v3", "realesr-animevideov3-x4"
 
@@ -129,11 +135,6 @@ def run_child(v: Variant, workdir: str) -> tuple[float, float, float, str]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
 
 
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min) {five:.1f} (5 min) on {os.cpu_count()} cores"
-
-
 def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
     sys.path.insert(0, next(iter(trees.values())))
     from pixelsmith.config import threads
@@ -142,7 +143,9 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
     workers = max(1, int(os.environ.get("PIXELSMITH_TILE_WORKERS", "0")) or threads())
     per_net = str(max(1, threads() // workers))  # what each of RealEsrganSession's nets gets
     py = sys.executable
-    base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"COLUMNS": "200"}
+    # compiled bytecode, as an installed copy has (the warm-up round writes it: bench/interleave.installed_env)
+    base = installed_env({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, os.path.join(work, "pyc"))
+    base |= {"COLUMNS": "200"}
     out = os.path.join(work, "out.png")
     found = [
         Variant("raw-photo", [py, "-c", RAW, image, out, str(model_path(PHOTO)), per_net, "0"], base),
@@ -169,6 +172,8 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
         ]
     for name, modules in IMPORTS.items():  # what the framework's own imports cost, each a fresh process
         found.append(Variant(f"import:{name}", [py, "-c", f"import {modules}"], base | {"PYTHONPATH": ROOT}))
+    # `import pydantic` is lazy: its core and validators load when a model is first built and used
+    found.append(Variant("import:raw+pydantic-used", [py, "-c", PYDANTIC_USED], base | {"PYTHONPATH": ROOT}))
     for name, code in TOOLS_LADDER.items():  # the same for `pixelsmith tools`, layer by layer
         found.append(Variant(f"tools:{name}", [py, "-c", code], base | {"PYTHONPATH": ROOT, "COLUMNS": "200"}))
     return found
@@ -184,6 +189,11 @@ IMPORTS = {
     "pixelsmith.tools.fast_upscale, pixelsmith.engines.embedded.recipes.fast_upscale, "
     "pixelsmith.engines.embedded.realesrgan",
 }
+
+PYDANTIC_USED = (
+    "import numpy, PIL.Image, ncnn\nfrom pydantic import BaseModel\n\n"
+    "class Request(BaseModel):\n    scale: int = 4\n\nRequest.model_validate({'scale': 4})"
+)
 
 
 # Cumulative, what `pixelsmith tools` does: the interpreter, its CLI libraries, pydantic and PIL, every tool
@@ -244,7 +254,8 @@ def main() -> None:
         image = os.path.join(work, "in.png")
         crop.resize((64, 64), Image.Resampling.LANCZOS).save(image)
         vs = [v for v in variants(trees, image, work) if re.search(args.only, v.name)]
-        print(f"64x64 input from {os.path.relpath(args.image, ROOT)}; {args.rounds} interleaved rounds; {load()}")
+        where = os.path.relpath(args.image, ROOT)
+        print(f"64x64 input from {where}; {args.rounds} interleaved rounds; {load_average()}")
         for v in vs:  # warm-up: file cache, .pyc files
             run_child(v, work)
         for _ in range(args.rounds):
@@ -256,7 +267,7 @@ def main() -> None:
                 if v.name.split(":")[-1].startswith("api-"):
                     v.report = json.loads(text.strip().splitlines()[-1])
                     v.after.append(float(v.report["rss"]) / 2**20)  # type: ignore[arg-type]
-        print(f"after: {load()}")
+        print(f"after: {load_average()}")
         raw_for = {
             v.name: "raw-anime" if "anime" in v.name else "raw-photo"
             for v in vs
