@@ -291,6 +291,26 @@ def test_rewriting_an_item_removes_the_temporary_file_a_killed_try_left(tmp_path
     assert all(p.exists() for p in kept)
 
 
+def test_rewriting_a_remote_item_removes_the_temporary_object_a_killed_try_left():
+    """The same for an fsspec output (in-memory filesystem for s3://): ``NAME.XXXXXXXX.part`` objects of that
+    item go, other items' and other shapes stay; glob characters in the name match only themselves."""
+    import fsspec
+
+    from pixelsmith.jobs.execute import write_atomic
+
+    fs = fsspec.filesystem("memory")
+    base = "/bucket-parts/out"
+    stale = [f"{base}/p[1].png.0a1b2c3d.part", f"{base}/p[1].png.ffffffff.part"]
+    kept = [f"{base}/p1.png.0a1b2c3d.part", f"{base}/p[1].png.notahex.part", f"{base}/p[1].png.0a1b2c3d.part.x"]
+    for path in stale + kept:
+        fs.pipe_file(path, b"half")
+    write_atomic(f"memory://{base}/p[1].png", b"whole")
+    assert fs.cat_file(f"{base}/p[1].png") == b"whole"
+    assert not any(fs.exists(p) for p in stale)
+    assert all(fs.exists(p) for p in kept)
+    fs.rm(base, recursive=True)
+
+
 def test_fsspec_urls_for_inputs_and_outputs(tmp_path, photos, monkeypatch, embedded_models):
     """Inputs and outputs by URL (fsspec's in-memory filesystem stands in for s3:// here)."""
     import fsspec

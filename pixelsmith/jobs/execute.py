@@ -11,6 +11,7 @@ installed); local paths use :func:`pixelsmith.fsutil.atomic_write`.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ def read_bytes(path: str) -> bytes:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Never leaves a half-written file under the final name, even after kill -9; a local item's
-    leftover temporary files from a killed earlier try are removed when the item is written again."""
+    """Never leaves a half-written file under the final name, even after kill -9; the leftover temporary
+    files of a killed earlier try (local or remote) are removed when the item is written again."""
     if "://" not in path or path.startswith("file://"):
         from pixelsmith.fsutil import atomic_write, remove_stale_parts
 
@@ -78,9 +79,23 @@ def write_atomic(path: str, data: bytes) -> None:
     import fsspec
 
     fs, target = fsspec.core.url_to_fs(path)
+    for stale in fs.glob(f"{glob_escape(target)}.*.part"):  # a killed earlier try's (this worker holds the lease)
+        if _REMOTE_PART.fullmatch(stale.rsplit("/", 1)[-1].removeprefix(target.rsplit("/", 1)[-1])):
+            fs.rm_file(stale)
     tmp = f"{target}.{uuid.uuid4().hex[:8]}.part"
     fs.pipe_file(tmp, data)
-    fs.mv(tmp, target)  # object stores make the object visible whole, at once
+    # cp_file and rm_file take one path as it is: mv and rm read their arguments as glob patterns, so an output
+    # named "a[1].png" moved "a1.png..." instead. Object stores make the copied object visible whole, at once.
+    fs.cp_file(tmp, target)
+    fs.rm_file(tmp)
+
+
+_REMOTE_PART = re.compile(r"\.[0-9a-f]{8}\.part")  # what write_atomic adds to a remote target's name
+
+
+def glob_escape(path: str) -> str:
+    """``path`` with fsspec's glob characters bracketed, so an output named ``a[1].png`` matches only itself."""
+    return re.sub(r"([*?\[\]])", r"[\1]", path)
 
 
 def exists(path: str) -> bool:
