@@ -529,6 +529,38 @@ def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inp
     assert np.array_equal(exported_mask(page), erased)
 
 
+def test_shift_click_on_a_points_mark_takes_that_point_back(page, server, inputs):
+    """A label-0 point on top of a label-1 point contradicts it (the model keeps the part): Shift+click on a mark
+    removes that point and re-asks with the others; removing the last restores the mask before the selection."""
+    fake = FakeSegment()
+    page.route("**/v1/segment", fake.handle)
+    open_tool(page, server, "erase")
+    upload(page, "image", inputs["desk"])
+    page.wait_for_function("() => window.studio.stage.base !== null")
+    w, h = Image.open(inputs["desk"]).size
+    page.focus("#stage-canvas")
+    page.keyboard.press("s")
+    a, b = (w * 0.3, h * 0.3), (w * 0.7, h * 0.6)
+    select_at(page, *a)
+    select_at(page, *b)
+    assert [p[2] for p in fake.requests[-1]["points"]] == [1, 1]
+    sent = len(fake.requests)
+    select_at(page, b[0] + 1, b[1] - 1, shift=True)  # on b's mark (within a few screen pixels)
+    assert len(fake.requests) == sent + 1
+    ((x, y, label),) = fake.requests[-1]["points"]  # a alone, and no label-0 point
+    assert abs(x - a[0]) <= 1 and abs(y - a[1]) <= 1 and label == 1
+    mask = exported_mask(page)
+    assert np.array_equal(mask, fake.last) and mask[round(b[1]), round(b[0])] == 0 and mask[round(a[1]), round(a[0])]
+    select_at(page, *a, shift=True)  # the last point: nothing to ask, the mask is as before the selection
+    assert len(fake.requests) == sent + 1
+    assert not exported_mask(page).any()
+    assert page.evaluate("() => window.studio.stage.marks.points.length") == 0
+    # a Shift+click away from every mark is still a label-0 point
+    select_at(page, *a)
+    select_at(page, a[0] + 20, a[1], shift=True)
+    assert [p[2] for p in fake.requests[-1]["points"]] == [1, 0]
+
+
 @pytest.mark.skipif(not is_installed("mobilesam"), reason="pixelsmith models fetch mobilesam")
 def test_click_to_select_on_the_real_model_then_erase_removes_the_selected_object(page, server, tmp_path):
     """The real POST /v1/segment (MobileSAM) behind the studio, no stand-in: a click on a blue slab selects it,

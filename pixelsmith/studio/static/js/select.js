@@ -1,7 +1,7 @@
 // Click-to-select: a click on the stage asks the server's segmentation model
 // (POST /v1/segment) for the object under it, and the answer becomes the mask
 // layer, where the brush and eraser can touch it up. Shift+click takes a part
-// away (a point with label 0); a drag sends a box. The image is sent once; later
+// away (a point with label 0), or, on a point's mark, takes that point back; a drag sends a box. The image is sent once; later
 // clicks send the image_id the server gave, and the image again if the server
 // no longer knows it (404). Points accumulate until the mask is edited some
 // other way (a brush stroke, undo, clear, a new image): the next click then
@@ -10,6 +10,7 @@
 import { postJSON, probe } from "./api.js";
 
 export const SEGMENT = "/v1/segment";
+const MARK_RADIUS = 8; // screen px: a drawn point's mark (6 px) and a little slack
 export const UNAVAILABLE = "Click-to-select needs the segmentation model, which this server does not have: "
   + "run `pixelsmith models fetch` on the server.";
 
@@ -43,19 +44,44 @@ export class Selector {
       this.session = { points: [], box: null, base: stage.maskData(), bitmap: stage.base, version: stage.maskVersion };
     }
     const session = this.session;
-    if (prompt.box) session.box = prompt.box.map(Math.round);
+    const hit = !prompt.box && !prompt.label ? this.markAt(prompt.point) : -1;
+    if (hit >= 0) session.points.splice(hit, 1); // Shift+click on a point's mark takes that point back
+    else if (prompt.box) session.box = prompt.box.map(Math.round);
     else session.points.push([Math.round(prompt.point[0]), Math.round(prompt.point[1]), prompt.label ? 1 : 0]);
     this.showMarks();
     const body = { points: session.points.map((p) => [...p]) };
     if (session.box) body.box = [...session.box];
     if (!body.points.length) delete body.points;
+    const empty = !body.points && !body.box; // nothing left to select: back to the mask before the selection
     this.pending++;
     this.onBusy(true);
     this.queue = this.queue
-      .then(() => this.send(file, session, body))
+      .then(() => (empty ? this.clear(session) : this.send(file, session, body)))
       .catch((err) => this.onError(err))
       .finally(() => { if (--this.pending === 0) this.onBusy(false); });
     return this.queue;
+  }
+
+  // the index of the selection's point whose mark (6 px on screen) is under ``point`` (image pixels), or -1:
+  // a label-0 point there would contradict the point itself, and the model would keep the part anyway
+  markAt(point) {
+    const points = this.session?.points || [];
+    const at = this.stage.toScreen(point[0], point[1]);
+    let best = -1;
+    let bestDistance = MARK_RADIUS;
+    points.forEach(([x, y], i) => {
+      const p = this.stage.toScreen(x, y);
+      const d = Math.hypot(p.x - at.x, p.y - at.y);
+      if (d <= bestDistance) { best = i; bestDistance = d; }
+    });
+    return best;
+  }
+
+  async clear(session) {
+    if (session !== this.session || session.version !== this.stage.maskVersion || session.bitmap !== this.stage.base) return;
+    this.stage.applySelection(session.base, await createImageBitmap(new ImageData(1, 1))); // an empty selection
+    session.version = this.stage.maskVersion;
+    this.showMarks();
   }
 
   async send(file, session, body) {
