@@ -317,6 +317,10 @@ def serve_on_ray(
         raise KeyboardInterrupt  # SIGTERM (docker stop, systemd) shuts down like Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, as uvicorn does for `pixelsmith serve`: a command started in the background by a shell without
+    # job control (`nohup ... &` in a script, a CI step) inherits SIGINT ignored, and Python keeps it ignored,
+    # so `kill -INT` (and the tests' Ctrl-C) never reached the server.
+    signal.signal(signal.SIGINT, stop)
     try:
         while True:
             time.sleep(3600)
