@@ -454,13 +454,18 @@ def select_at(page, ix: float, iy: float, shift: bool = False, to: tuple[float, 
     page.wait_for_function("() => document.querySelector('#stage').dataset.selecting === 'false'")
 
 
-def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inputs):
+def fake_segment_on_the_desk(page, server, inputs) -> tuple[FakeSegment, tuple[int, int]]:
+    """erase open on the desk photo, /v1/segment answered by the stand-in model: (the model, the image size)."""
     fake = FakeSegment()
     page.route("**/v1/segment", fake.handle)
     open_tool(page, server, "erase")
     upload(page, "image", inputs["desk"])
     page.wait_for_function("() => window.studio.stage.base !== null")
-    w, h = Image.open(inputs["desk"]).size
+    return fake, Image.open(inputs["desk"]).size
+
+
+def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inputs):
+    fake, (w, h) = fake_segment_on_the_desk(page, server, inputs)
     assert page.locator('input[name="pointer"][value="select"]').is_enabled()
     page.focus("#stage-canvas")
     page.keyboard.press("s")
@@ -532,12 +537,7 @@ def test_click_to_select_makes_the_mask_and_the_brush_edits_it(page, server, inp
 def test_shift_click_on_a_points_mark_takes_that_point_back(page, server, inputs):
     """A label-0 point on top of a label-1 point contradicts it (the model keeps the part): Shift+click on a mark
     removes that point and re-asks with the others; removing the last restores the mask before the selection."""
-    fake = FakeSegment()
-    page.route("**/v1/segment", fake.handle)
-    open_tool(page, server, "erase")
-    upload(page, "image", inputs["desk"])
-    page.wait_for_function("() => window.studio.stage.base !== null")
-    w, h = Image.open(inputs["desk"]).size
+    fake, (w, h) = fake_segment_on_the_desk(page, server, inputs)
     page.focus("#stage-canvas")
     page.keyboard.press("s")
     a, b = (w * 0.3, h * 0.3), (w * 0.7, h * 0.6)
