@@ -10,6 +10,7 @@ user's umask, as any program's would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import tempfile
@@ -69,28 +70,22 @@ def _umask() -> int:
     return mask
 
 
-def remove_stale_parts(path: str | os.PathLike) -> int:
+def remove_stale_parts(path: str | os.PathLike) -> None:
     """Delete the temporary files an :func:`atomic_write` of ``path`` left behind when its process was
     killed between writing and renaming (``.NAME.XXXXXXXX.part``). Only for a caller that owns ``path``
-    now (a batch worker holding the item's lease): a live writer's temporary file would go too.
-    Returns how many were removed."""
+    now (a batch worker holding the item's lease): a live writer's temporary file would go too."""
     target = pathlib.Path(path)
-    removed = 0
     try:
         names = os.listdir(target.parent)
     except FileNotFoundError:
-        return 0
+        return
     prefix = f".{target.name}."
     for name in names:
         # mkstemp's middle part is 8 characters of [a-z0-9_]; nothing else in the folder has this shape
         middle = name[len(prefix) : -len(".part")] if name.startswith(prefix) and name.endswith(".part") else ""
         if len(middle) == 8 and all(c.isalnum() or c == "_" for c in middle):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(target.parent / name)
-                removed += 1
-            except FileNotFoundError:
-                pass
-    return removed
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, private: bool | None = None) -> None:

@@ -285,6 +285,8 @@ def test_rewriting_an_item_removes_the_temporary_file_a_killed_try_left(tmp_path
     ]
     for path in stale + kept:
         path.write_bytes(b"half")
+    write_atomic(str(out / "p05-fast-upscale.png"), b"first", sweep=False)  # a first try: nothing listed or removed
+    assert all(p.exists() for p in stale)
     write_atomic(str(out / "p05-fast-upscale.png"), b"whole")
     assert (out / "p05-fast-upscale.png").read_bytes() == b"whole"
     assert not any(p.exists() for p in stale)

@@ -62,16 +62,16 @@ def read_bytes(path: str) -> bytes:
         return fh.read()
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Never leaves a half-written file under the final name, even after kill -9; the leftover temporary
-    files of a killed earlier try (local or remote) are removed when the item is written again."""
+def write_atomic(path: str, data: bytes, *, sweep: bool = True) -> None:
+    """Never leaves a half-written file under the final name, even after kill -9. ``sweep``: first remove the
+    temporary files (local or remote) that a try killed between writing and renaming left; it lists the
+    output's folder, so a caller that knows no earlier try of this item started passes False."""
     if "://" not in path or path.startswith("file://"):
         from pixelsmith.fsutil import atomic_write, remove_stale_parts
 
         local = path.removeprefix("file://")
-        # A run killed (kill -9) between writing this item's temporary file and renaming it left that
-        # file behind; this worker holds the item's lease now, so the leftover is nobody's: sweep it.
-        remove_stale_parts(local)
+        if sweep:  # the caller holds the item's lease now, so a leftover is nobody's
+            remove_stale_parts(local)
         atomic_write(local, data)
         return
     import uuid
@@ -79,9 +79,11 @@ def write_atomic(path: str, data: bytes) -> None:
     import fsspec
 
     fs, target = fsspec.core.url_to_fs(path)
-    for stale in fs.glob(f"{glob_escape(target)}.*.part"):  # a killed earlier try's (this worker holds the lease)
-        if _REMOTE_PART.fullmatch(stale.rsplit("/", 1)[-1].removeprefix(target.rsplit("/", 1)[-1])):
-            fs.rm_file(stale)
+    if sweep:
+        name = target.rsplit("/", 1)[-1]
+        for stale in fs.glob(f"{_glob_escape(target)}.*.part"):
+            if _REMOTE_PART.fullmatch(stale.rsplit("/", 1)[-1].removeprefix(name)):
+                fs.rm_file(stale)
     tmp = f"{target}.{uuid.uuid4().hex[:8]}.part"
     fs.pipe_file(tmp, data)
     # cp_file and rm_file take one path as it is: mv and rm read their arguments as glob patterns, so an output
@@ -93,7 +95,7 @@ def write_atomic(path: str, data: bytes) -> None:
 _REMOTE_PART = re.compile(r"\.[0-9a-f]{8}\.part")  # what write_atomic adds to a remote target's name
 
 
-def glob_escape(path: str) -> str:
+def _glob_escape(path: str) -> str:
     """``path`` with fsspec's glob characters bracketed, so an output named ``a[1].png`` matches only itself."""
     return re.sub(r"([*?\[\]])", r"[\1]", path)
 
@@ -134,10 +136,15 @@ def run_item(
     *,
     keep_going: Callable[[], bool] | None = None,
     progress: Callable[[int, int, str, int], None] | None = None,
+    first_try: bool = False,
 ) -> Outcome:
     """Run the chain and write the output; raises :class:`ItemFailed` or :class:`Stopped`.
     ``progress(done, total, unit, step)`` hears the recipe of the chain's step number ``step`` report
-    (tiles, levels, steps...); it may raise :class:`Stopped` to end the work early."""
+    (tiles, levels, steps...); it may raise :class:`Stopped` to end the work early. ``first_try``: no earlier
+    try of this item started, so none can have left a temporary file to sweep (the write skips listing the
+    output folder: one listing per item is O(n^2) over a large batch). The store's attempt count says so; it
+    restarts at 1 only when a failed item is retried on a re-run, so the temporary file of a quarantined item's
+    last killed try can stay (hidden, never under the output's name)."""
     from pixelsmith import core
     from pixelsmith.tools import get_tool
 
@@ -177,7 +184,7 @@ def run_item(
         data = out.data
         if keep_going is not None and not keep_going():
             raise Stopped()
-        write_atomic(work.output, data)
+        write_atomic(work.output, data, sweep=not first_try)
     except (Stopped, ItemFailed):
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason

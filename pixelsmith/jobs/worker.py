@@ -112,6 +112,7 @@ def work_loop(
                 claim.work,
                 keep_going=lambda: lease.held and not stop.is_set(),
                 progress=_ProgressWriter(store, worker, claim.item_id),
+                first_try=claim.attempt == 1,
             )
         except Stopped:
             lease.stop()

@@ -1,7 +1,8 @@
 // Click-to-select: a click on the stage asks the server's segmentation model
 // (POST /v1/segment) for the object under it, and the answer becomes the mask
 // layer, where the brush and eraser can touch it up. Shift+click takes a part
-// away (a point with label 0), or, on a point's mark, takes that point back; a drag sends a box. The image is sent once; later
+// away (a point with label 0), or, on a point's mark, takes that point back; a
+// drag sends a box. The image is sent once; later
 // clicks send the image_id the server gave, and the image again if the server
 // no longer knows it (404). Points accumulate until the mask is edited some
 // other way (a brush stroke, undo, clear, a new image): the next click then
