@@ -15,7 +15,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -24,30 +23,6 @@ from remove_background import PHOTOS, ROOT, edge_width, large, reference  # noqa
 
 from pixelsmith.engines.embedded import matting as M  # noqa: E402
 from pixelsmith.engines.embedded.isnet import IsnetSession  # noqa: E402
-
-
-def colour_line(image: np.ndarray, p: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """The colour-line alpha and where it can be trusted (both sides' local means exist and differ)."""
-    r = max(1, round(M.MEAN_RADIUS * scale))
-    k = (2 * r + 1,) * 2
-    wf = (p > M.SURE_FG).astype(np.uint8)
-    wb = (p < M.SURE_BG).astype(np.uint8)
-    sf = cv2.boxFilter(wf, cv2.CV_32F, k, normalize=False)
-    sb = cv2.boxFilter(wb, cv2.CV_32F, k, normalize=False)
-    f = cv2.boxFilter(cv2.bitwise_and(image, image, mask=wf), cv2.CV_32F, k, normalize=False) / (
-        255.0 * (sf[..., None] + 1e-6)
-    )
-    b = cv2.boxFilter(cv2.bitwise_and(image, image, mask=wb), cv2.CV_32F, k, normalize=False) / (
-        255.0 * (sb[..., None] + 1e-6)
-    )
-    im = image.astype(np.float32) / 255.0
-    d = f - b
-    rel = im - b
-    d2 = np.einsum("ijk,ijk->ij", d, d)
-    proj = np.einsum("ijk,ijk->ij", rel, d)
-    ac = np.clip(proj / (d2 + 1e-6), 0, 1)
-    ok = (sf > 3) & (sb > 3) & (d2 > M.MIN_CONTRAST**2)
-    return ac, ok
 
 
 def main() -> None:
@@ -61,8 +36,9 @@ def main() -> None:
             alpha = sess.matte(img)
             if side != 1024:
                 alpha = M.refine_edges(rgb, alpha)  # the recipe's matte at 3072 (a no-op at 1024)
-            ac, ok = colour_line(rgb, alpha, side / M.MODEL_SIZE)
-            photo = np.where(ok, ac, alpha).astype(np.float32)
+            line = M.colour_line(rgb, alpha, side / M.MODEL_SIZE)
+            ok = (line.sf > 3) & (line.sb > 3) & (line.d2 > M.MIN_CONTRAST**2)  # both means there, and apart
+            photo = np.where(ok, line.ac, alpha).astype(np.float32)
             matte = np.round(alpha * 255) / 255
             print(
                 f"{name:30s} {side:5d} {edge_width(photo, ref):10.2f} {edge_width(photo, ref, True):10.2f} "

@@ -14,7 +14,7 @@ background, in two passes (radius 90 then 6, at the network's 1024-px scale), co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pixelsmith.lazy import cv2
 
@@ -90,8 +90,23 @@ def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
-    """The refined matte of one tile (uint8 RGB, bilinear matte float32 0..1); the caller keeps the tile's core."""
+class ColourLine(NamedTuple):
+    """Per pixel: the colour-line alpha ``ac`` (the pixel projected on the segment from the local mean colour of
+    the sure background to that of the sure foreground), ``d2`` = |F - B|², ``off2`` = squared distance from
+    that line, ``sf``/``sb`` = how many sure fg/bg pixels the means came from, ``wf``/``wb`` = the sure masks."""
+
+    ac: np.ndarray
+    d2: np.ndarray
+    off2: np.ndarray
+    sf: np.ndarray
+    sb: np.ndarray
+    wf: np.ndarray
+    wb: np.ndarray
+
+
+def colour_line(image: np.ndarray, p: np.ndarray, scale: float) -> ColourLine:
+    """The colour-line model of ``image`` (uint8 RGB) around the matte ``p`` (float32 0..1); see :class:`ColourLine`.
+    (bench/quality/photo_edge_width.py measures the photo's own edges with it.)"""
     import numpy as np
 
     r = max(1, round(MEAN_RADIUS * scale))
@@ -105,13 +120,21 @@ def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
     b = cv2.boxFilter(cv2.bitwise_and(image, image, mask=wb), cv2.CV_32F, k, normalize=False)
     f /= 255.0 * (sf[..., None] + 1e-6)
     b /= 255.0 * (sb[..., None] + 1e-6)
-    image = image.astype(np.float32) / 255.0
+    rgb = image.astype(np.float32) / 255.0
     d = f - b
-    rel = image - b
+    rel = rgb - b
     d2 = np.einsum("ijk,ijk->ij", d, d)  # einsum: ~4x faster than (x * y).sum(-1) over a 3-long axis
     proj = np.einsum("ijk,ijk->ij", rel, d)
-    ac = np.clip(proj / (d2 + 1e-6), 0.0, 1.0)  # the colour-line alpha
-    off2 = np.einsum("ijk,ijk->ij", rel, rel) - ac * ac * d2  # squared distance from the colour line
+    ac = np.clip(proj / (d2 + 1e-6), 0.0, 1.0)
+    off2 = np.einsum("ijk,ijk->ij", rel, rel) - ac * ac * d2
+    return ColourLine(ac, d2, off2, sf, sb, wf, wb)
+
+
+def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
+    """The refined matte of one tile (uint8 RGB, bilinear matte float32 0..1); the caller keeps the tile's core."""
+    import numpy as np
+
+    ac, d2, off2, sf, sb, wf, wb = colour_line(image, p, scale)
     # Safety test: lowering the matte toward 0 is allowed only if no sure-foreground pixel nearby has a colour as
     # background-like (else the pixel may be pale hair on pale sky: holes), raising it only if no sure-background
     # pixel nearby is as foreground-like (else background texture becomes halos). Sure regions are shrunk first:
