@@ -65,13 +65,16 @@ import numpy as np
 import ncnn
 from PIL import Image
 
-src, dst, folder, threads, tones = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+src, dst, folder, threads, tones = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 img = Image.open(src).convert("RGB")
 net = ncnn.Net()
 net.opt.use_vulkan_compute = False
 net.opt.num_threads = threads
 net.load_param(os.path.join(folder, "model.param"))
 net.load_model(os.path.join(folder, "model.bin"))
+if tones == "load":  # the memory row: RSS with the model loaded, before any run
+    print(int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    raise SystemExit
 rgb = np.asarray(img, dtype=np.float32) / 255.0
 chw = np.ascontiguousarray(rgb.transpose(2, 0, 1))
 ex = net.create_extractor()
@@ -79,7 +82,7 @@ mat = ncnn.Mat(chw)
 ex.input("data", mat)
 _, out = ex.extract("output")
 up = np.clip(np.array(out).transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-if tones:  # what fast-upscale adds on a photo: its flat-colour check and keep_input_tones (sigma 0.75)
+if tones == "1":  # what fast-upscale adds on a photo: its flat-colour check and keep_input_tones (sigma 0.75)
     import cv2
     small = np.asarray(img)
     y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
@@ -104,6 +107,32 @@ out.save(dst)
 rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[4].split(",")))
 print(json.dumps({"rss": rss, "model": out.metadata.get("model"), "heavy": heavy}))
+"""
+
+
+# The floor of any Typer + pydantic CLI doing raw-photo's job: a Typer command whose arguments become one
+# validated pydantic request (an image path and the output's), then exactly raw-photo's work.
+FLOOR = (
+    "import sys\nimport typer\nfrom pydantic import BaseModel\n\n"
+    "class Request(BaseModel):\n    image: str\n    output: str\n    model: str = 'auto'\n\n"
+    "app = typer.Typer(add_completion=False)\n\n"
+    "@app.command()\ndef run(image: str, output: str, folder: str, threads: int, tones: str) -> None:\n"
+    "    req = Request.model_validate({'image': image, 'output': output})\n"
+    "    sys.argv = ['raw', req.image, req.output, folder, str(threads), tones]\n"
+    "    exec(RAW, {'__name__': '__raw__'})\n\n"
+    "app()\n"
+)
+
+# pixelsmith with the model loaded, before any run: a validated request, then core.load_model (a server's preload)
+LOADED = r"""
+import json, os, pathlib, sys
+from pixelsmith import core
+
+core.parse("fast-upscale", {"image": pathlib.Path(sys.argv[1]), "model": "illustration"})
+core.load_model("embedded", sys.argv[2])
+rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(",")))
+print(json.dumps({"rss": rss, "model": sys.argv[2], "heavy": heavy}))
 """
 
 
@@ -151,6 +180,12 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
         Variant("raw-photo", [py, "-c", RAW, image, out, str(model_path(PHOTO)), per_net, "0"], base),
         Variant("raw-photo+cv2", [py, "-c", RAW, image, out, str(model_path(PHOTO)), per_net, "1"], base),
         Variant("raw-anime", [py, "-c", RAW, image, out, str(model_path(ANIME)), per_net, "0"], base),
+        Variant("raw-anime-loaded", [py, "-c", RAW, image, out, str(model_path(ANIME)), per_net, "load"], base),
+        Variant(
+            "floor-photo",
+            [py, "-c", f"RAW = {RAW!r}\n{FLOOR}", image, out, str(model_path(PHOTO)), per_net, "0"],
+            base,
+        ),
     ]
     cli = [py, "-m", "pixelsmith"]
     for tree_name, tree in trees.items():
@@ -167,6 +202,7 @@ def variants(trees: dict[str, str], image: str, work: str) -> list[Variant]:
             ),
             Variant(f"{tree_name}:api-anime", [py, "-c", API, image, out, "illustration", ",".join(HEAVY)], env),
             Variant(f"{tree_name}:api-anime-1t", [py, "-c", API, image, out, "illustration", ",".join(HEAVY)], one),
+            Variant(f"{tree_name}:api-anime-loaded", [py, "-c", LOADED, image, ANIME, ",".join(HEAVY)], env),
             Variant(f"{tree_name}:help", [*cli, "--help"], env),
             Variant(f"{tree_name}:tools", [*cli, "tools"], env),
         ]
@@ -230,9 +266,11 @@ def summary(vs: list[Variant], raw_for: dict[str, str]) -> None:
         )
     for v in vs:
         if v.after:
+            when = "with the model loaded, before any run" if v.name.endswith("-loaded") else "after the run"
+            heavy = ", ".join(v.report["heavy"]) or "none"  # type: ignore[arg-type]
             print(
-                f"{v.name}: RSS after the run (model loaded) median {statistics.median(v.after):.1f} MiB; "
-                f"model {v.report.get('model')}; heavy modules imported: {', '.join(v.report['heavy']) or 'none'}"  # type: ignore[arg-type]
+                f"{v.name}: RSS {when} median {statistics.median(v.after):.1f} MiB; "
+                f"model {v.report.get('model')}; heavy modules imported: {heavy}"
             )
 
 
@@ -267,11 +305,14 @@ def main() -> None:
                 if v.name.split(":")[-1].startswith("api-"):
                     v.report = json.loads(text.strip().splitlines()[-1])
                     v.after.append(float(v.report["rss"]) / 2**20)  # type: ignore[arg-type]
+                elif v.name == "raw-anime-loaded":
+                    v.report = {"model": ANIME, "heavy": []}
+                    v.after.append(float(text.strip()) / 2**20)
         print(f"after: {load_average()}")
         raw_for = {
             v.name: "raw-anime" if "anime" in v.name else "raw-photo"
             for v in vs
-            if v.name.split(":")[-1].startswith(("cli-", "api-", "raw-photo+"))
+            if v.name.split(":")[-1].startswith(("cli-", "api-", "raw-photo+", "floor-"))
         } | {v.name: "import:raw" for v in vs if v.name.startswith("import:")}
         raw_for |= {v.name: "tools:python" for v in vs if v.name.startswith("tools:")}
         summary(vs, raw_for)

@@ -27,10 +27,9 @@ from pixelsmith.engines.embedded.realesrgan import RealEsrganSession  # noqa: E4
 
 
 def session(model: str, tile: int, split_below: float) -> RealEsrganSession:
-    s = RealEsrganSession()
-    s.model, s.tile, s.workers = model, tile, 2
-    s.split_below = split_below  # type: ignore[assignment]
-    return s
+    os.environ["PIXELSMITH_TILE_WORKERS"] = "2"  # read when the session loads its first net
+    attrs = {"model": model, "tile": tile, "split_below": split_below}
+    return type("Session", (RealEsrganSession,), attrs)()
 
 
 def main() -> None:

@@ -93,6 +93,9 @@ def test_run_fast_upscale_imports_one_tool_its_recipes_and_ncnn(tmp_path):
     _, modules = command("run", "fast-upscale", src, "-o", out, "--quiet")
     assert Image.open(out).size == (256, 256)
     assert "ncnn" in modules and not tops(modules) & RUNTIMES, sorted(tops(modules) & RUNTIMES)
+    # the photo net's content check and keep_input_tones are numpy (imaging.filters): OpenCV's import alone
+    # cost ~22 ms CPU and ~20 MiB
+    assert "cv2" not in tops(modules)
     # only the asked tool's request model, and only its recipe in each engine
     assert {m for m in modules if m.startswith("pixelsmith.tools.")} == {
         "pixelsmith.tools.base",

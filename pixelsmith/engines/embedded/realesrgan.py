@@ -54,6 +54,9 @@ class RealEsrganSession:
         self.workers = max(1, int(os.environ.get("PIXELSMITH_TILE_WORKERS", "0")) or threads())
         self._nets: queue.SimpleQueue[ncnn.Net] = queue.SimpleQueue()  # idle nets; a new one is made when all are busy
         self._pools: list[ncnn.Allocator] = []
+        # The first net is loaded now: a session is its loaded model (``core.load_model``, a server's preload),
+        # and the memory row of issue 13 is measured right after it (bench/startup.py, ``*-loaded``).
+        self._nets.put(self._new_net())
 
     def release(self) -> None:
         """Free the buffers the nets' pools keep between calls (their weights stay loaded). Buffers in use

@@ -14,7 +14,7 @@ from PIL import Image
 from pixelsmith.engines.recipe import Context, ToolResult, recipe
 from pixelsmith.engines.sessions import Upscaler
 from pixelsmith.errors import Missing, ToolUnavailable
-from pixelsmith.lazy import cv2
+from pixelsmith.imaging import filters
 from pixelsmith.models import is_installed
 from pixelsmith.tools.fast_upscale import TOOL, FastUpscaleRequest, output_size
 
@@ -48,9 +48,7 @@ def flat_share(image: Image.Image) -> float:
         backdrop = np.bincount(codes[keep].ravel(), minlength=4096).argmax()
         rest = keep & (codes != backdrop)
         keep = rest if rest.sum() > 0.1 * keep.sum() else keep
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    box = np.ones((3, 3), np.uint8)
-    spread = cv2.dilate(y, box).astype(np.int16) - cv2.erode(y, box)
+    spread = filters.spread3(filters.grey601(rgb))
     keep &= spread < EDGE_SPREAD  # edges (anti-aliased outlines) are neither flat nor texture: left out
     return float((spread[keep] <= 2).mean()) if keep.any() else 0.0
 
@@ -71,15 +69,18 @@ def keep_input_tones(up: Image.Image, small: Image.Image, sigma: float = TONE_SI
     Done at the input's resolution: the upscale is area-downscaled to the input size, both are blurred
     (``sigma`` input pixels), and the difference is upsampled bicubically and added to the upscale. Detail
     finer than ``sigma`` is the network's; everything coarser is the input's own colour and contrast.
+    ``up`` is the network's output, an integer multiple of ``small``. The filters are numpy versions of
+    OpenCV's (``imaging.filters``): importing OpenCV cost more than this whole step on a small image.
     """
     import numpy as np
 
-    rgb = np.asarray(up.convert("RGB"), dtype=np.float32)
-    down = cv2.resize(rgb, small.size, interpolation=cv2.INTER_AREA)
+    factor = up.width // small.width
+    rgb = np.array(up.convert("RGB"), dtype=np.float32)
+    down = filters.area_reduce(rgb, factor)
     ref = np.asarray(small.convert("RGB"), dtype=np.float32)
-    delta = cv2.GaussianBlur(ref, (0, 0), sigma) - cv2.GaussianBlur(down, (0, 0), sigma)
-    fixed = rgb + cv2.resize(delta, up.size, interpolation=cv2.INTER_CUBIC)
-    out = Image.fromarray(np.clip(fixed + 0.5, 0, 255).astype(np.uint8), "RGB")
+    delta = filters.gaussian_blur(ref, sigma) - filters.gaussian_blur(down, sigma)
+    filters.cubic_add(rgb, delta, factor)
+    out = Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), "RGB")
     if up.mode == "RGBA":
         out.putalpha(up.getchannel("A"))
     return out
