@@ -17,12 +17,18 @@ The variants, on a 64x64 reduction of the middle of ``samples/upscale_input.jpg`
   what fast-upscale's default (``model=auto``) picks for a photo: ``realesr-general-x4v3``; the anime one is
   ``realesr-animevideov3-x4``, the small model issue 13 names for the memory row.
 * ``raw-photo+cv2``: the same plus what the tool does besides the network on a photo: the flat-colour check
-  and ``keep_input_tones`` (both cv2), so the same pixels as the tool; the gap between it and ``raw-photo`` is
-  what importing cv2 and that work cost, not pixelsmith's framework.
+  and ``keep_input_tones`` with OpenCV (the tool has done them in numpy since the fourth round:
+  ``imaging.filters``), so the same pixels as the tool; the gap between it and ``raw-photo`` is what importing
+  cv2 and that work cost, not pixelsmith's framework.
+* ``raw-anime-loaded``: the raw script stopping once the net is loaded, printing its RSS (the memory row).
+* ``floor-photo``: ``raw-photo``'s work inside a Typer command whose arguments become one validated pydantic
+  model: the floor of any Typer + pydantic CLI doing this job.
 * ``TREE:cli-photo``: ``python -m pixelsmith run fast-upscale in.png -o out.png``; ``TREE:cli-anime`` adds
   ``--model illustration``.
 * ``TREE:api-photo`` / ``TREE:api-anime``: ``import pixelsmith; pixelsmith.run("fast-upscale", ...)``, which
   also reports the RSS right after the run (the model loaded) and which heavy modules it imported.
+* ``TREE:api-anime-loaded``: a validated request, then ``core.load_model`` (a server's preload): the RSS with the
+  model loaded, before any run.
 * ``TREE:help`` / ``TREE:tools``: ``pixelsmith --help`` and ``pixelsmith tools``.
 * ``TREE:cli-photo-1t`` / ``TREE:api-anime-1t``: with ``PIXELSMITH_THREADS=1``: one tile worker, so the 64x64
   input is one tile on one net, as in the raw script (with 2 cores the session cuts it into 2 overlapping
