@@ -37,6 +37,10 @@ def batch(
 
     Exits 0 when every item is done, 1 when any item failed (after the whole batch), 2 for a bad manifest.
     """
+    if ray is None and (workers > 1 or threads is not None):
+        from pixelsmith.jobs.fork_server import worker_context
+
+        worker_context()  # the workers' fork server starts its imports now, while this process does its own
     from pixelsmith.jobs.runner import run_batch, summary_lines
 
     address = None if ray in (None, "local") else ray

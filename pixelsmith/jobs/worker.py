@@ -7,16 +7,15 @@ workers do not fight over the CPU.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from pixelsmith.jobs.execute import ItemFailed, Stopped, run_item
+from pixelsmith.jobs.fork_server import worker_context
 from pixelsmith.jobs.store import DEFAULT_LEASE_S, JobStore, SQLiteJobStore, worker_id
 
 PROGRESS_EVERY_S = 0.5
@@ -199,45 +198,6 @@ def _process_main(
     if modules:  # diagnosis (and the tests): which modules a worker process ended up importing
         with open(f"{modules}.{os.getpid()}", "w") as fh:
             fh.write("\n".join(sorted(sys.modules)))
-
-
-_SERVER_LOCK = threading.Lock()
-
-
-def worker_context() -> Any:
-    """How worker processes start: forked from a fork server where one is available (Linux, macOS), else
-    spawned.
-
-    A spawned worker is a fresh interpreter that imports the worker, the tools and every recipe module
-    before its first item: about 0.5 CPU-s each, paid again by every worker and every restart
-    (docs/performance.md). The fork server is itself a fresh interpreter (no threads, no model sessions, no
-    state of the batch process), started once per batch process; it imports :mod:`pixelsmith.jobs.preload`
-    once, and each worker is a fork of it that starts with those modules loaded. No model is loaded in the
-    server: each worker loads its own, with its own thread count."""
-    methods = mp.get_all_start_methods()
-    if "forkserver" not in methods:
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    from multiprocessing import forkserver
-
-    with _SERVER_LOCK:
-        ctx.set_forkserver_preload(["pixelsmith.jobs.preload"])
-        # The server imports pixelsmith before any child's sys.path is set: put this process's pixelsmith
-        # first on its path, so it preloads the same code (a bench or test may have put it on sys.path
-        # only, while an editable install points elsewhere).
-        import pixelsmith
-
-        root = os.path.dirname(os.path.dirname(os.path.abspath(pixelsmith.__file__)))
-        saved = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, saved] if saved else [root])
-        try:
-            forkserver.ensure_running()  # returns at once; the server imports while this process goes on
-        finally:
-            if saved is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = saved
-    return ctx
 
 
 def start_workers(
