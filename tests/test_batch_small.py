@@ -4,6 +4,7 @@ no workers when nothing is left). Speed figures are in docs/performance.md, meas
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import signal
@@ -161,3 +162,15 @@ def test_a_finished_batch_run_again_starts_no_worker(tmp_path, samples, embedded
     monkeypatch.setattr(worker, "start_workers", no_workers)
     again = runner.run_batch(str(tmp_path / "m.yaml"), workers=2, show_progress=False, echo=lambda _l: None)
     assert again.ok and again.skipped == len(items) and again.processed == 0
+
+
+def test_the_fork_server_can_start_before_the_batch_imports_pydantic():
+    """`batch --workers N` starts the fork server first (cli/batch_cmd.py), so the server's preload overlaps the
+    batch process's own imports: the module that starts it must import neither pydantic nor the tools."""
+    code = "import json, sys\nimport pixelsmith.jobs.fork_server\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    modules = set(json.loads(proc.stdout))
+    assert not {m for m in modules if m.split(".")[0] in {"pydantic", "numpy", "PIL", "typer"}}
+    assert not {
+        m for m in modules if m.startswith(("pixelsmith.tools", "pixelsmith.jobs.manifest", "pixelsmith.jobs.store"))
+    }
