@@ -166,3 +166,26 @@ def test_a_small_input_is_one_tile_on_one_net(embedded_models):
     assert np.array_equal(out[0], out[1])
     seam = np.abs(out[2] - out[0])
     assert 0 < seam.max() <= 8  # the split does change pixels (so the equality above can fail), within seam noise
+
+
+def test_tones_in_numpy_are_the_opencv_recipes_pixels(embedded_models):
+    """keep_input_tones and the content check run on imaging.filters (numpy) since OpenCV's import cost more than
+    the step itself. On a real photo the output is the OpenCV version's to float rounding: measured at most 1
+    level on 0-37 of 3.1 M values per 256² crop of the notebook photos (docs/performance.md, fourth round). The
+    content check's grey and 3x3 spread are OpenCV's bit for bit (tests/test_filters.py)."""
+    import cv2
+
+    from pixelsmith.engines.embedded import new_session
+    from pixelsmith.engines.embedded.recipes.fast_upscale import TONE_SIGMA, keep_input_tones
+
+    src = Image.open(ROOT / "samples" / "remove_background_input.png").convert("RGB")
+    small = src.crop((300, 200, 556, 456))
+    up = new_session(PHOTO).upscale(small)  # type: ignore[attr-defined]
+    rgb = np.asarray(up, dtype=np.float32)
+    down = cv2.resize(rgb, small.size, interpolation=cv2.INTER_AREA)
+    ref = np.asarray(small, dtype=np.float32)
+    delta = cv2.GaussianBlur(ref, (0, 0), TONE_SIGMA) - cv2.GaussianBlur(down, (0, 0), TONE_SIGMA)
+    fixed = rgb + cv2.resize(delta, up.size, interpolation=cv2.INTER_CUBIC)
+    opencv = np.clip(fixed + 0.5, 0, 255).astype(np.uint8)
+    diff = np.abs(np.asarray(keep_input_tones(up, small)).astype(int) - opencv)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
