@@ -130,7 +130,62 @@ def colour_line(image: np.ndarray, p: np.ndarray, scale: float) -> ColourLine:
     return ColourLine(ac, d2, off2, sf, sb, wf, wb)
 
 
-def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
+# Experimental: clean-edge gate (lengths at MODEL_SIZE).
+HARD_REACH = 3  # the full transition (<= SURE_BG to >= SURE_FG) must lie within this distance either side
+HARD_SLOPE = 1.0  # the curve's slope, x the enlargement
+HARD_COHERENCE = 0.0  # structure-tensor coherence required
+HARD_GROW = 2
+HARD_MONO = 0.03
+HARD_ON = True
+HARD_CELL = 32
+HARD_MIN_D2 = 0.01
+HARD_MIN_N = 20
+HARD_DEFAULT = 1.0
+HARD_GAIN = 1.0
+HARD_FIXED = False
+
+
+def clean_edges(small: np.ndarray) -> np.ndarray:
+    """Pixels of the network-size matte ``small`` on a clean, solid edge: along the gradient, the matte rises
+    monotonically from <= SURE_BG to >= SURE_FG within HARD_REACH px either side. Grown over the sure pixels
+    next to them, so the whole enlarged ramp is covered. float32 0/1."""
+    import numpy as np
+
+    h, w = small.shape
+    g = cv2.GaussianBlur(small, (0, 0), 1.0)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.sqrt(gx * gx + gy * gy) + 1e-6
+    nx, ny = gx / mag, gy / mag
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mid = (small > SURE_BG) & (small < SURE_FG)
+    ok = mid.copy()
+    prev_hi = small.copy()
+    prev_lo = small.copy()
+    reach_hi = np.zeros((h, w), bool)
+    reach_lo = np.zeros((h, w), bool)
+    steps = int(np.ceil(HARD_REACH * 2))
+    for i in range(1, steps + 1):
+        t = i * HARD_REACH / steps
+        hi = cv2.remap(small, xx + t * nx, yy + t * ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        lo = cv2.remap(small, xx - t * nx, yy - t * ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ok &= (hi >= prev_hi - HARD_MONO) | reach_hi
+        ok &= (lo <= prev_lo + HARD_MONO) | reach_lo
+        reach_hi |= hi >= SURE_FG
+        reach_lo |= lo <= SURE_BG
+        prev_hi, prev_lo = np.maximum(prev_hi, hi), np.minimum(prev_lo, lo)
+    ok &= reach_hi & reach_lo
+    if HARD_COHERENCE > 0:
+        jxx = cv2.GaussianBlur(gx * gx, (0, 0), 1.5)
+        jyy = cv2.GaussianBlur(gy * gy, (0, 0), 1.5)
+        jxy = cv2.GaussianBlur(gx * gy, (0, 0), 1.5)
+        coh = np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy) / (jxx + jyy + 1e-9)
+        ok &= coh > HARD_COHERENCE
+    grown = cv2.dilate(ok.astype(np.uint8), _disk(HARD_GROW)).astype(bool)
+    return (grown & (ok | ~mid)).astype(np.float32)
+
+
+def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The refined matte of one tile (uint8 RGB, bilinear matte float32 0..1); the caller keeps the tile's core."""
     import numpy as np
 
@@ -154,7 +209,23 @@ def _refine_tile(image: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
     # crisp step plus a half-height ramp, wider than either (measured: hair 7.8 px vs 7.1 bilinear).
     w = cv2.GaussianBlur(ok.astype(np.float32), (0, 0), max(0.5, scale / 3))
     out: np.ndarray = p + w * (ac - p)
-    return out
+    return out, ok, ac, d2
+
+
+def _grad(a: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=1), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=1)) / 2
+
+
+def _cell_sums(x: np.ndarray, c: int) -> np.ndarray:
+    import numpy as np
+
+    h, w = x.shape
+    ph, pw = -(-h // c) * c, -(-w // c) * c
+    pad = np.zeros((ph, pw), np.float32)
+    pad[:h, :w] = x
+    return pad.reshape(ph // c, c, pw // c, c).sum(axis=(1, 3))
 
 
 def refine_edges(image: np.ndarray, alpha: np.ndarray, model_size: int = MODEL_SIZE) -> np.ndarray:
@@ -175,12 +246,61 @@ def refine_edges(image: np.ndarray, alpha: np.ndarray, model_size: int = MODEL_S
         return alpha
     margin = round((MEAN_RADIUS + CHECK_RADIUS + CHECK_ERODE + 2) * scale)
     out = alpha.copy()
-    for y0, y1, x0, x1 in _tiles(band, max(64, round(96 * scale))):
+    cell = max(22, round(HARD_CELL * scale))
+    tiles = _tiles(band, 3 * cell)
+    gate = None
+    if HARD_ON:
+        small = cv2.resize(alpha, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+        gate = clean_edges(small)
+        okf = np.zeros((h, w), bool)
+        gh, gw = -(-h // cell), -(-w // cell)
+        na, sa, npx, sp = (np.zeros((gh, gw), np.float32) for _ in range(4))
+    for y0, y1, x0, x1 in tiles:
         ya, yb, xa, xb = max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
-        ref = _refine_tile(np.ascontiguousarray(image[ya:yb, xa:xb]), alpha[ya:yb, xa:xb], scale)
-        core = ref[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+        p = alpha[ya:yb, xa:xb]
+        ref, ok, ac, d2 = _refine_tile(np.ascontiguousarray(image[ya:yb, xa:xb]), p, scale)
+        cy, cx = slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa)
         sel = band[y0:y1, x0:x1]
-        out[y0:y1, x0:x1][sel] = np.clip(core[sel], 0.0, 1.0)
+        out[y0:y1, x0:x1][sel] = np.clip(ref[cy, cx][sel], 0.0, 1.0)
+        if gate is not None:
+            okf[y0:y1, x0:x1] = ok[cy, cx]
+            g = _sample(gate, (h, w), y0, y1, x0, x1) > 0.5
+            seen = g & (d2[cy, cx] > HARD_MIN_D2)
+            acc, pc = ac[cy, cx], p[cy, cx]
+            ma = seen & (acc > 0.3) & (acc < 0.7)
+            mp = seen & (pc > 0.3) & (pc < 0.7)
+            c0, c1, c2, c3 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
+            na[c0:c1, c2:c3] = _cell_sums(ma.astype(np.float32), cell)
+            sa[c0:c1, c2:c3] = _cell_sums(np.where(ma, _grad(ac)[cy, cx], 0.0), cell)
+            npx[c0:c1, c2:c3] = _cell_sums(mp.astype(np.float32), cell)
+            sp[c0:c1, c2:c3] = _cell_sums(np.where(mp, _grad(p)[cy, cx], 0.0), cell)
+    if gate is None:
+        return out
+    # The curve's slope per cell: how much steeper the photo's own edge is than the bilinear ramp there.
+    need = HARD_MIN_N * (cell / 96) ** 2
+    valid = ((na >= need) & (npx >= need)).astype(np.float32)
+    ratio = np.where(valid > 0, (sa / np.maximum(na, 1)) / (sp / np.maximum(npx, 1) + 1e-6), 0.0).astype(np.float32)
+    num = cv2.boxFilter(ratio * valid, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.boxFilter(valid, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    kc = np.where(valid > 0, ratio, np.where(den > 0, num / np.maximum(den, 1e-6), HARD_DEFAULT))
+    kc = np.clip(kc * HARD_GAIN, 1.0, HARD_SLOPE * scale).astype(np.float32)
+    if HARD_FIXED:
+        kc[:] = HARD_SLOPE * scale
+    sig = max(0.5, scale / 3)
+    m2 = int(3 * sig) + 2
+    for y0, y1, x0, x1 in tiles:
+        ya, yb, xa, xb = max(0, y0 - m2), min(h, y1 + m2), max(0, x0 - m2), min(w, x1 + m2)
+        p = alpha[ya:yb, xa:xb]
+        g = _sample(gate, (h, w), ya, yb, xa, xb) > 0.5
+        gy = np.repeat(((np.arange(ya, yb, dtype=np.float32) + 0.5) / cell - 0.5)[:, None], xb - xa, 1)
+        gx = np.repeat(((np.arange(xa, xb, dtype=np.float32) + 0.5) / cell - 0.5)[None, :], yb - ya, 0)
+        k = cv2.remap(kc, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        curve = np.clip((p - 0.5) * k + 0.5, 0.0, 1.0)
+        wh = cv2.GaussianBlur((g & ~okf[ya:yb, xa:xb]).astype(np.float32), (0, 0), sig)
+        cy, cx = slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa)
+        sel = band[y0:y1, x0:x1]
+        o = out[y0:y1, x0:x1]
+        o[sel] = np.clip(o[sel] + (wh * (curve - p))[cy, cx][sel], 0.0, 1.0)
     return out
 
 
