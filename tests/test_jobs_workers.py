@@ -166,3 +166,38 @@ def test_progress_writes_are_throttled_ordered_and_stop_when_refused():
     store.refuse = True  # the job was cancelled: the store refuses, the work stops
     with pytest.raises(Stopped):
         write(100, 100, "tile", step=1)
+
+
+def test_a_supervised_worker_leaves_others_running_items_to_its_supervisor(tmp_path, samples):
+    """A batch's worker exits once nothing is queued instead of polling on another worker's running item (which
+    kept 2-worker batches alive ~0.5 s after their last item); an unsupervised one waits to take it over."""
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    job, _ = store.create_job(make_items(tmp_path, samples, 1))
+    other = f"host:{os.getpid()}:other"
+    assert store.claim(other, job_id=job, lease_s=60) is not None  # another worker is running the only item
+    stats = work_loop(store, job_id=job, supervised=True)
+    assert stats.done == 0 and store.job(job).counts["running"] == 1
+    stop = threading.Event()
+    waiting = threading.Thread(target=work_loop, args=(store,), kwargs={"job_id": job, "stop": stop})
+    waiting.start()
+    try:
+        waiting.join(1.0)
+        assert waiting.is_alive()  # the unsupervised loop still waits on the other's lease
+    finally:
+        stop.set()
+        waiting.join(10)
+
+
+def test_the_batch_supervisor_takes_over_an_item_whose_lease_ran_out(tmp_path, samples, embedded_models):
+    """The workers leave while an item is still running elsewhere (another batch process on the same store, or a
+    stuck worker); when that lease runs out, the supervisor gives the item a worker, so it is still done."""
+    from pixelsmith.jobs.runner import _run_local
+
+    store = SQLiteJobStore(tmp_path / "jobs.db")
+    job, _ = store.create_job(make_items(tmp_path, samples, 3))
+    held = store.claim(f"host:{os.getpid()}:stuck", job_id=job, lease_s=3)  # alive (this process), never finishes
+    assert held is not None
+    _run_local(store, job, 2, lease_s=30)
+    status = store.job(job)
+    assert status.counts["done"] == 3, status.counts
+    assert store.item(held.item_id).attempts == 2  # taken over after the lease, once

@@ -133,6 +133,8 @@ def _run_local(
     expired at once and is replaced, so its item is back in the queue in well under a second
     instead of after the lease. A poison item that kills every worker is quarantined by the store
     after its attempts, so the restarts stay bounded."""
+    from multiprocessing.connection import wait as wait_any
+
     from pixelsmith.jobs.worker import start_workers, stop_workers, work_loop
 
     if workers <= 1 and threads is None:  # one worker: this process, with the models it has already loaded
@@ -140,26 +142,34 @@ def _run_local(
         return
     if not store.job(job_id).remaining:
         return  # everything already done (a resumed batch): no worker to start
-    procs = start_workers(store.path, job_id, workers, lease_s=lease_s, threads=threads)
+    procs = start_workers(store.path, job_id, workers, lease_s=lease_s, threads=threads, supervised=True)
+    one = threads or max(1, (os.cpu_count() or 1) // workers)  # a replacement's threads: its share of the cores
     restarts = 0
     try:
-        while procs:
+        while True:
+            if procs:
+                wait_any([p.sentinel for p in procs], timeout=1.0)  # wakes as soon as one of them exits
             for p in list(procs):
-                p.join(0.1)
                 if p.exitcode is None:
                     continue
                 procs.remove(p)
                 if p.exitcode != 0:  # died holding (maybe) a lease: give its items back now
                     store.reclaim_dead_workers()
-                if store.job(job_id).remaining and (p.exitcode != 0 or not procs) and restarts < max_restarts:
-                    restarts += 1
-                    procs += start_workers(
-                        store.path,
-                        job_id,
-                        1,
-                        lease_s=lease_s,
-                        threads=threads or max(1, (os.cpu_count() or 1) // workers),
-                    )
+            # A worker leaves once no item is queued (work_loop's ``supervised``) rather than waiting on items
+            # that are running. So this process gives a worker to any item that is claimable while fewer than
+            # ``workers`` run: one a dead worker held, a retried item come due, a lease that ran out (its
+            # holder stuck, or another batch process on the same store).
+            ready = store.next_ready_in(job_id)
+            if ready is None:  # nothing queued or running
+                if not procs:
+                    break
+            elif ready == 0 and len(procs) < workers and restarts < max_restarts:
+                restarts += 1
+                procs += start_workers(store.path, job_id, 1, lease_s=lease_s, threads=one, supervised=True)
+            elif not procs:
+                if restarts >= max_restarts:
+                    break  # every restart used: what is left stays queued for the next run
+                time.sleep(min(ready, 0.5))  # items others are running, or a retry's backoff
     finally:
         stop_workers(procs)
 
