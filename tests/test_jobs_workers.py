@@ -37,12 +37,19 @@ def test_killed_worker_items_are_requeued_and_done_exactly_once(tmp_path, sample
         deadline = time.time() + 90
         victim = None
         while time.time() < deadline and victim is None:
+            # the owner (host:pid:tag) of an item claimed in the last 40 ms: an item takes ~100 ms, so the victim
+            # is surely mid-item when killed (an owner read a moment before it finished could die between items,
+            # and then no item would run twice)
             owners = [
-                row[0] for row in store._conn().execute("SELECT lease_owner FROM items WHERE state='running'")
-            ]  # host:pid:tag
+                row[0]
+                for row in store._conn().execute(
+                    "SELECT lease_owner FROM items WHERE state='running' AND started > ?", (time.time() - 0.04,)
+                )
+            ]
             if store.job(job).counts["done"] >= 1 and owners:
                 victim = int(owners[0].split(":")[1])
-            time.sleep(0.05)
+            else:
+                time.sleep(0.005)
         assert victim is not None
         os.kill(victim, signal.SIGKILL)  # dies holding a lease
         killed_at = time.time()
