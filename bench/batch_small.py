@@ -11,7 +11,8 @@ Inputs: 24 crops of 64..135 px a side from the notebook samples (``../shared/sam
 ``samples/``), fast-upscale with its defaults (``model: auto``, PNG). Variants (``--variants``):
 
 * ``w1``: ``pixelsmith batch M --fresh --no-progress --workers 1`` (the batch process works itself);
-* ``w2``: the same with ``--workers 2`` (two spawned worker processes, the cores shared out: one thread each);
+* ``w2``: the same with ``--workers 2`` (two worker processes forked from the fork server, the cores shared out:
+  one thread each);
 * ``w1t1`` / ``w2t1``: with ``--threads 1`` (each worker one model thread: the per-added-core figure);
 * ``loop``: a plain loop in a fresh interpreter: ``pixelsmith.run("fast-upscale", image=bytes)`` per item,
   ``atomic_write`` of ``out.data`` (the same decode, encode and durable write the batch does).
