@@ -131,8 +131,10 @@ def _run_local(
 ) -> None:
     """Supervise the worker processes: a worker that dies (crash, OOM kill, kill -9) has its leases
     expired at once and is replaced, so its item is back in the queue in well under a second
-    instead of after the lease. A poison item that kills every worker is quarantined by the store
-    after its attempts, so the restarts stay bounded."""
+    instead of after the lease. Workers leave as soon as nothing is queued; any item that becomes
+    claimable later (a retry come due, a lease run out) gets a new worker here. A poison item that
+    kills every worker is quarantined by the store after its attempts, and at most ``max_restarts``
+    workers are started after the first ones, so the restarts stay bounded."""
     from multiprocessing.connection import wait as wait_any
 
     from pixelsmith.jobs.worker import start_workers, stop_workers, work_loop
