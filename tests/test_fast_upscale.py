@@ -189,3 +189,16 @@ def test_tones_in_numpy_are_the_opencv_recipes_pixels(embedded_models):
     opencv = np.clip(fixed + 0.5, 0, 255).astype(np.uint8)
     diff = np.abs(np.asarray(keep_input_tones(up, small)).astype(int) - opencv)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
+
+
+def test_a_session_is_its_loaded_model(embedded_models):
+    """Creating the ncnn session loads its first net (weights in memory), so core.load_model (a server's preload)
+    does load the model, and bench/startup.py's ``*-loaded`` RSS is the model's. Before, the net was loaded by the
+    first tile."""
+    from pixelsmith.engines.embedded.realesrgan import FastUpscaler
+
+    session = FastUpscaler()
+    assert session._nets.qsize() == 1 and len(session._pools) == 2
+    small = Image.open(ROOT / "samples" / "upscale_input.jpg").convert("RGB").resize((64, 64))
+    session.upscale(small)
+    assert session._nets.qsize() == 1  # a 64x64 image is one tile: the loaded net ran it, no second one was made
