@@ -173,20 +173,14 @@ def test_tones_in_numpy_are_the_opencv_recipes_pixels(embedded_models):
     the step itself. On a real photo the output is the OpenCV version's to float rounding: measured at most 1
     level on 0-37 of 3.1 M values per 256² crop of the notebook photos (docs/performance.md, fourth round). The
     content check's grey and 3x3 spread are OpenCV's bit for bit (tests/test_filters.py)."""
-    import cv2
-
+    from bench.quality.fast_upscale_numpy import tones_opencv
     from pixelsmith.engines.embedded import new_session
-    from pixelsmith.engines.embedded.recipes.fast_upscale import TONE_SIGMA, keep_input_tones
+    from pixelsmith.engines.embedded.recipes.fast_upscale import keep_input_tones
 
     src = Image.open(ROOT / "samples" / "remove_background_input.png").convert("RGB")
     small = src.crop((300, 200, 556, 456))
     up = new_session(PHOTO).upscale(small)  # type: ignore[attr-defined]
-    rgb = np.asarray(up, dtype=np.float32)
-    down = cv2.resize(rgb, small.size, interpolation=cv2.INTER_AREA)
-    ref = np.asarray(small, dtype=np.float32)
-    delta = cv2.GaussianBlur(ref, (0, 0), TONE_SIGMA) - cv2.GaussianBlur(down, (0, 0), TONE_SIGMA)
-    fixed = rgb + cv2.resize(delta, up.size, interpolation=cv2.INTER_CUBIC)
-    opencv = np.clip(fixed + 0.5, 0, 255).astype(np.uint8)
+    opencv = np.asarray(tones_opencv(up, small))  # the recipe as it was, with OpenCV
     diff = np.abs(np.asarray(keep_input_tones(up, small)).astype(int) - opencv)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
 
